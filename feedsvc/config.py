@@ -1,0 +1,176 @@
+"""Configuration: defaults, then instance/feedsvc.toml, then FEEDSVC_* variables, then test config.
+
+Every value is checked once at startup; a bad one stops the app with a message naming its key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(Exception):
+    """A configuration value that feedsvc cannot run with."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"configuration {key}: {message}")
+        self.key = key
+
+
+def instance_path() -> Path:
+    """The instance folder: ``FEEDSVC_INSTANCE_PATH`` or ``./instance`` under the working directory."""
+    return Path(os.environ.get("FEEDSVC_INSTANCE_PATH") or Path.cwd() / "instance").absolute()
+
+
+def _size(key: str, value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*", str(value))
+        if not m:
+            raise ConfigError(key, f"{value!r} is not a size such as 2097152 or '2 MiB'")
+        unit = {None: 1, "B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20,
+                "GB": 10**9, "GiB": 2**30}[m.group(2)]
+        number = int(m.group(1)) * unit
+    if number < 1024:
+        raise ConfigError(key, "must be at least 1 KiB")
+    return number
+
+
+def _positive_int(key: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"{value!r} is not a whole number") from None
+    if isinstance(value, bool) or number < 1:
+        raise ConfigError(key, f"{value!r} must be a whole number of at least 1")
+    return number
+
+
+def _non_negative_int(key: str, value: Any) -> int:
+    if str(value).strip() == "0":
+        return 0
+    return _positive_int(key, value)
+
+
+def _bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(key, f"{value!r} is not true or false")
+
+
+def _timezone(key: str, value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(key, f"{value!r} is not an IANA time zone such as 'Asia/Dhaka'") from None
+    return str(value)
+
+
+def _base_url(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(key, f"{value!r} must be an http(s) origin such as https://news.example")
+    return str(value).rstrip("/")
+
+
+def _authority(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    # RFC 4151: a tag's authority is a DNS name or an email address.
+    if not re.fullmatch(r"([a-z0-9._%+-]+@)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", text):
+        raise ConfigError(key, f"{value!r} is not a DNS name or email address")
+    return text
+
+
+def _database_url(key: str, value: Any) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(str(value))
+    except ArgumentError:
+        raise ConfigError(key, f"{value!r} is not a database URL") from None
+    return str(value)
+
+
+def _text(key: str, value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ConfigError(key, "must not be empty")
+    return text
+
+
+def _optional_url(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(key, f"{value!r} is not an http(s) URL")
+    return str(value)
+
+
+# key -> (default, checker). A default of None means "derived" (see the README).
+SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
+    "DATABASE_URL": (None, _database_url),
+    "BASE_URL": (None, _base_url),
+    "ID_AUTHORITY": (None, _authority),
+    "SITE_TITLE": ("feedsvc", _text),
+    "TIMEZONE": ("UTC", _timezone),
+    "FEED_SIZE": (50, _positive_int),
+    "FEED_MAX_SIZE": (200, _positive_int),
+    "CACHE_MAX_AGE": (60, _non_negative_int),
+    "WEBSUB_HUB": (None, _optional_url),
+    "WEBSUB_ALLOW_PRIVATE": (False, _bool),
+    "MAX_BODY": ("2 MiB", _size),
+    "TOMBSTONE_DAYS": (30, _non_negative_int),
+    "API_PAGE_SIZE": (50, _positive_int),
+}
+
+
+def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge the four layers and check every value; raise ConfigError naming the first bad key."""
+    raw: dict[str, Any] = {key: default for key, (default, _) in SETTINGS.items()}
+    config_file = environ.get("FEEDSVC_CONFIG") or str(instance / "feedsvc.toml")
+    path = Path(config_file)
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError("FEEDSVC_CONFIG", f"{path} is not valid TOML: {exc}") from None
+        unknown = sorted(set(data) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown key in {path}")
+        raw.update(data)
+    elif "FEEDSVC_CONFIG" in environ:
+        raise ConfigError("FEEDSVC_CONFIG", f"{path} does not exist")
+    for key in SETTINGS:
+        if f"FEEDSVC_{key}" in environ:
+            raw[key] = environ[f"FEEDSVC_{key}"]
+    extra: dict[str, Any] = {}
+    for key, value in (test_config or {}).items():
+        if key in SETTINGS:
+            raw[key] = value
+        else:
+            extra[key] = value  # TESTING, NOW and other non-user settings
+    if raw["DATABASE_URL"] in (None, ""):
+        raw["DATABASE_URL"] = f"sqlite:///{instance / 'feedsvc.sqlite3'}"
+    checked = {key: SETTINGS[key][1](key, value) for key, value in raw.items()}
+    if checked["FEED_SIZE"] > checked["FEED_MAX_SIZE"]:
+        raise ConfigError("FEED_SIZE", "must not exceed FEED_MAX_SIZE")
+    checked.update(extra)
+    return checked

@@ -1,0 +1,97 @@
+"""The exception hierarchy of feedsvc and its one mapping to RFC 9457 problem details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+PROBLEM = "application/problem+json"
+
+
+class FeedsvcError(Exception):
+    """A request feedsvc refuses; ``status`` and ``title`` become the problem document."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers or {}
+
+
+class BadRequest(FeedsvcError):
+    status, title = 400, "Bad Request"
+
+
+class Unauthorized(FeedsvcError):
+    status, title = 401, "Unauthorized"
+
+
+class NotFound(FeedsvcError):
+    status, title = 404, "Not Found"
+
+
+class Gone(FeedsvcError):
+    status, title = 410, "Gone"
+
+
+class Conflict(FeedsvcError):
+    status, title = 409, "Conflict"
+
+
+class PreconditionFailed(FeedsvcError):
+    status, title = 412, "Precondition Failed"
+
+
+class PreconditionRequired(FeedsvcError):
+    status, title = 428, "Precondition Required"
+
+
+class TooLarge(FeedsvcError):
+    status, title = 413, "Content Too Large"
+
+
+class UnsupportedMediaType(FeedsvcError):
+    status, title = 415, "Unsupported Media Type"
+
+
+class Invalid(FeedsvcError):
+    """One or more fields are wrong; ``errors`` names each with a JSON pointer."""
+
+    status, title = 422, "Unprocessable Content"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    """A problem+json response (RFC 9457 section 3)."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v})
+    response = Response(json.dumps(body, ensure_ascii=False) + "\n", status=status,
+                        content_type=PROBLEM)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(FeedsvcError)
+    def feedsvc_error(exc: FeedsvcError) -> Response:
+        response = problem(exc.status, exc.title, exc.detail, errors=exc.errors)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        response = problem(exc.code or 500, exc.name, exc.description or exc.name)
+        if exc.code == 405 and exc.response is None:
+            allowed = getattr(exc, "valid_methods", None)
+            if allowed:
+                response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal Server Error", "feedsvc failed to answer this request.")

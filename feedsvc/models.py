@@ -1,0 +1,141 @@
+"""Typed models: articles with their section, topics and authors; API tokens; site settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .db import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+class Setting(Base):
+    """Values fixed at first start, such as the authority of every tag-URI id."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Section(Base):
+    __tablename__ = "sections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+
+
+class Topic(Base):
+    __tablename__ = "topics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+
+
+class Article(Base):
+    """One article; a deleted one stays as a tombstone (``deleted`` set) so its id is never reused."""
+
+    __tablename__ = "articles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    uid: Mapped[str] = mapped_column(String(300), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    section_id: Mapped[int] = mapped_column(ForeignKey("sections.id"))
+    summary: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[dt.datetime]
+    updated: Mapped[dt.datetime]
+    url: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    image_type: Mapped[str | None] = mapped_column(String(100))
+    image_length: Mapped[int | None] = mapped_column(Integer)
+    language: Mapped[str | None] = mapped_column(String(35))
+    deleted: Mapped[dt.datetime | None]
+    # When the stored representation last changed (the save time): the basis of HTTP validators,
+    # never shown as the editorial ``updated``.
+    modified: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    section: Mapped[Section] = relationship(lazy="joined", innerjoin=True)
+    topic_links: Mapped[list[ArticleTopic]] = relationship(
+        order_by="ArticleTopic.position", cascade="all, delete-orphan", back_populates="article")
+    author_links: Mapped[list[ArticleAuthor]] = relationship(
+        order_by="ArticleAuthor.position", cascade="all, delete-orphan", back_populates="article")
+
+    __table_args__ = (
+        # Newest first, site-wide and per section, in both orders; the id breaks ties.
+        Index("ix_articles_published", "published", "id"),
+        Index("ix_articles_updated", "updated", "id"),
+        Index("ix_articles_section_published", "section_id", "published", "id"),
+        Index("ix_articles_section_updated", "section_id", "updated", "id"),
+        Index("ix_articles_deleted", "deleted"),
+        Index("ix_articles_modified", "modified"),
+    )
+    # Every UPDATE says "WHERE version = <the version read>": of two racing edits one wins and
+    # the other fails with StaleDataError instead of silently overwriting (If-Match, 412).
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ArticleTopic(Base):
+    """An article's topic, with the article's dates copied so "newest in topic" is one index walk."""
+
+    __tablename__ = "article_topics"
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    published: Mapped[dt.datetime]
+    updated: Mapped[dt.datetime]
+
+    article: Mapped[Article] = relationship(back_populates="topic_links")
+    topic: Mapped[Topic] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        Index("ix_article_topics_published", "topic_id", "published", "article_id"),
+        Index("ix_article_topics_updated", "topic_id", "updated", "article_id"),
+    )
+
+
+class ArticleAuthor(Base):
+    """An article's author; email and url belong to the byline, as the article gave them."""
+
+    __tablename__ = "article_authors"
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str | None] = mapped_column(String(320))
+    url: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[dt.datetime]
+    updated: Mapped[dt.datetime]
+
+    article: Mapped[Article] = relationship(back_populates="author_links")
+    author: Mapped[Author] = relationship(lazy="joined", innerjoin=True)
+
+    __table_args__ = (
+        Index("ix_article_authors_published", "author_id", "published", "article_id"),
+        Index("ix_article_authors_updated", "author_id", "updated", "article_id"),
+    )
+
+
+class ApiToken(Base):
+    """An API token: a public lookup prefix and the SHA-256 of the whole secret, never the secret."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created: Mapped[dt.datetime]
+    revoked: Mapped[dt.datetime | None]

@@ -1,0 +1,327 @@
+"""Queries and writes of articles. Every function takes a session first and never commits."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from .errors import BadRequest, Conflict, Gone, Invalid, NotFound, PreconditionFailed
+from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
+from .payload import Byline, Image
+from .sanitize import clean_html
+from .slugs import key_from_title, slugify
+
+Named = TypeVar("Named", Section, Topic, Author)
+STATUSES = ("published", "scheduled", "deleted")
+
+
+def id_authority(session: Session, configured: str | None) -> str:
+    """The tag-URI authority recorded at first start; later configuration cannot change it."""
+    stored = session.get(Setting, "id_authority")
+    if stored is not None:
+        return stored.value
+    _insert_ignore(session, Setting, {"name": "id_authority", "value": configured or "localhost"})
+    stored = session.get(Setting, "id_authority", populate_existing=True)
+    assert stored is not None
+    return stored.value
+
+
+def status_of(article: Article, now: dt.datetime) -> str:
+    if article.deleted is not None:
+        return "deleted"
+    return "scheduled" if article.published > now else "published"
+
+
+def tag_uri(authority: str, published: dt.datetime, key: str) -> str:
+    """The permanent id (RFC 4151): fixed at creation, so no later edit or move changes it."""
+    return f"tag:{authority},{published.astimezone(dt.UTC):%Y-%m-%d}:article:{key}"
+
+
+def get_article(session: Session, key: str) -> Article | None:
+    return session.scalar(_with_links(select(Article).where(Article.key == key)))
+
+
+def get_live_article(session: Session, key: str) -> Article:
+    """The article under ``key`` for the API: NotFound when there is none, Gone when deleted."""
+    article = get_article(session, key)
+    if article is None:
+        raise NotFound(f"There is no article with the key {key!r}.")
+    if article.deleted is not None:
+        raise Gone(f"The article {key!r} was deleted.")
+    return article
+
+
+def _with_links(query: Select[Any]) -> Select[Any]:
+    return query.options(selectinload(Article.topic_links), selectinload(Article.author_links))
+
+
+def free_key(session: Session, title: str) -> str:
+    """A key derived from the title, numbered when it is taken: "floods", "floods-2", ..."""
+    base = key_from_title(title)
+    taken = set(session.scalars(select(Article.key).where(
+        or_(Article.key == base, Article.key.like(f"{base}-%")))))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def named(session: Session, model: type[Named], name: str) -> Named:
+    """The section, topic or author called ``name``, created with a free slug if new.
+
+    Two names that fold to one slug ("C#" and "C") get "c" and "c-2"; a slug, once given, is
+    kept forever. Concurrent creators are settled by the unique constraints: the loser of an
+    insert race finds the winner's row on the next look-up.
+    """
+    for _ in range(50):
+        row = session.scalar(select(model).where(model.name == name))
+        if row is not None:
+            return row
+        base = slugify(name)
+        taken = set(session.scalars(select(model.slug).where(
+            or_(model.slug == base, model.slug.like(f"{base}-%")))))
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        _insert_ignore(session, model, {"name": name, "slug": slug})
+    raise Conflict(f"Could not give {name!r} a slug; try again.")
+
+
+def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+@dataclass(frozen=True)
+class Saved:
+    article: Article
+    created: bool
+    changed: bool
+
+
+def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
+                 authority: str, replace: bool, if_match: int | None = None,
+                 must_exist: bool = False, must_not_exist: bool = False,
+                 uid: str | None = None) -> Saved:
+    """Create or change the article ``key`` from checked ``fields`` (see payload.parse).
+
+    ``replace`` (PUT) resets every field the body leaves out, except ``published`` and
+    ``updated``, which keep their stored values; otherwise (PATCH) only given fields change.
+    ``uid`` gives a new article a known id (an import of an export); by default it is minted.
+    ``updated`` never goes below ``published``: when the client does not send it and a new
+    ``published`` passes it, it moves along. A deleted article given new content comes back
+    with its old id.
+    """
+    article = get_article(session, key)
+    if if_match is not None and (article is None or article.version != if_match
+                                 or article.deleted is not None):
+        raise PreconditionFailed("The article has changed since you read it (If-Match).")
+    if article is not None and must_not_exist:
+        raise Conflict(f"An article with the key {key!r} exists; PUT to it to replace it.")
+    if article is None or article.deleted is not None:
+        if must_exist:
+            raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
+        return Saved(_create(session, key, fields, now, authority, article, uid), True, True)
+    state = _state(article)
+    target = dict(state) if not replace else {
+        "title": None, "section": None, "topics": (), "authors": (), "summary": None,
+        "content": None, "url": None, "image": None, "language": None,
+        "published": state["published"], "updated": state["updated"]}
+    for name, value in fields.items():
+        # A null date means "not given": the stored one stays (see the README).
+        if name != "key" and not (name in ("published", "updated") and value is None):
+            target[name] = value
+    if fields.get("updated") is None:
+        target["updated"] = max(state["updated"], target["published"])
+    _check_dates(target)
+    target["content"] = _clean_content(target)
+    if target == state:
+        return Saved(article, False, False)
+    _apply(session, article, target)
+    article.modified = now
+    return Saved(article, False, True)
+
+
+def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
+            authority: str, tombstone: Article | None, uid: str | None) -> Article:
+    published = fields.get("published") or now.replace(microsecond=0)
+    target: dict[str, Any] = {
+        "title": fields.get("title"), "section": fields.get("section"),
+        "topics": fields.get("topics", ()), "authors": fields.get("authors", ()),
+        "summary": fields.get("summary"), "url": fields.get("url"),
+        "content": fields.get("content"), "image": fields.get("image"),
+        "language": fields.get("language"), "published": published,
+        "updated": fields.get("updated") or published,
+    }
+    if target["title"] is None or target["section"] is None:
+        raise Invalid("A new article needs a title and a section.", [
+            {"pointer": f"#/{name}", "detail": "is required"}
+            for name in ("title", "section") if target[name] is None])
+    _check_dates(target)
+    target["content"] = _clean_content(target)
+    if tombstone is not None:
+        article = tombstone
+        article.deleted = None
+    else:
+        article = Article(key=key, uid=uid or tag_uri(authority, published, key),
+                          topic_links=[], author_links=[])
+    _apply(session, article, target)
+    article.modified = now
+    session.add(article)
+    return article
+
+
+def _check_dates(target: dict[str, Any]) -> None:
+    if target["updated"] < target["published"]:
+        raise Invalid("updated is earlier than published.", [
+            {"pointer": "#/updated", "detail": "must not be earlier than published"}])
+
+
+def _clean_content(target: dict[str, Any]) -> str | None:
+    return clean_html(target["content"], target["url"]) or None if target["content"] else None
+
+
+def _state(article: Article) -> dict[str, Any]:
+    """The stored article in the shape ``payload.parse`` gives, for comparison and export."""
+    image = None
+    if article.image_url:
+        image = Image(article.image_url, article.image_type, article.image_length)
+    return {
+        "title": article.title, "section": article.section.name,
+        "topics": tuple(link.topic.name for link in article.topic_links),
+        "authors": tuple(Byline(link.author.name, link.email, link.url)
+                         for link in article.author_links),
+        "summary": article.summary, "content": article.content,
+        "published": article.published, "updated": article.updated, "url": article.url,
+        "image": image, "language": article.language,
+    }
+
+
+def _apply(session: Session, article: Article, target: dict[str, Any]) -> None:
+    # Look the names up before touching the article: a query autoflushes, and a half-filled
+    # new article must not reach the database.
+    section = named(session, Section, target["section"])
+    topics = [named(session, Topic, name) for name in target["topics"]]
+    authors = [(named(session, Author, b.name), b) for b in target["authors"]]
+    article.title = target["title"]
+    article.section = section
+    article.summary = target["summary"]
+    article.content = target["content"]
+    article.published = target["published"]
+    article.updated = target["updated"]
+    article.url = target["url"]
+    image: Image | None = target["image"]
+    article.image_url = image.url if image else None
+    article.image_type = image.type if image else None
+    article.image_length = image.length if image else None
+    article.language = target["language"]
+    dates = {"published": article.published, "updated": article.updated}
+    old_topics = {link.topic_id: link for link in article.topic_links}
+    article.topic_links = [
+        _relink(old_topics.get(topic.id), ArticleTopic, topic=topic, position=i, **dates)
+        for i, topic in enumerate(topics)]
+    old_authors = {link.author_id: link for link in article.author_links}
+    article.author_links = [
+        _relink(old_authors.get(author.id), ArticleAuthor, author=author, position=i,
+                email=byline.email, url=byline.url, **dates)
+        for i, (author, byline) in enumerate(authors)]
+
+
+L = TypeVar("L", ArticleTopic, ArticleAuthor)
+
+
+def _relink(link: L | None, model: type[L], **values: Any) -> L:
+    if link is None:
+        return model(**values)
+    for name, value in values.items():
+        setattr(link, name, value)
+    return link
+
+
+def delete_article(session: Session, key: str, *, now: dt.datetime,
+                   if_match: int | None = None) -> Article:
+    """Turn the article into a tombstone; its row, id and links stay for RFC 6721 and export."""
+    article = get_live_article(session, key)
+    if if_match is not None and article.version != if_match:
+        raise PreconditionFailed("The article has changed since you read it (If-Match).")
+    article.deleted = now
+    article.modified = now
+    return article
+
+
+@dataclass(frozen=True)
+class Page:
+    articles: Sequence[Article]
+    next_cursor: str | None
+
+
+def list_articles(session: Session, *, now: dt.datetime, limit: int, section: str | None = None,
+                  topic: str | None = None, author: str | None = None,
+                  status: str | None = None, cursor: str | None = None) -> Page:
+    """Articles newest ``published`` first (ties by id), filtered, from an opaque cursor on."""
+    query = _with_links(select(Article))
+    if section is not None:
+        query = query.join(Section).where(Section.slug == section)
+    if topic is not None:
+        query = query.where(Article.id.in_(
+            select(ArticleTopic.article_id).join(Topic).where(Topic.slug == topic)))
+    if author is not None:
+        query = query.where(Article.id.in_(
+            select(ArticleAuthor.article_id).join(Author).where(Author.slug == author)))
+    if status == "deleted":
+        query = query.where(Article.deleted.is_not(None))
+    elif status == "scheduled":
+        query = query.where(Article.deleted.is_(None), Article.published > now)
+    elif status == "published":
+        query = query.where(Article.deleted.is_(None), Article.published <= now)
+    elif status is None:
+        query = query.where(Article.deleted.is_(None))
+    else:
+        raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
+    if cursor is not None:
+        published, last_id = _read_cursor(cursor)
+        query = query.where(or_(Article.published < published,
+                                and_(Article.published == published, Article.id < last_id)))
+    rows = list(session.scalars(
+        query.order_by(Article.published.desc(), Article.id.desc()).limit(limit + 1)))
+    next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)
+
+
+def _cursor(article: Article) -> str:
+    raw = json.dumps([article.published.isoformat(), article.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        published, last_id = json.loads(raw)
+        when = dt.datetime.fromisoformat(published)
+        if when.tzinfo is None or not isinstance(last_id, int):
+            raise ValueError
+        return when, last_id
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("The cursor is not one this API gave out.") from None
+
+
+def count_articles(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Article)) or 0
+
+
+def export_state(article: Article) -> dict[str, Any]:
+    """Every stored field of an article, tombstone included, for ``feedsvc export``."""
+    return _state(article) | {"key": article.key, "id": article.uid,
+                              "deleted": article.deleted}

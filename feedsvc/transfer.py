@@ -1,0 +1,328 @@
+"""``feedsvc import`` and ``feedsvc export``: JSON Lines both ways, and RSS or Atom in.
+
+An import is idempotent by key: each record creates its article or replaces it, so running the
+same file twice changes nothing. Records are committed in batches, each record inside its own
+savepoint, so a bad record is reported with its line (or entry) number and skipped while the
+rest go in; a crash loses at most the batch in flight, which the next run writes again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from . import db, payload, site, store
+from .errors import FeedsvcError
+from .models import Article
+from .sanitize import plain_text
+from .timestamps import format_utc
+
+BATCH = 500
+MAX_DOWNLOAD = 100 * 2**20
+
+
+@dataclass
+class Record:
+    """One article to import: where it came from, and its checked fields."""
+
+    number: int
+    key: str
+    fields: dict[str, Any]
+    uid: str | None = None
+    deleted: dt.datetime | None = None
+
+
+@dataclass
+class Failure:
+    number: int
+    reason: str
+
+
+@dataclass
+class Summary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+
+def record_from_json(number: int, data: Any, zone: ZoneInfo) -> Record:
+    """A JSON Lines record: the article of the contract, plus ``id`` and ``deleted`` from export."""
+    if not isinstance(data, dict):
+        raise FeedsvcError("the line is not a JSON object")
+    data = dict(data)
+    uid, deleted = data.pop("id", None), data.pop("deleted", None)
+    if "key" not in data:
+        raise FeedsvcError("the record has no key")
+    key = payload.check_key(data["key"])
+    fields = payload.parse(data, zone, partial=False)
+    if uid is not None and (not isinstance(uid, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*:\S{1,290}", uid)):
+        raise FeedsvcError("id must be an absolute IRI of at most 300 characters")
+    when = None
+    if deleted is not None:
+        try:
+            when = payload.timestamps.parse(deleted, zone)
+        except (ValueError, AttributeError) as exc:
+            raise FeedsvcError(f"deleted: {exc}") from None
+    return Record(number, key, fields, uid, when)
+
+
+def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
+                            progress: tqdm | None) -> Iterator[Record | Failure]:
+    for number, line in enumerate(stream, start=1):
+        if progress is not None:
+            progress.update(len(line))
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line.decode("utf-8"))
+            yield record_from_json(number, data, zone)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield Failure(number, f"not JSON: {exc}")
+        except FeedsvcError as exc:
+            yield Failure(number, _reason(exc))
+
+
+def _reason(exc: FeedsvcError) -> str:
+    details = "; ".join(f"{e['pointer'].removeprefix('#/')}: {e['detail']}" for e in exc.errors)
+    return f"{exc.detail} {details}".strip()
+
+
+def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]:
+    """Entries of an RSS or Atom document, read by feedparser, as records.
+
+    The entry's own id is kept when it is an absolute IRI, so readers that already know the old
+    feed see no duplicates after a move to feedsvc; the key is stable across runs.
+    """
+    import feedparser
+
+    parsed = feedparser.parse(data)
+    if not parsed.entries and parsed.get("bozo"):
+        yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}")
+        return
+    feed_title = plain_text(parsed.feed.get("title", "")) or "News"
+    for number, entry in enumerate(parsed.entries, start=1):
+        try:
+            yield _record_from_entry(number, entry, feed_title, zone)
+        except FeedsvcError as exc:
+            yield Failure(number, _reason(exc))
+
+
+def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo) -> Record:
+    source_id = entry.get("id") or entry.get("link")
+    if not source_id:
+        raise FeedsvcError("the entry has neither an id nor a link")
+    last = urlsplit(entry.get("link") or source_id).path.rstrip("/").rsplit("/", 1)[-1]
+    stem = re.sub(r"[^A-Za-z0-9._~-]+", "-", last).strip("-.")[:120] or "entry"
+    key = f"{stem}-{hashlib.sha256(source_id.encode()).hexdigest()[:10]}"
+    tags = [t.get("term") for t in entry.get("tags", []) if t.get("term")]
+    published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
+    updated = _struct_time(entry.get("updated_parsed")) or published
+    if published and updated and updated < published:
+        updated = published
+    content = entry["content"][0].get("value") if entry.get("content") else None
+    summary = entry.get("summary")
+    if content is None:
+        content, summary = summary, None
+    image = None
+    for link in entry.get("links", []):
+        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
+            length = str(link.get("length") or "")
+            image = {"url": link.get("href"), "type": link.get("type"),
+                     "length": int(length) if length.isdigit() else None}
+            break
+    data = {
+        "key": key, "title": entry.get("title") or "Untitled",
+        "section": tags[0] if tags else feed_title, "topics": tags[1:],
+        "authors": [{"name": a["name"]} for a in entry.get("authors", []) if a.get("name")],
+        "summary": plain_text(re.sub(r"<[^>]*>", " ", summary)) if summary else None,
+        "content": content, "url": entry.get("link"), "image": image,
+        "published": format_utc(published) if published else None,
+        "updated": format_utc(updated) if updated else None,
+        "language": None,
+    }
+    fields = payload.parse(data, zone, partial=False)
+    uid = source_id if re.fullmatch(r"[a-z][a-z0-9+.-]*:\S{1,290}", source_id) else None
+    return Record(number, key, fields, uid)
+
+
+def _struct_time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime(*value[:6], tzinfo=dt.UTC)
+
+
+def write(engine: Engine, records: Iterator[Record | Failure], *, now: dt.datetime,
+          authority: str) -> Summary:
+    """Store the records in batches; each bad one is rolled back alone and reported."""
+    summary = Summary()
+    batch: list[Record] = []
+    for item in records:
+        if isinstance(item, Failure):
+            summary.failures.append(item)
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH:
+            _write_batch(engine, batch, summary, now, authority)
+            batch = []
+    if batch:
+        _write_batch(engine, batch, summary, now, authority)
+    return summary
+
+
+def _write_batch(engine: Engine, batch: list[Record], summary: Summary, now: dt.datetime,
+                 authority: str) -> None:
+    with db.write_session(engine) as session:
+        for record in batch:
+            try:
+                with session.begin_nested():
+                    _write_record(session, record, summary, now, authority)
+            except FeedsvcError as exc:
+                summary.failures.append(Failure(record.number, _reason(exc)))
+        session.flush()
+    # The session is gone with the batch: memory stays flat however long the file is.
+
+
+def _write_record(session: Session, record: Record, summary: Summary, now: dt.datetime,
+                  authority: str) -> None:
+    existing = session.scalar(select(Article.uid).where(Article.key == record.key))
+    if existing is not None and record.uid is not None and existing != record.uid:
+        raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
+    if record.uid is not None and existing is None:
+        clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
+        if clash is not None:
+            raise FeedsvcError(f"id {record.uid} belongs to the article {clash!r}")
+    saved = store.save_article(session, record.key, record.fields, now=now, authority=authority,
+                               replace=True, uid=record.uid)
+    article = saved.article
+    if record.deleted is not None and article.deleted is None:
+        article.deleted = record.deleted
+        article.modified = now
+        summary.deleted += 1
+    elif saved.created:
+        summary.created += 1
+    elif saved.changed:
+        summary.updated += 1
+    else:
+        summary.unchanged += 1
+    session.flush()
+
+
+def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | None]:
+    """The source as bytes (URL) or a stream (file), with its size for the progress bar."""
+    if source.startswith(("http://", "https://")):
+        request = urllib.request.Request(source, headers={"User-Agent": "feedsvc-import"})
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            data = response.read(MAX_DOWNLOAD + 1)
+        if len(data) > MAX_DOWNLOAD:
+            raise click.ClickException(f"{source} is larger than {MAX_DOWNLOAD} bytes")
+        return data, None, len(data)
+    if source == "-":
+        return None, sys.stdin.buffer, None
+    path = Path(source)
+    if not path.is_file():
+        raise click.ClickException(f"{source}: no such file")
+    return None, path.open("rb"), path.stat().st_size
+
+
+def _looks_like_feed(head: bytes) -> bool:
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+@click.command("import", help="Load articles from JSON Lines or an RSS/Atom feed (file or URL).")
+@click.argument("source")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def import_command(source: str, quiet: bool) -> None:
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    engine = db.get_engine(app)
+    db.upgrade(engine)
+    zone, now, authority = site.zone(app), site.now(app), site.authority(app)
+    data, stream, size = _open_source(source)
+    started = time.monotonic()
+    with tqdm(total=size, unit="B", unit_scale=True, disable=quiet or None,
+              file=sys.stderr, desc="import") as progress:
+        if data is not None and _looks_like_feed(data[:512]):
+            records = records_from_feed(data, zone)
+        elif data is not None:
+            records = records_from_json_lines(iter(data.splitlines(keepends=True)),  # type: ignore[arg-type]
+                                              zone, progress)
+        else:
+            assert stream is not None
+            head = stream.peek(512) if hasattr(stream, "peek") else b""
+            if _looks_like_feed(head):
+                records = records_from_feed(stream.read(), zone)
+            else:
+                records = records_from_json_lines(stream, zone, progress)
+        summary = write(engine, records, now=now, authority=authority)
+    elapsed = time.monotonic() - started
+    for failure in summary.failures:
+        where = f"line {failure.number}" if failure.number else "document"
+        click.echo(f"{source}: {where}: skipped: {failure.reason}", err=True)
+    done = summary.created + summary.updated + summary.unchanged + summary.deleted
+    click.echo(f"imported {done} article(s) in {elapsed:.1f}s: {summary.created} created, "
+               f"{summary.updated} updated, {summary.unchanged} unchanged, "
+               f"{summary.deleted} deleted; {len(summary.failures)} failed")
+    if summary.failures:
+        sys.exit(1)
+
+
+def export_lines(session: Session) -> Iterator[str]:
+    """Every article, tombstones included, oldest first, one JSON object a line."""
+    query = store._with_links(select(Article)).order_by(Article.id)
+    for article in session.scalars(query.execution_options(yield_per=500)):
+        state = store.export_state(article)
+        image = state["image"]
+        record = {
+            "key": state["key"], "id": state["id"], "title": state["title"],
+            "section": state["section"], "topics": list(state["topics"]),
+            "authors": [{"name": b.name, "email": b.email, "url": b.url}
+                        for b in state["authors"]],
+            "summary": state["summary"], "content": state["content"],
+            "published": format_utc(state["published"]),
+            "updated": format_utc(state["updated"]), "url": state["url"],
+            "image": {"url": image.url, "type": image.type, "length": image.length}
+            if image else None,
+            "language": state["language"],
+            "deleted": format_utc(state["deleted"]) if state["deleted"] else None,
+        }
+        yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+@click.command("export", help="Write every article, tombstones included, as JSON Lines.")
+@click.argument("path")
+def export_command(path: str) -> None:
+    engine = db.get_engine()
+    count = 0
+    with Session(engine) as session:
+        out = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+        try:
+            for line in export_lines(session):
+                out.write(line)
+                count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    click.echo(f"exported {count} article(s) to {path}", err=True)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(import_command)
+    app.cli.add_command(export_command)

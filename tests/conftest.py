@@ -1,0 +1,215 @@
+"""Fixtures in the flaskr style: app, client, runner, plus a clock, a token and builders.
+
+The database is a fresh SQLite file per test, or, when FEEDSVC_TEST_DATABASE_URL names a
+PostgreSQL database, that database emptied before each test (migrated once per run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import text
+
+from feedsvc import create_app, db
+
+PG_URL = os.environ.get("FEEDSVC_TEST_DATABASE_URL", "")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = Path(__file__).parent / "fixtures"
+START = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def seed_article() -> dict[str, Any]:
+    """The real article of ../shared/fixtures (a copy is kept in tests/fixtures for CI)."""
+    for folder in (SHARED / "fixtures", FIXTURES):
+        path = folder / "seed-article.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    raise FileNotFoundError("seed-article.json")
+
+
+class Clock:
+    """A controllable "now" handed to the app as its clock seam."""
+
+    def __init__(self, start: dt.datetime = START) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+    def set(self, when: dt.datetime) -> None:
+        self.now = when
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set FEEDSVC_TEST_DATABASE_URL")
+    for item in items:
+        if "postgres_only" in item.keywords and not PG_URL:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> bool:
+    """Reset and migrate the PostgreSQL test database once per run."""
+    if not PG_URL:
+        return False
+    engine = db.make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.upgrade(engine)
+    engine.dispose()
+    return True
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, pg_migrated: bool) -> str:
+    if not PG_URL:
+        return f"sqlite:///{tmp_path / 'feedsvc.sqlite3'}"
+    engine = db.make_engine(PG_URL)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename <> 'alembic_version'")).scalars().all()
+        if tables:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return PG_URL
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_app(db_url: str, clock: Clock, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
+    """Build an app over the test database; keyword arguments override configuration."""
+    monkeypatch.setenv("FEEDSVC_INSTANCE_PATH", str(tmp_path / "instance"))
+    for key in list(os.environ):
+        if key.startswith("FEEDSVC_") and key not in ("FEEDSVC_INSTANCE_PATH",
+                                                      "FEEDSVC_TEST_DATABASE_URL"):
+            monkeypatch.delenv(key)
+    apps: list[Flask] = []
+
+    def build(**config: Any) -> Flask:
+        settings = {"TESTING": True, "DATABASE_URL": db_url, "NOW": clock,
+                    "BASE_URL": "http://feeds.test"} | config
+        app = create_app(settings)
+        db.upgrade(db.get_engine(app))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        db.get_engine(app).dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def new_token(app: Flask, name: str = "newsroom") -> str:
+    from feedsvc import auth
+
+    return db.run_write(db.get_engine(app), lambda s: auth.create_token(s, name, START))
+
+
+@pytest.fixture
+def auth_headers(app: Flask) -> dict[str, str]:
+    return {"Authorization": f"Bearer {new_token(app)}"}
+
+
+class Api:
+    """The JSON API as a newsroom script uses it, with its token."""
+
+    def __init__(self, client: FlaskClient, headers: dict[str, str]) -> None:
+        self.client, self.headers = client, headers
+
+    def put(self, key: str, body: Any, **headers: str) -> Any:
+        return self.client.put(f"/api/articles/{key}", json=body, headers=self.headers | headers)
+
+    def patch(self, key: str, body: Any, **headers: str) -> Any:
+        return self.client.patch(f"/api/articles/{key}", json=body,
+                                 headers=self.headers | headers)
+
+    def post(self, body: Any) -> Any:
+        return self.client.post("/api/articles", json=body, headers=self.headers)
+
+    def delete(self, key: str, **headers: str) -> Any:
+        return self.client.delete(f"/api/articles/{key}", headers=self.headers | headers)
+
+    def get(self, key: str) -> Any:
+        return self.client.get(f"/api/articles/{key}", headers=self.headers)
+
+    def list(self, **params: Any) -> Any:
+        return self.client.get("/api/articles", query_string=params, headers=self.headers)
+
+
+@pytest.fixture
+def api(client: FlaskClient, auth_headers: dict[str, str]) -> Api:
+    return Api(client, auth_headers)
+
+
+_counter = iter(range(1, 10**9))
+
+
+def make_article(**overrides: Any) -> dict[str, Any]:
+    """An article body with readable defaults; numbered so keys never collide."""
+    n = next(_counter)
+    body: dict[str, Any] = {
+        "key": f"article-{n}",
+        "title": f"Article {n}",
+        "section": "World",
+        "topics": ["Climate"],
+        "authors": [{"name": "Staff Correspondent", "email": None, "url": None}],
+        "summary": f"Summary {n}",
+        "content": f"<p>Body of article {n}</p>",
+        "published": "2026-10-01T10:00:00Z",
+        "updated": "2026-10-01T10:00:00Z",
+        "url": f"https://news.example/world/article-{n}",
+        "language": "en",
+    }
+    body.update(overrides)
+    return body
+
+
+def table_counts(app: Flask) -> dict[str, int]:
+    """Rows per table: the database's state, to prove a refused request changed nothing."""
+    from feedsvc.models import Base
+
+    with db.get_engine(app).connect() as conn:
+        return {name: conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+                for name in Base.metadata.tables}
+
+
+def snapshot(app: Flask) -> list[tuple[Any, ...]]:
+    """Every article row with its version: equal snapshots mean nothing was written."""
+    with db.get_engine(app).connect() as conn:
+        rows = conn.execute(text("SELECT * FROM articles ORDER BY id")).all()
+        links = conn.execute(text(
+            "SELECT * FROM article_topics ORDER BY article_id, topic_id")).all()
+    return [tuple(r) for r in rows] + [tuple(r) for r in links] + [tuple(table_counts(app).items())]
