@@ -88,7 +88,9 @@ def _body() -> Any:
     mimetype = request.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise UnsupportedMediaType("Send the article as Content-Type: application/json.")
-    raw = request.get_data(cache=False)  # bounded by MAX_CONTENT_LENGTH, see init_app
+    raw = request.get_data(cache=False)  # at most MAX_BODY + 1 bytes, see init_app
+    if len(raw) > limit:
+        raise TooLarge(f"The body is larger than {limit} bytes.")
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except UnicodeDecodeError:
@@ -228,6 +230,7 @@ def openapi() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    # Werkzeug stops reading a body past this and answers 413 (see errors.init_app).
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY"]
+    # Werkzeug refuses a declared Content-Length past this with 413, and stops reading a
+    # streamed body one byte past MAX_BODY, which is how _body tells that it was too large.
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY"] + 1
     app.register_blueprint(bp)

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
+from flask.cli import AppGroup
 from flask import Flask, current_app, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -79,7 +80,7 @@ def required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group("token", help="API tokens.")
+@click.group("token", cls=AppGroup, help="API tokens.")
 def token_cli() -> None:
     pass
 

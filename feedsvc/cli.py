@@ -25,3 +25,7 @@ cli = FlaskGroup(name="feedsvc", create_app=_app, add_version_option=False,
 
 def main() -> None:
     cli.main(prog_name="feedsvc")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from flask.cli import AppGroup
 from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
@@ -147,7 +148,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(db_cli)
 
 
-@click.group("db", help="Database schema.")
+@click.group("db", cls=AppGroup, help="Database schema.")
 def db_cli() -> None:
     pass
 

@@ -6,12 +6,14 @@ import signal
 from types import FrameType
 
 import click
+from flask.cli import with_appcontext
 from flask import Flask, current_app
 
 from . import db, site
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
+@with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import click
+from flask.cli import with_appcontext
 from flask import Flask, current_app
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -248,6 +249,7 @@ def _looks_like_feed(head: bytes) -> bool:
 
 
 @click.command("import", help="Load articles from JSON Lines or an RSS/Atom feed (file or URL).")
+@with_appcontext
 @click.argument("source")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def import_command(source: str, quiet: bool) -> None:
@@ -307,6 +309,7 @@ def export_lines(session: Session) -> Iterator[str]:
 
 
 @click.command("export", help="Write every article, tombstones included, as JSON Lines.")
+@with_appcontext
 @click.argument("path")
 def export_command(path: str) -> None:
     engine = db.get_engine()
