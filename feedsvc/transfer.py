@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -48,12 +50,14 @@ class Record:
     fields: dict[str, Any]
     uid: str | None = None
     deleted: dt.datetime | None = None
+    unit: str = "line"  # or "entry", for a feed
 
 
 @dataclass
 class Failure:
     number: int
     reason: str
+    unit: str = "line"  # or "entry", for a feed
 
 
 @dataclass
@@ -117,14 +121,14 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
 
     parsed = feedparser.parse(data)
     if not parsed.entries and parsed.get("bozo"):
-        yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}")
+        yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")
         return
     feed_title = plain_text(parsed.feed.get("title", "")) or "News"
     for number, entry in enumerate(parsed.entries, start=1):
         try:
             yield _record_from_entry(number, entry, feed_title, zone)
         except FeedsvcError as exc:
-            yield Failure(number, _reason(exc))
+            yield Failure(number, _reason(exc), "entry")
 
 
 def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo) -> Record:
@@ -135,8 +139,10 @@ def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo)
     stem = re.sub(r"[^A-Za-z0-9._~-]+", "-", last).strip("-.")[:120] or "entry"
     key = f"{stem}-{hashlib.sha256(source_id.encode()).hexdigest()[:10]}"
     tags = [t.get("term") for t in entry.get("tags", []) if t.get("term")]
-    published = _struct_time(entry.get("published_parsed") or entry.get("updated_parsed"))
-    updated = _struct_time(entry.get("updated_parsed")) or published
+    # dict.get: feedparser's own get() maps a missing updated to published, with a warning.
+    published = _struct_time(dict.get(entry, "published_parsed")
+                             or dict.get(entry, "updated_parsed"))
+    updated = _struct_time(dict.get(entry, "updated_parsed")) or published
     if published and updated and updated < published:
         updated = published
     content = entry["content"][0].get("value") if entry.get("content") else None
@@ -162,7 +168,7 @@ def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo)
     }
     fields = payload.parse(data, zone, partial=False)
     uid = source_id if re.fullmatch(r"[a-z][a-z0-9+.-]*:\S{1,290}", source_id) else None
-    return Record(number, key, fields, uid)
+    return Record(number, key, fields, uid, unit="entry")
 
 
 def _struct_time(value: Any) -> dt.datetime | None:
@@ -197,16 +203,20 @@ def _write_batch(engine: Engine, batch: list[Record], summary: Summary, now: dt.
                 with session.begin_nested():
                     _write_record(session, record, summary, now, authority)
             except FeedsvcError as exc:
-                summary.failures.append(Failure(record.number, _reason(exc)))
+                summary.failures.append(Failure(record.number, _reason(exc), record.unit))
         session.flush()
     # The session is gone with the batch: memory stays flat however long the file is.
 
 
 def _write_record(session: Session, record: Record, summary: Summary, now: dt.datetime,
                   authority: str) -> None:
-    existing = session.scalar(select(Article.uid).where(Article.key == record.key))
+    existing, gone = session.execute(select(Article.uid, Article.deleted).where(
+        Article.key == record.key)).one_or_none() or (None, None)
     if existing is not None and record.uid is not None and existing != record.uid:
         raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
+    if record.deleted is not None and gone is not None:
+        summary.unchanged += 1  # a tombstone stays one; its old content serves no feed
+        return
     if record.uid is not None and existing is None:
         clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
         if clash is not None:
@@ -259,24 +269,27 @@ def import_command(source: str, quiet: bool) -> None:
     zone, now, authority = site.zone(app), site.now(app), site.authority(app)
     data, stream, size = _open_source(source)
     started = time.monotonic()
-    with tqdm(total=size, unit="B", unit_scale=True, disable=quiet or None,
-              file=sys.stderr, desc="import") as progress:
+    with ExitStack() as stack:
+        if stream is not None and stream is not sys.stdin.buffer:
+            stack.enter_context(stream)
+        progress = stack.enter_context(tqdm(total=size, unit="B", unit_scale=True,
+                                            disable=quiet or None, file=sys.stderr,
+                                            desc="import"))
+        if stream is not None:
+            head = stream.peek(512) if hasattr(stream, "peek") else b""
+            data = stream.read() if _looks_like_feed(head) else None
         if data is not None and _looks_like_feed(data[:512]):
+            progress.update(len(data))
             records = records_from_feed(data, zone)
         elif data is not None:
-            records = records_from_json_lines(iter(data.splitlines(keepends=True)),  # type: ignore[arg-type]
-                                              zone, progress)
+            records = records_from_json_lines(io.BytesIO(data), zone, progress)
         else:
             assert stream is not None
-            head = stream.peek(512) if hasattr(stream, "peek") else b""
-            if _looks_like_feed(head):
-                records = records_from_feed(stream.read(), zone)
-            else:
-                records = records_from_json_lines(stream, zone, progress)
+            records = records_from_json_lines(stream, zone, progress)
         summary = write(engine, records, now=now, authority=authority)
     elapsed = time.monotonic() - started
     for failure in summary.failures:
-        where = f"line {failure.number}" if failure.number else "document"
+        where = f"{failure.unit} {failure.number}" if failure.number else failure.unit
         click.echo(f"{source}: {where}: skipped: {failure.reason}", err=True)
     done = summary.created + summary.updated + summary.unchanged + summary.deleted
     click.echo(f"imported {done} article(s) in {elapsed:.1f}s: {summary.created} created, "
