@@ -198,14 +198,41 @@ def write(engine: Engine, records: Iterator[Record | Failure], *, now: dt.dateti
 def _write_batch(engine: Engine, batch: list[Record], summary: Summary, now: dt.datetime,
                  authority: str) -> None:
     with db.write_session(engine) as session:
-        for record in batch:
+        fresh, rest = _split_new(session, batch)
+        try:
+            with session.begin_nested():
+                store.create_many(session, [store.NewArticle(r.key, r.fields, r.uid, r.deleted)
+                                            for r in fresh], now=now, authority=authority)
+            summary.created += sum(r.deleted is None for r in fresh)
+            summary.deleted += sum(r.deleted is not None for r in fresh)
+        except FeedsvcError:
+            rest = batch  # one of them is bad: find it record by record
+        for record in sorted(rest, key=lambda r: r.number):
             try:
                 with session.begin_nested():
                     _write_record(session, record, summary, now, authority)
             except FeedsvcError as exc:
                 summary.failures.append(Failure(record.number, _reason(exc), record.unit))
-        session.flush()
     # The session is gone with the batch: memory stays flat however long the file is.
+
+
+def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], list[Record]]:
+    """The records that create an article whose key and id are both unused, and the rest."""
+    keys = {r.key for r in batch}
+    uids = {r.uid for r in batch if r.uid}
+    taken = set(session.scalars(select(Article.key).where(Article.key.in_(keys))))
+    taken_uids = set(session.scalars(select(Article.uid).where(Article.uid.in_(uids))))
+    fresh: list[Record] = []
+    rest: list[Record] = []
+    for record in batch:
+        if record.key in taken or (record.uid and record.uid in taken_uids):
+            rest.append(record)
+        else:
+            fresh.append(record)
+            taken.add(record.key)  # a key again later in the batch is an update of this one
+            if record.uid:
+                taken_uids.add(record.uid)
+    return fresh, rest
 
 
 def _write_record(session: Session, record: Record, summary: Summary, now: dt.datetime,
