@@ -128,14 +128,14 @@ def _save(key: str, data: Any, *, replace: bool, partial: bool, must_exist: bool
     if "key" in fields and fields["key"] != key:
         raise Invalid("The key in the body differs from the URL.", [
             {"pointer": "#/key", "detail": "must equal the key in the URL, or be left out"}])
-    app, now, authority = current_app._get_current_object(), site.now(), site.authority()
+    now, authority = site.now(), site.authority()
 
     def work(session: Session) -> store.Saved:
         return store.save_article(session, key, fields, now=now, authority=authority,
                                   replace=replace, if_match=_if_match(session, key),
                                   must_exist=must_exist, must_not_exist=must_not_exist)
 
-    return db.run_write(db.get_engine(app), work)
+    return db.run_write(db.get_engine(), work)
 
 
 @bp.post("/articles")

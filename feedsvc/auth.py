@@ -10,8 +10,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import click
-from flask.cli import AppGroup
 from flask import Flask, current_app, request
+from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
 from . import create_app
 from .config import ConfigError
 
 
-def _app() -> object:
+def _app() -> Flask:
     try:
         return create_app()
     except ConfigError as exc:

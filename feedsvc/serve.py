@@ -6,8 +6,8 @@ import signal
 from types import FrameType
 
 import click
-from flask.cli import with_appcontext
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from . import db, site
 

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import click
-from flask.cli import with_appcontext
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -174,7 +174,8 @@ def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo)
 def _struct_time(value: Any) -> dt.datetime | None:
     if not value:
         return None
-    return dt.datetime(*value[:6], tzinfo=dt.UTC)
+    year, month, day, hour, minute, second = value[:6]
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
 
 
 def write(engine: Engine, records: Iterator[Record | Failure], *, now: dt.datetime,

@@ -8,9 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from email.message import Message
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 from typing import Any
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from conftest import Api, Clock, make_article, new_token, seed_article, snapshot
 from feedsvc.timestamps import parse as parse_time
+
+from conftest import Api, Clock, make_article, new_token, seed_article, snapshot
 
 UTC = dt.UTC
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from conftest import make_article, new_token
 from feedsvc import db, store
+
+from conftest import make_article, new_token
 from live import LiveServer
 
 THREADS = 8

@@ -102,7 +102,7 @@ def test_control_characters_are_removed(api: Api) -> None:
 
 text = st.text(st.characters(codec="utf-8"), max_size=300)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
     max_leaves=10)
 article_bodies = st.fixed_dictionaries({}, optional={

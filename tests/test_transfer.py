@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Flask
 
-from conftest import Api, make_article, new_token, seed_article
 from feedsvc import db, transfer
+
+from conftest import Api, make_article, new_token, seed_article
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"
