@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask import json as flask_json
 from sqlalchemy.orm import Session
 
-from . import auth, db, payload, site, store, urls
+from . import auth, changes, db, payload, site, store, urls
 from .errors import (
     BadRequest,
     Invalid,
@@ -128,12 +128,14 @@ def _save(key: str, data: Any, *, replace: bool, partial: bool, must_exist: bool
     if "key" in fields and fields["key"] != key:
         raise Invalid("The key in the body differs from the URL.", [
             {"pointer": "#/key", "detail": "must equal the key in the URL, or be left out"}])
-    now, authority = site.now(), site.authority()
+    app, now, authority = current_app._get_current_object(), site.now(), site.authority()  # type: ignore[attr-defined]
 
     def work(session: Session) -> store.Saved:
-        return store.save_article(session, key, fields, now=now, authority=authority,
-                                  replace=replace, if_match=_if_match(session, key),
-                                  must_exist=must_exist, must_not_exist=must_not_exist)
+        saved = store.save_article(session, key, fields, now=now, authority=authority,
+                                   replace=replace, if_match=_if_match(session, key),
+                                   must_exist=must_exist, must_not_exist=must_not_exist)
+        changes.record(app, session, saved.touched, now)
+        return saved
 
     return db.run_write(db.get_engine(), work)
 
@@ -173,10 +175,12 @@ def patch(key: str) -> Response:
 @bp.delete("/articles/<key>")
 @auth.required
 def delete(key: str) -> Response:
-    now = site.now()
+    app, now = current_app._get_current_object(), site.now()  # type: ignore[attr-defined]
 
     def work(session: Session) -> Article:
-        return store.delete_article(session, key, now=now, if_match=_if_match(session, key))
+        article = store.delete_article(session, key, now=now, if_match=_if_match(session, key))
+        changes.record(app, session, changes.scopes_of(article), now)
+        return article
 
     db.run_write(db.get_engine(), work)
     return Response(status=204)

@@ -14,6 +14,7 @@ from sqlalchemy import Select, and_, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from .changes import Scope, scopes_of
 from .errors import BadRequest, Conflict, Gone, Invalid, NotFound, PreconditionFailed
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from .payload import Byline, Image
@@ -109,6 +110,7 @@ class Saved:
     article: Article
     created: bool
     changed: bool
+    touched: frozenset[Scope] = frozenset()  # scopes before and after, when changed
 
 
 def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
@@ -133,7 +135,9 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     if article is None or article.deleted is not None:
         if must_exist:
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
-        return Saved(_create(session, key, fields, now, authority, article, uid), True, True)
+        before = scopes_of(article) if article is not None else frozenset()
+        created = _create(session, key, fields, now, authority, article, uid)
+        return Saved(created, True, True, before | scopes_of(created))
     state = _state(article)
     target = dict(state) if not replace else {
         "title": None, "section": None, "topics": (), "authors": (), "summary": None,
@@ -149,9 +153,10 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     target["content"] = _clean_content(target)
     if target == state:
         return Saved(article, False, False)
+    before = scopes_of(article)
     _apply(session, article, target)
     article.modified = now
-    return Saved(article, False, True)
+    return Saved(article, False, True, before | scopes_of(article))
 
 
 def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
@@ -338,21 +343,22 @@ class NewArticle:
 
 
 def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.datetime,
-                authority: str) -> None:
+                authority: str) -> frozenset[Scope]:
     """Insert many new articles in a few statements: the bulk path of ``feedsvc import``.
 
     The caller guarantees that no key or uid exists yet and that none repeats; the rules are
     those of ``_create``. The ORM unit of work costs milliseconds an article, which a bulk
-    load of a newsroom's archive cannot afford.
+    load of a newsroom's archive cannot afford. Returns the scopes the new articles are in.
     """
     if not items:
-        return
+        return frozenset()
     names: dict[type[Any], set[str]] = {Section: set(), Topic: set(), Author: set()}
     for item in items:
         names[Section].add(item.fields["section"])
         names[Topic].update(item.fields.get("topics", ()))
         names[Author].update(b.name for b in item.fields.get("authors", ()))
-    ids = {model: _ids_by_name(session, model, wanted) for model, wanted in names.items()}
+    found = {model: _ids_by_name(session, model, wanted) for model, wanted in names.items()}
+    ids = {model: {name: id_ for name, (id_, _) in rows.items()} for model, rows in found.items()}
     rows: list[dict[str, Any]] = []
     for item in items:
         f = item.fields
@@ -386,15 +392,21 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
         session.execute(insert(ArticleTopic), topic_rows)
     if author_rows:
         session.execute(insert(ArticleAuthor), author_rows)
+    kinds = {Section: "sections", Topic: "topics", Author: "authors"}
+    return frozenset({Scope()} | {Scope(kinds[model], slug) for model, rows in found.items()
+                                  for _, slug in rows.values()})
 
 
-def _ids_by_name(session: Session, model: type[Named], wanted: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+def _ids_by_name(session: Session, model: type[Named],
+                 wanted: set[str]) -> dict[str, tuple[int, str]]:
+    """``name -> (id, slug)`` for every wanted name, created where missing."""
+    found: dict[str, tuple[int, str]] = {}
     chunk = sorted(wanted)
     for start in range(0, len(chunk), 500):
         part = chunk[start:start + 500]
-        found.update((name, id_) for name, id_ in session.execute(
-            select(model.name, model.id).where(model.name.in_(part))))
+        found.update((name, (id_, slug)) for name, id_, slug in session.execute(
+            select(model.name, model.id, model.slug).where(model.name.in_(part))))
     for name in wanted - set(found):
-        found[name] = named(session, model, name).id
+        row = named(session, model, name)
+        found[name] = (row.id, row.slug)
     return found

@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from . import db, payload, site, store
+from . import changes, db, payload, site, store
 from .errors import FeedsvcError
 from .models import Article
 from .sanitize import plain_text
@@ -178,7 +178,7 @@ def _struct_time(value: Any) -> dt.datetime | None:
     return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC)
 
 
-def write(engine: Engine, records: Iterator[Record | Failure], *, now: dt.datetime,
+def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
           authority: str) -> Summary:
     """Store the records in batches; each bad one is rolled back alone and reported."""
     summary = Summary()
@@ -189,21 +189,23 @@ def write(engine: Engine, records: Iterator[Record | Failure], *, now: dt.dateti
             continue
         batch.append(item)
         if len(batch) >= BATCH:
-            _write_batch(engine, batch, summary, now, authority)
+            _write_batch(app, batch, summary, now, authority)
             batch = []
     if batch:
-        _write_batch(engine, batch, summary, now, authority)
+        _write_batch(app, batch, summary, now, authority)
     return summary
 
 
-def _write_batch(engine: Engine, batch: list[Record], summary: Summary, now: dt.datetime,
+def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.datetime,
                  authority: str) -> None:
-    with db.write_session(engine) as session:
+    touched: set[changes.Scope] = set()
+    with db.write_session(db.get_engine(app)) as session:
         fresh, rest = _split_new(session, batch)
         try:
             with session.begin_nested():
-                store.create_many(session, [store.NewArticle(r.key, r.fields, r.uid, r.deleted)
-                                            for r in fresh], now=now, authority=authority)
+                touched |= store.create_many(
+                    session, [store.NewArticle(r.key, r.fields, r.uid, r.deleted) for r in fresh],
+                    now=now, authority=authority)
             summary.created += sum(r.deleted is None for r in fresh)
             summary.deleted += sum(r.deleted is not None for r in fresh)
         except FeedsvcError:
@@ -211,9 +213,10 @@ def _write_batch(engine: Engine, batch: list[Record], summary: Summary, now: dt.
         for record in sorted(rest, key=lambda r: r.number):
             try:
                 with session.begin_nested():
-                    _write_record(session, record, summary, now, authority)
+                    touched |= _write_record(session, record, summary, now, authority)
             except FeedsvcError as exc:
                 summary.failures.append(Failure(record.number, _reason(exc), record.unit))
+        changes.record(app, session, touched, now)  # one notice for the whole batch
     # The session is gone with the batch: memory stays flat however long the file is.
 
 
@@ -237,24 +240,25 @@ def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], lis
 
 
 def _write_record(session: Session, record: Record, summary: Summary, now: dt.datetime,
-                  authority: str) -> None:
+                  authority: str) -> frozenset[changes.Scope]:
     existing, gone = session.execute(select(Article.uid, Article.deleted).where(
         Article.key == record.key)).one_or_none() or (None, None)
     if existing is not None and record.uid is not None and existing != record.uid:
         raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
     if record.deleted is not None and gone is not None:
         summary.unchanged += 1  # a tombstone stays one; its old content serves no feed
-        return
+        return frozenset()
     if record.uid is not None and existing is None:
         clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
         if clash is not None:
             raise FeedsvcError(f"id {record.uid} belongs to the article {clash!r}")
     saved = store.save_article(session, record.key, record.fields, now=now, authority=authority,
                                replace=True, uid=record.uid)
-    article = saved.article
+    article, touched = saved.article, saved.touched
     if record.deleted is not None and article.deleted is None:
         article.deleted = record.deleted
         article.modified = now
+        touched |= changes.scopes_of(article)
         summary.deleted += 1
     elif saved.created:
         summary.created += 1
@@ -263,6 +267,7 @@ def _write_record(session: Session, record: Record, summary: Summary, now: dt.da
     else:
         summary.unchanged += 1
     session.flush()
+    return touched
 
 
 def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | None]:
@@ -314,7 +319,7 @@ def import_command(source: str, quiet: bool) -> None:
         else:
             assert stream is not None
             records = records_from_json_lines(stream, zone, progress)
-        summary = write(engine, records, now=now, authority=authority)
+        summary = write(app, records, now=now, authority=authority)
     elapsed = time.monotonic() - started
     for failure in summary.failures:
         where = f"{failure.unit} {failure.number}" if failure.number else failure.unit
