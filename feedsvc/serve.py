@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
+from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from waitress import create_server
+from waitress.channel import HTTPChannel
+from waitress.task import WSGITask
 
 from . import db, site
 
@@ -18,14 +22,12 @@ from . import db, site
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 def serve_command(host: str, port: int, threads: int) -> None:
-    from waitress import create_server
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     engine = db.get_engine(app)
     db.upgrade(engine)
     site.authority(app)  # records the id authority at first start
-    server = create_server(app, host=host, port=port, threads=threads,
-                           ident="feedsvc", clear_untrusted_proxy_headers=True)
+    server = make_server(app, host, port, threads)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # waitress's run() treats SystemExit as "finish the running requests and stop".
@@ -40,6 +42,39 @@ def serve_command(host: str, port: int, threads: int) -> None:
     finally:
         engine.dispose()
         click.echo("feedsvc stopped", err=True)
+
+
+class KeepAliveTask(WSGITask):  # type: ignore[misc]
+    """waitress's task, except that a 304, 204 or 1xx keeps an HTTP/1.1 connection open.
+
+    waitress 3.0 closes the connection after every response without a Content-Length, and a
+    304 never has one (RFC 9110 8.6 forbids it a body), so every revalidating poller paid for
+    a new TCP connection. Such a response needs no length to be delimited (RFC 9112 6.3), so
+    closing is only right when the client asked for it.
+    """
+
+    def build_response_header(self) -> bytes:
+        keep = (not self.has_body  # type: ignore[has-type] and self.version == "1.1" and not self.close_on_finish
+                and self.request.headers.get("CONNECTION", "").lower() != "close")
+        if keep:
+            self.close_on_finish = True  # makes waitress skip adding "Connection: close"
+        try:
+            return super().build_response_header()  # type: ignore[no-any-return]
+        finally:
+            if keep:
+                self.close_on_finish = False
+
+
+class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
+    task_class = KeepAliveTask
+
+
+def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
+    """A waitress server for ``app`` with feedsvc's settings and keep-alive after a 304."""
+    server = create_server(app, host=host, port=port, threads=threads, ident="feedsvc",
+                           clear_untrusted_proxy_headers=True)
+    server.channel_class = KeepAliveChannel
+    return server
 
 
 def init_app(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,3 +81,22 @@ def test_sigterm_stops_cleanly(server: tuple[LiveServer, dict[str, str], Flask])
     assert live.process.returncode == 0, output
     assert "feedsvc stopped" in output
     assert "Traceback" not in output
+
+
+def test_connection_survives_a_304(server: tuple[LiveServer, dict[str, str], Flask]) -> None:
+    live, headers, _ = server
+    live.request("PUT", "/api/articles/kept", make_article(key="kept"), headers)
+    connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    connection.request("GET", "/api/articles/kept", headers=headers)
+    first = connection.getresponse()
+    first.read()
+    etag = first.getheader("ETag")
+    sock = connection.sock
+    for _ in range(3):
+        connection.request("GET", "/api/articles/kept", headers=headers | {"If-None-Match": etag})
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 304
+        assert response.getheader("Connection") != "close"
+        assert connection.sock is sock  # the same TCP connection, kept alive
+    connection.close()
