@@ -54,7 +54,8 @@ class KeepAliveTask(WSGITask):  # type: ignore[misc]
     """
 
     def build_response_header(self) -> bytes:
-        keep = (not self.has_body  # type: ignore[has-type] and self.version == "1.1" and not self.close_on_finish
+        closing: bool = self.close_on_finish  # type: ignore[has-type]
+        keep = (not self.has_body and self.version == "1.1" and not closing
                 and self.request.headers.get("CONNECTION", "").lower() != "close")
         if keep:
             self.close_on_finish = True  # makes waitress skip adding "Connection: close"
