@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from types import FrameType
 from typing import Any
@@ -11,7 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from waitress import create_server
 from waitress.channel import HTTPChannel
-from waitress.task import WSGITask
+from waitress.task import ErrorTask, WSGITask
 
 from . import db, site
 
@@ -66,14 +67,35 @@ class KeepAliveTask(WSGITask):  # type: ignore[misc]
                 self.close_on_finish = False
 
 
+class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's own refusals (a body over MAX_BODY, a malformed request) as problem+json."""
+
+    def execute(self) -> None:
+        error = self.request.error
+        body = json.dumps({"type": "about:blank", "title": error.reason, "status": error.code,
+                           "detail": str(error.body)}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.extend([("Content-Type", "application/problem+json"),
+                                      ("X-Content-Type-Options", "nosniff")])
+        self.set_close_on_finish()  # the rest of a refused body is never read
+        self.content_length = len(body)
+        self.write(body)
+
+
 class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
     task_class = KeepAliveTask
+    error_task_class = ProblemErrorTask
 
 
 def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
-    """A waitress server for ``app`` with feedsvc's settings and keep-alive after a 304."""
+    """A waitress server for ``app`` with feedsvc's settings and keep-alive after a 304.
+
+    waitress refuses a body over MAX_BODY itself, from its Content-Length before reading it
+    (or as soon as a chunked body passes the limit), so no thread is held by an upload.
+    """
     server = create_server(app, host=host, port=port, threads=threads, ident="feedsvc",
-                           clear_untrusted_proxy_headers=True)
+                           clear_untrusted_proxy_headers=True,
+                           max_request_body_size=app.config["MAX_BODY"])
     server.channel_class = KeepAliveChannel
     return server
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.client
+import json
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -100,3 +102,21 @@ def test_connection_survives_a_304(server: tuple[LiveServer, dict[str, str], Fla
         assert response.getheader("Connection") != "close"
         assert connection.sock is sock  # the same TCP connection, kept alive
     connection.close()
+
+
+def test_oversized_body_refused_before_it_is_sent(server: tuple[LiveServer, dict[str, str], Flask]) -> None:
+    live, headers, app = server
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
+        sock.sendall(b"PUT /api/articles/huge HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: " + headers["Authorization"].encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"application/problem+json" in head
+    assert json.loads(body)["status"] == 413
