@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
@@ -89,6 +90,17 @@ def init_app(app: Flask) -> None:
             allowed = getattr(exc, "valid_methods", None)
             if allowed:
                 response.headers["Allow"] = ", ".join(allowed)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc: DBAPIError) -> Response:
+        # The database is down or unreachable: say so at once, and when to try again, instead
+        # of a 500 or a hung thread (connections time out quickly, see db.make_engine).
+        app.logger.error("database unavailable: %s", exc.orig)
+        response = problem(503, "Service Unavailable",
+                           "The database is unavailable; try again shortly.")
+        response.headers["Retry-After"] = "5"
         return response
 
     @app.errorhandler(Exception)
