@@ -61,6 +61,10 @@ class UnsupportedMediaType(FeedsvcError):
     status, title = 415, "Unsupported Media Type"
 
 
+class TooManyRequests(FeedsvcError):
+    status, title = 429, "Too Many Requests"
+
+
 class Invalid(FeedsvcError):
     """One or more fields are wrong; ``errors`` names each with a JSON pointer."""
 

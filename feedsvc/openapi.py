@@ -73,7 +73,9 @@ def _problems(*codes: int) -> dict[str, Any]:
     reasons = {400: "Malformed JSON or query", 401: "No or bad token", 404: "No such article",
                409: "The key is taken", 410: "The article was deleted",
                412: "If-Match did not match", 413: "Body too large",
-               415: "Not application/json", 422: "A field is not valid"}
+               415: "Not application/json", 422: "A field is not valid",
+               429: "Too many bad tokens from this client (Retry-After)",
+               503: "The database is unavailable (Retry-After)"}
     return {str(code): {"description": reasons[code], "content": {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
         for code in codes}
@@ -93,7 +95,7 @@ def spec(base: str) -> dict[str, Any]:
     key_param = {"name": "key", "in": "path", "required": True, "schema": _KEY}
     if_match = {"name": "If-Match", "in": "header", "required": False,
                 "schema": {"type": "string"}, "description": "an ETag from a GET; 412 if stale"}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "feedsvc API", "version": "1",
                  "description": "Articles in; Atom, RSS and JSON Feed out."},
@@ -158,3 +160,8 @@ def spec(base: str) -> dict[str, Any]:
             },
         },
     }
+    for path, item in document["paths"].items():  # type: ignore[attr-defined]
+        for method, operation in item.items():
+            if method != "parameters" and path != "/api/openapi.json":
+                operation["responses"] |= _problems(429, 503)
+    return document

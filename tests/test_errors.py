@@ -120,3 +120,26 @@ def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
     wrong_method = client.post("/api/openapi.json")
     assert wrong_method.status_code == 405
     assert "GET" in wrong_method.headers["Allow"]
+
+
+def test_repeated_bad_tokens_are_throttled(make_app: Any) -> None:
+    app = make_app(AUTH_FAILURE_LIMIT=3, AUTH_FAILURE_WINDOW=60)
+    client = app.test_client()
+    bad = {"Authorization": "Bearer fsv_000000000000_guess"}
+    assert [client.get("/api/articles", headers=bad).status_code for _ in range(3)] == [401] * 3
+    throttled = client.get("/api/articles", headers=bad)
+    assert throttled.status_code == 429
+    assert throttled.content_type == "application/problem+json"
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    other = client.get("/api/articles", headers=bad, environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    assert other.status_code == 401  # another client is not affected
+
+
+def test_throttle_window_slides() -> None:
+    from feedsvc.auth import Throttle
+
+    throttle = Throttle(limit=2, window=10)
+    throttle.fail("a", 0)
+    throttle.fail("a", 5)
+    assert throttle.wait("a", 6) == 4
+    assert throttle.wait("a", 10.5) == 0  # the first failure left the window
