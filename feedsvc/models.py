@@ -139,3 +139,30 @@ class ApiToken(Base):
     secret_hash: Mapped[str] = mapped_column(String(64))
     created: Mapped[dt.datetime]
     revoked: Mapped[dt.datetime | None]
+
+
+class FeedScope(Base):
+    """A version per feed scope, bumped in every write that touches it.
+
+    A server process compares it with the version its cached documents were rendered from:
+    one primary-key read tells whether any process has changed the scope since.
+    """
+
+    __tablename__ = "feed_scopes"
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # "" for the whole site
+    slug: Mapped[str] = mapped_column(String(220), primary_key=True)  # "" for the whole site
+    version: Mapped[int] = mapped_column(Integer)
+    changed: Mapped[dt.datetime]
+
+
+class FeedValidator(Base):
+    """The validators of one feed document variant, shared by every server process.
+
+    ``last_modified`` moves only when a render gives bytes whose hash differs from ``etag``,
+    so it changes exactly when the document does (RFC 9110 8.8.2).
+    """
+
+    __tablename__ = "feed_validators"
+    variant: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the variant
+    etag: Mapped[str] = mapped_column(String(64))
+    last_modified: Mapped[dt.datetime]
