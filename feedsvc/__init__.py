@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app; nothing touches the database until a request or command does."""
-    from . import api, auth, config, db, errors, serve, transfer
+    from . import api, auth, cache, config, db, errors, serve, transfer
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -26,6 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     db.init_app(app)
+    cache.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     api.init_app(app)

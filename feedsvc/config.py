@@ -139,6 +139,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "MAX_BODY": ("2 MiB", _size),
     "TOMBSTONE_DAYS": (30, _non_negative_int),
     "API_PAGE_SIZE": (50, _positive_int),
+    "FEED_CACHE_SIZE": (1000, _positive_int),
     "AUTH_FAILURE_LIMIT": (10, _positive_int),
     "AUTH_FAILURE_WINDOW": (60, _positive_int),
 }

@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app, g
 from flask.cli import AppGroup
 from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -125,6 +126,13 @@ def _retryable(exc: DBAPIError | StaleDataError) -> bool:
         return True
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """INSERT that does nothing when a unique constraint already holds the row (any writer)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def upgrade(engine: Engine) -> None:

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from . import db
 from .changes import Scope, scopes_of
 from .errors import BadRequest, Conflict, Gone, Invalid, NotFound, PreconditionFailed
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
@@ -30,7 +30,7 @@ def id_authority(session: Session, configured: str | None) -> str:
     stored = session.get(Setting, "id_authority")
     if stored is not None:
         return stored.value
-    _insert_ignore(session, Setting, {"name": "id_authority", "value": configured or "localhost"})
+    db.insert_ignore(session, Setting, {"name": "id_authority", "value": configured or "localhost"})
     stored = session.get(Setting, "id_authority", populate_existing=True)
     assert stored is not None
     return stored.value
@@ -95,14 +95,8 @@ def named(session: Session, model: type[Named], name: str) -> Named:
         slug, n = base, 2
         while slug in taken:
             slug, n = f"{base}-{n}", n + 1
-        _insert_ignore(session, model, {"name": name, "slug": slug})
+        db.insert_ignore(session, model, {"name": name, "slug": slug})
     raise Conflict(f"Could not give {name!r} a slug; try again.")
-
-
-def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 @dataclass(frozen=True)

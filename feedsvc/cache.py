@@ -1,0 +1,155 @@
+"""The render cache: each feed document is rendered once per change, and revalidated cheaply.
+
+A request for a cached variant costs one primary-key read (the scope's version in
+``feed_scopes``, bumped inside every write that touches the scope, by any process), so a
+process never serves a document older than a write another process has acknowledged. A
+document that time alone changes (a scheduled article coming due, a tombstone ageing out)
+carries ``valid_until``, and is rendered again from that instant on.
+
+Validators belong to the bytes: the ETag is a hash of the document, and ``Last-Modified``
+is stored per variant in ``feed_validators`` and moves only when a render gives new bytes —
+so every process answers with the same validators, and they change exactly when the document
+does (RFC 9110 8.8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from . import changes, db
+from .changes import Scope
+from .models import FeedScope, FeedValidator
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a renderer gives: the bytes, and what the cache needs to know about them."""
+
+    body: bytes
+    content_type: str
+    valid_until: dt.datetime | None = None  # the next instant time alone changes the document
+    newest: dt.datetime | None = None  # the latest instant shown (an entry published, a deletion)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A cached document in both encodings, with the validators of each."""
+
+    body: bytes
+    gzipped: bytes
+    content_type: str
+    etag: str
+    gzip_etag: str
+    last_modified: dt.datetime
+    valid_until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    version: tuple[int, ...]
+    document: Document
+
+
+def _scope_key(scope: Scope) -> tuple[str, str]:
+    return (scope.kind or "", scope.slug or "")
+
+
+def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
+    """Advance the version of every scope a write touched (inside that write's transaction).
+
+    Rows are touched in one order so that two writers never wait on each other in a cycle.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for kind, slug in sorted(_scope_key(scope) for scope in scopes):
+        statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[FeedScope.kind, FeedScope.slug],
+            set_={"version": FeedScope.version + 1, "changed": now}))
+
+
+class FeedCache:
+    """Rendered documents of this process, at most ``size`` of them, least recently used out."""
+
+    def __init__(self, engine: Engine, size: int = 1000) -> None:
+        self.engine, self.size = engine, size
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def fetch(self, session: Session, variant: str, scopes: Iterable[Scope], now: dt.datetime,
+              render: Callable[[], Rendered]) -> Document:
+        """The document of ``variant`` (a string naming scope, format, order, page, origin).
+
+        ``scopes`` are those whose writes can change it (for feeds, their own scope). One
+        read of their versions; ``render`` runs only when one moved or time ran out.
+        """
+        rows = [session.get(FeedScope, _scope_key(scope)) for scope in scopes]
+        version = tuple(row.version if row else 0 for row in rows)
+        with self._lock:
+            entry = self._entries.get(variant)
+            if entry is not None and entry.version == version and (
+                    entry.document.valid_until is None or now < entry.document.valid_until):
+                self._entries.move_to_end(variant)
+                return entry.document
+        changed = max([row.changed for row in rows if row] + [EPOCH])
+        document = self._build(variant, render(), changed, now)
+        with self._lock:
+            self._entries[variant] = _Entry(version, document)
+            self._entries.move_to_end(variant)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return document
+
+    def _build(self, variant: str, rendered: Rendered, changed: dt.datetime,
+               now: dt.datetime) -> Document:
+        digest = hashlib.sha256(rendered.body).hexdigest()[:32]
+        # The instant these bytes came to be: the last write to the scope or the newest
+        # instant the document shows (a scheduled article that came due), never in the future.
+        candidate = min(max(changed, rendered.newest or EPOCH), now).replace(microsecond=0)
+        last_modified = db.run_write(self.engine, lambda s: _validators(
+            s, hashlib.sha256(variant.encode()).hexdigest(), digest, candidate))
+        return Document(
+            body=rendered.body,
+            gzipped=gzip.compress(rendered.body, compresslevel=6, mtime=0),
+            content_type=rendered.content_type,
+            etag=f'"{digest}"',
+            gzip_etag=f'"{digest}-gzip"',
+            last_modified=last_modified,
+            valid_until=rendered.valid_until)
+
+
+def _validators(session: Session, variant: str, digest: str,
+                candidate: dt.datetime) -> dt.datetime:
+    """The stored Last-Modified of these bytes; a new one only when the bytes are new."""
+    row = session.get(FeedValidator, variant)
+    if row is None:
+        db.insert_ignore(session, FeedValidator,
+                         {"variant": variant, "etag": digest, "last_modified": candidate})
+        row = session.get(FeedValidator, variant, populate_existing=True)
+        assert row is not None
+    if row.etag != digest:
+        row.etag = digest
+        # Strictly later than before, so If-Modified-Since sees the change.
+        row.last_modified = max(candidate, row.last_modified + dt.timedelta(seconds=1))
+    return row.last_modified
+
+
+def get_cache(app: Flask) -> FeedCache:
+    return app.extensions["feedsvc.cache"]  # type: ignore[no-any-return]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_SIZE"])
+    changes.listen(app, bump)

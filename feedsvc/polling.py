@@ -1,0 +1,61 @@
+"""HTTP for pollers: one cached document answered as 200 or 304, in the encoding asked for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from flask import Request, Response
+
+from .cache import Document
+from .conditional import http_date, not_modified
+
+
+def accepts_gzip(request: Request) -> bool:
+    """Whether Accept-Encoding admits gzip (a ``q=0`` refuses it, RFC 9110 12.5.3)."""
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower()
+            if q.startswith("q="):
+                try:
+                    return float(q[2:]) > 0
+                except ValueError:
+                    return False
+            return True
+    return False
+
+
+def max_age(document: Document, ceiling: int, now: dt.datetime) -> int:
+    """``ceiling`` seconds, shortened so no cache keeps the document past its ``valid_until``."""
+    if document.valid_until is None:
+        return ceiling
+    return max(0, min(ceiling, math.floor((document.valid_until - now).total_seconds())))
+
+
+def respond(request: Request, document: Document, *, ceiling: int, now: dt.datetime,
+            links: list[str]) -> Response:
+    """The 200 or 304 for this request (GET or HEAD; Flask drops the body of a HEAD).
+
+    Both encodings' ETags revalidate either encoding, since they name the same content; the
+    response carries the tag of the encoding it sends. A 304 repeats the 200's ETag,
+    Cache-Control, Vary and Link (RFC 9110 15.4.5).
+    """
+    zipped = accepts_gzip(request)
+    etag = document.gzip_etag if zipped else document.etag
+    headers = {
+        "ETag": etag,
+        "Last-Modified": http_date(document.last_modified),
+        "Cache-Control": f"public, max-age={max_age(document, ceiling, now)}",
+        "Vary": "Accept-Encoding",
+        "Link": ", ".join(links),
+    }
+    if not_modified(request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"),
+                    (document.etag, document.gzip_etag), document.last_modified):
+        return Response(status=304, headers=headers)
+    # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).
+    response = Response(document.gzipped if zipped else document.body, headers=headers,
+                        content_type=document.content_type)
+    if zipped:
+        response.headers["Content-Encoding"] = "gzip"
+    return response

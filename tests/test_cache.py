@@ -1,0 +1,101 @@
+"""The render cache and its validators, with a counting renderer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import Flask
+
+from feedsvc import db
+from feedsvc.cache import FeedCache, Rendered
+from feedsvc.changes import SITE, Scope
+
+from conftest import Clock
+
+WORLD = Scope("sections", "world")
+
+
+class Renderer:
+    def __init__(self, body: bytes = b"<feed/>") -> None:
+        self.body, self.calls = body, 0
+        self.valid_until: dt.datetime | None = None
+
+    def __call__(self) -> Rendered:
+        self.calls += 1
+        return Rendered(self.body, "application/atom+xml; charset=utf-8", self.valid_until)
+
+
+def fetch(app: Flask, cache: FeedCache, renderer: Renderer, now: dt.datetime,
+          variant: str = "world.atom", scope: Scope = WORLD) -> Any:
+    with app.app_context():
+        return cache.fetch(db.get_session(), variant, [scope], now, renderer)
+
+
+def write(app: Flask, scopes: set[Scope], now: dt.datetime) -> None:
+    from feedsvc.cache import bump
+
+    db.run_write(db.get_engine(app), lambda s: bump(s, scopes, now))
+
+
+def test_unchanged_feed_is_not_rendered_again(app: Flask, clock: Clock) -> None:
+    cache, renderer = FeedCache(db.get_engine(app)), Renderer()
+    first = fetch(app, cache, renderer, clock.now)
+    second = fetch(app, cache, renderer, clock.advance(minutes=5))
+    assert renderer.calls == 1 and second is first
+    assert first.etag.startswith('"') and first.gzip_etag != first.etag
+
+
+def test_a_write_to_the_scope_renders_again(app: Flask, clock: Clock) -> None:
+    cache, renderer = FeedCache(db.get_engine(app)), Renderer()
+    first = fetch(app, cache, renderer, clock.now)
+    write(app, {Scope("sections", "sport")}, clock.advance(minutes=1))
+    assert fetch(app, cache, renderer, clock.now) is first  # another scope: no render
+    write(app, {WORLD, SITE}, clock.advance(minutes=1))
+    same_bytes = fetch(app, cache, renderer, clock.now)
+    assert renderer.calls == 2
+    # The bytes did not change, so neither do the validators.
+    assert (same_bytes.etag, same_bytes.last_modified) == (first.etag, first.last_modified)
+    renderer.body = b"<feed>new</feed>"
+    write(app, {WORLD}, changed_at := clock.advance(minutes=1))
+    new = fetch(app, cache, renderer, clock.advance(seconds=30))
+    assert new.etag != first.etag
+    assert new.last_modified == changed_at  # the instant of the write, not of the render
+
+
+def test_validators_are_shared_by_processes(app: Flask, clock: Clock) -> None:
+    one, other = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app))
+    first = fetch(app, one, Renderer(), clock.now)
+    later = fetch(app, other, Renderer(), clock.advance(hours=1))
+    assert (later.etag, later.last_modified) == (first.etag, first.last_modified)
+
+
+def test_time_alone_expires_a_document(app: Flask, clock: Clock) -> None:
+    cache, renderer = FeedCache(db.get_engine(app)), Renderer()
+    renderer.valid_until = clock.now + dt.timedelta(minutes=10)
+    fetch(app, cache, renderer, clock.now)
+    fetch(app, cache, renderer, clock.advance(minutes=9))
+    assert renderer.calls == 1
+    renderer.body, renderer.valid_until = b"<feed>due</feed>", None
+    fetch(app, cache, renderer, clock.advance(minutes=1))
+    assert renderer.calls == 2
+
+
+def test_least_recently_used_out(app: Flask, clock: Clock) -> None:
+    cache, renderer = FeedCache(db.get_engine(app), size=2), Renderer()
+    for variant in ("a", "b", "a", "c", "a"):
+        fetch(app, cache, renderer, clock.now, variant)
+    assert renderer.calls == 3  # b was evicted by c; a stayed in use
+    fetch(app, cache, renderer, clock.now, "b")
+    assert renderer.calls == 4
+
+
+def test_writes_bump_scopes_through_the_change_listener(app: Flask, api: Any,
+                                                        clock: Clock) -> None:
+    from conftest import make_article
+
+    cache, renderer = FeedCache(db.get_engine(app)), Renderer()
+    fetch(app, cache, renderer, clock.now)
+    api.put("a", make_article(key="a", section="World"))
+    fetch(app, cache, renderer, clock.now)
+    assert renderer.calls == 2
