@@ -290,21 +290,22 @@ def list_articles(session: Session, *, now: dt.datetime, limit: int, section: st
     else:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
     if cursor is not None:
-        published, last_id = _read_cursor(cursor)
+        published, last_id = decode_cursor(cursor)
         query = query.where(or_(Article.published < published,
                                 and_(Article.published == published, Article.id < last_id)))
     rows = list(session.scalars(
         query.order_by(Article.published.desc(), Article.id.desc()).limit(limit + 1)))
-    next_cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+    next_cursor = encode_cursor(rows[limit - 1].published, rows[limit - 1].id) if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)
 
 
-def _cursor(article: Article) -> str:
-    raw = json.dumps([article.published.isoformat(), article.id]).encode()
+def encode_cursor(when: dt.datetime, last_id: int) -> str:
+    """An opaque keyset cursor: the sort value and id of the last row of a page."""
+    raw = json.dumps([when.isoformat(), last_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _read_cursor(cursor: str) -> tuple[dt.datetime, int]:
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         published, last_id = json.loads(raw)

@@ -1,0 +1,79 @@
+"""A feed document: what every format renders, built without Flask, SQLAlchemy or feedgen.
+
+All URLs are absolute and all datetimes aware UTC; entries are in their final order. The
+same stored data gives the same document, so it renders the same bytes (no "now" in here).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    term: str  # the display name, what readers show
+    scheme: str  # the URL of the scope kind, e.g. https://news.example/topics/
+    url: str  # the scope's own page
+
+
+@dataclass(frozen=True)
+class Enclosure:
+    url: str
+    type: str | None
+    length: int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    link: str  # the article's own URL, else its page here
+    published: dt.datetime
+    updated: dt.datetime
+    authors: tuple[Person, ...]
+    categories: tuple[Category, ...]
+    summary: str | None
+    content: str | None  # sanitised HTML
+    image: Enclosure | None
+    language: str | None
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A deleted entry (RFC 6721): its permanent id and the instant of deletion."""
+
+    id: str
+    deleted: dt.datetime
+
+
+@dataclass(frozen=True)
+class Feed:
+    id: str
+    title: str
+    subtitle: str
+    self_url: str  # this document, with its query
+    feed_url: str  # the feed's canonical URL (first page, default order)
+    hub_url: str
+    alternate_url: str  # the HTML page of the same content
+    next_url: str | None  # RFC 5005: the next older page
+    language: str | None
+    generator: tuple[str, str, str]  # name, version, uri
+    site_title: str
+    entries: tuple[Entry, ...]
+    tombstones: tuple[Tombstone, ...] = ()
+
+    @property
+    def updated(self) -> dt.datetime:
+        """The latest updated among entries and tombstones (RFC 4287 4.2.15), never the clock."""
+        instants = [e.updated for e in self.entries] + [t.deleted for t in self.tombstones]
+        return max(instants, default=EPOCH)
