@@ -8,8 +8,10 @@ from urllib.parse import urljoin, urlsplit
 import nh3
 
 # XML 1.0 section 2.2: everything but TAB, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD and the
-# supplementary planes is forbidden. Lone surrogates arrive from JSON "\ud800" escapes.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# supplementary planes is forbidden. Lone surrogates arrive from JSON "\ud800" escapes. The C1
+# controls U+0080-U+009F are only discouraged, but feedparser reads them as Windows-1252
+# (U+0080 becomes "€"), so a reader would show another title than the one stored: out too.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
 
 
