@@ -1,0 +1,45 @@
+"""Two real server processes on one PostgreSQL database: a write through one is seen by both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from conftest import make_article, new_token
+from live import LiveServer
+
+pytestmark = pytest.mark.postgres_only
+
+
+@pytest.fixture
+def pair(make_app: Callable[..., Flask], db_url: str,
+         tmp_path: Path) -> Iterator[tuple[LiveServer, LiveServer, dict[str, str]]]:
+    app = make_app()
+    headers = {"Authorization": f"Bearer {new_token(app)}"}
+    a = LiveServer(tmp_path / "a", db_url, threads=4)
+    b = LiveServer(tmp_path / "b", db_url, threads=4)
+    yield a, b, headers
+    a.stop()
+    b.stop()
+
+
+def test_write_through_one_read_through_the_other(
+        pair: tuple[LiveServer, LiveServer, dict[str, str]]) -> None:
+    a, b, headers = pair
+    feed = "/sections/world/feed.atom"
+    a.request("PUT", "/api/articles/x", make_article(key="x", title="version 0"), headers)
+    for n in range(1, 21):
+        status, before, body = b.request("GET", feed)  # B has the old document cached
+        assert status == 200 and f"version {n - 1}".encode() in body
+        etag = before["ETag"]
+        status, _, _ = a.request("PATCH", "/api/articles/x", {"title": f"version {n}"}, headers)
+        assert status == 200  # acknowledged by A
+        status, after, body = b.request("GET", feed, headers={"If-None-Match": etag})
+        assert status == 200, "B answered 304 to the old validator"
+        assert f"version {n}".encode() in body and after["ETag"] != etag
+        zipped = b.request("GET", feed, headers={"Accept-Encoding": "gzip",
+                                                 "If-None-Match": etag})
+        assert zipped[0] == 200
