@@ -13,7 +13,7 @@ from .conditional import http_date, not_modified
 
 def accepts_gzip(request: Request) -> bool:
     """Whether Accept-Encoding admits gzip (a ``q=0`` refuses it, RFC 9110 12.5.3)."""
-    for item in request.headers.get("Accept-Encoding", "").split(","):
+    for item in request.environ.get("HTTP_ACCEPT_ENCODING", "").split(","):
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip", "*"):
             q = params.strip().lower()
@@ -50,7 +50,10 @@ def respond(request: Request, document: Document, *, ceiling: int, now: dt.datet
         "Vary": "Accept-Encoding",
         "Link": ", ".join(links),
     }
-    if not_modified(request.headers.get("If-None-Match"), request.headers.get("If-Modified-Since"),
+    # Read from the environ: werkzeug's headers.get() builds an exception for every absent
+    # header, which on this path cost more than the database read.
+    environ = request.environ
+    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
                     (document.etag, document.gzip_etag), document.last_modified):
         return Response(status=304, headers=headers)
     # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).

@@ -127,7 +127,7 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
         return render_feed(session, scope, fmt, now=now, base=base, order=order, limit=limit,
                            cursor=cursor, explicit_limit=explicit_limit)
 
-    document = cache.get_cache(app).fetch(session, variant, [scope], now, render)
+    document = cache.get_cache(app).fetch(variant, [scope], now, render)
     self_url = urls.feed(base, scope.kind, scope.slug, fmt) + _query(order, explicit_limit, cursor)
     links = [f'<{self_url}>; rel="self"', f'<{hub_url(base)}>; rel="hub"']
     return respond(request, document, ceiling=app.config["CACHE_MAX_AGE"], now=now, links=links)

@@ -29,7 +29,7 @@ class Renderer:
 def fetch(app: Flask, cache: FeedCache, renderer: Renderer, now: dt.datetime,
           variant: str = "world.atom", scope: Scope = WORLD) -> Any:
     with app.app_context():
-        return cache.fetch(db.get_session(), variant, [scope], now, renderer)
+        return cache.fetch(variant, [scope], now, renderer)
 
 
 def write(app: Flask, scopes: set[Scope], now: dt.datetime) -> None:
