@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app; nothing touches the database until a request or command does."""
-    from . import api, auth, cache, config, db, errors, serve, syndication, transfer
+    from . import api, auth, cache, config, db, errors, fastpoll, serve, syndication, transfer
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -33,4 +33,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     syndication.init_app(app)
     transfer.init_app(app)
     serve.init_app(app)
+    fastpoll.init_app(app)  # last: it wraps the finished WSGI app
     return app

@@ -101,12 +101,9 @@ class FeedCache:
         """
         rows = [self._version(scope) for scope in scopes]
         version = tuple(row[0] for row in rows)
-        with self._lock:
-            entry = self._entries.get(variant)
-            if entry is not None and entry.version == version and (
-                    entry.document.valid_until is None or now < entry.document.valid_until):
-                self._entries.move_to_end(variant)
-                return entry.document
+        fresh = self._fresh(variant, version, now)
+        if fresh is not None:
+            return fresh
         changed = max([row[1] for row in rows if row[1] is not None] + [EPOCH])
         document = self._build(variant, render(), changed, now)
         with self._lock:
@@ -115,6 +112,20 @@ class FeedCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
         return document
+
+    def peek(self, variant: str, scopes: Iterable[Scope], now: dt.datetime) -> Document | None:
+        """The cached document of ``variant`` if it is still current, else None (no render)."""
+        version = tuple(self._version(scope)[0] for scope in scopes)
+        return self._fresh(variant, version, now)
+
+    def _fresh(self, variant: str, version: tuple[int, ...], now: dt.datetime) -> Document | None:
+        with self._lock:
+            entry = self._entries.get(variant)
+            if entry is not None and entry.version == version and (
+                    entry.document.valid_until is None or now < entry.document.valid_until):
+                self._entries.move_to_end(variant)
+                return entry.document
+        return None
 
     def _version(self, scope: Scope) -> tuple[int, dt.datetime | None]:
         """The scope's (version, changed): a primary-key read on a pooled DBAPI connection.

@@ -12,8 +12,13 @@ from .conditional import http_date, not_modified
 
 
 def accepts_gzip(request: Request) -> bool:
-    """Whether Accept-Encoding admits gzip (a ``q=0`` refuses it, RFC 9110 12.5.3)."""
-    for item in request.environ.get("HTTP_ACCEPT_ENCODING", "").split(","):
+    """Whether the request's Accept-Encoding admits gzip."""
+    return accepts_gzip_header(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
+
+
+def accepts_gzip_header(header: str) -> bool:
+    """Whether an Accept-Encoding value admits gzip (a ``q=0`` refuses it, RFC 9110 12.5.3)."""
+    for item in header.split(","):
         coding, _, params = item.strip().partition(";")
         if coding.strip().lower() in ("gzip", "x-gzip", "*"):
             q = params.strip().lower()
@@ -24,6 +29,10 @@ def accepts_gzip(request: Request) -> bool:
                     return False
             return True
     return False
+
+
+def cache_control(document: Document, ceiling: int, now: dt.datetime) -> str:
+    return f"public, max-age={max_age(document, ceiling, now)}"
 
 
 def max_age(document: Document, ceiling: int, now: dt.datetime) -> int:
@@ -46,7 +55,7 @@ def respond(request: Request, document: Document, *, ceiling: int, now: dt.datet
     headers = {
         "ETag": etag,
         "Last-Modified": http_date(document.last_modified),
-        "Cache-Control": f"public, max-age={max_age(document, ceiling, now)}",
+        "Cache-Control": cache_control(document, ceiling, now),
         "Vary": "Accept-Encoding",
         "Link": ", ".join(links),
     }

@@ -158,3 +158,27 @@ def test_unchanged_feed_is_not_rendered_again(client: FlaskClient, api: Api,
     api.patch("a", {"title": "New"})
     client.get(FEED)
     assert calls == [1]
+
+
+@pytest.mark.parametrize("headers", [{}, {"Accept-Encoding": "gzip"}, {"If-None-Match": "{etag}"},
+                                     {"If-Modified-Since": "{last_modified}"}])
+def test_fast_path_answers_exactly_as_flask(client: FlaskClient, api: Api,
+                                            polled: dict[str, Any], headers: dict[str, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from feedsvc import syndication
+
+    dispatched: list[str] = []
+    original = syndication.serve_feed
+    monkeypatch.setattr(syndication, "serve_feed",
+                        lambda *a: dispatched.append("flask") or original(*a))
+    sent = {k: v.format(**polled) for k, v in headers.items()}
+    answers = [client.get(FEED, headers=sent) for _ in range(3)]
+    assert len(dispatched) <= 1  # at most the first through Flask, the rest from the fast path
+    before = len(dispatched)
+    for later in answers[1:]:
+        assert later.status_code == answers[0].status_code
+        assert later.data == answers[0].data
+        assert sorted(later.headers.items()) == sorted(answers[0].headers.items())
+    api.patch("a", {"title": "Changed"})
+    changed = client.get(FEED, headers=sent)
+    assert len(dispatched) == before + 1 and changed.status_code == 200  # back through Flask
