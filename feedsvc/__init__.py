@@ -12,7 +12,7 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app; nothing touches the database until a request or command does."""
-    from . import api, auth, cache, config, db, errors, fastpoll, serve, syndication, transfer
+    from . import api, auth, cache, config, db, errors, fastpoll, pages, serve, syndication, transfer
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -31,6 +31,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     api.init_app(app)
     syndication.init_app(app)
+    pages.init_app(app)
     transfer.init_app(app)
     serve.init_app(app)
     fastpoll.init_app(app)  # last: it wraps the finished WSGI app

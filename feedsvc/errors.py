@@ -81,15 +81,21 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    def page_or_problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+        # A person on an HTML page gets an HTML error page (pages.error_page decides when).
+        page = app.extensions.get("feedsvc.error_page")
+        response = page(status, title, detail) if page is not None else None
+        return response if response is not None else problem(status, title, detail, **extra)
+
     @app.errorhandler(FeedsvcError)
     def feedsvc_error(exc: FeedsvcError) -> Response:
-        response = problem(exc.status, exc.title, exc.detail, errors=exc.errors)
+        response = page_or_problem(exc.status, exc.title, exc.detail, errors=exc.errors)
         response.headers.update(exc.headers)
         return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        response = problem(exc.code or 500, exc.name, exc.description or exc.name)
+        response = page_or_problem(exc.code or 500, exc.name, exc.description or exc.name)
         if exc.code == 405 and exc.response is None:
             allowed = getattr(exc, "valid_methods", None)
             if allowed:

@@ -1,0 +1,358 @@
+"""The pages in a real browser: Debian's Chromium, driven by Playwright, against ``feedsvc serve``.
+
+Skipped only on a machine without /usr/bin/chromium and outside CI; in CI (``CI`` set) a
+missing browser fails, and .ci/run installs it. Screenshots go to screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from flask import Flask
+
+from conftest import Api, Clock, make_article, new_token, seed_article
+from live import LiveServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+VIEWPORTS = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+              "is_mobile": True, "has_touch": True},
+    "phone-dark": {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark"},
+}
+SITE_TITLE = "The Example Times"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
+
+BODY = ("<p>{lead}</p><h2>What happened</h2><p>Officials said the figures would be revised as "
+        "reports came in from the districts. <a href='/more'>Background</a>.</p>"
+        "<blockquote><p>We have never seen the water rise this fast.</p></blockquote>"
+        "<ul><li>Schools closed in three districts</li><li>Rail services suspended</li></ul>")
+
+ARTICLES: list[dict[str, Any]] = [
+    make_article(key="sylhet-floods", title="Floods in Sylhet leave thousands stranded",
+                 section="Bangladesh", topics=["Floods", "Climate"],
+                 authors=[{"name": "Nadia Rahman"}, {"name": "Tom Whitfield"}],
+                 summary="Rivers rose overnight after a week of monsoon rain; the army has "
+                         "joined the rescue effort.",
+                 content=BODY.format(lead="Rivers across Sylhet burst their banks overnight."),
+                 url="https://news.example/bangladesh/sylhet-floods",
+                 published="2026-11-20T02:17:00+06:00", updated="2026-11-20T14:18:00+06:00"),
+    make_article(key="rates-held", title="Central bank holds rates as inflation cools",
+                 section="Business", topics=["Economy", "Inflation"],
+                 authors=[{"name": "Priya Natarajan"}],
+                 summary="The policy rate stays at 8.5% for a third month.",
+                 content=BODY.format(lead="The central bank left its policy rate unchanged."),
+                 url="https://news.example/business/rates-held",
+                 published="2026-11-19T10:00:00+06:00", updated="2026-11-19T10:00:00+06:00"),
+    make_article(key="deep-sea-map", title="Researchers map the deep sea floor off Chattogram",
+                 section="Science", topics=["Oceans", "Climate"],
+                 authors=[{"name": "Nadia Rahman"}],
+                 summary="A new survey charts canyons no one had measured before.",
+                 content=BODY.format(lead="A survey ship returned with the first full map."),
+                 url="https://news.example/science/deep-sea-map",
+                 published="2026-11-18T09:00:00+06:00", updated="2026-11-21T11:00:00+06:00"),
+    make_article(key="metro-late", title="Dhaka Metro extends late-night service",
+                 section="Bangladesh", topics=["Transport"], authors=[{"name": "Tom Whitfield"}],
+                 summary="Trains will run until 1 a.m. from next month.",
+                 content=BODY.format(lead="The last train will leave at 1 a.m."),
+                 url="https://news.example/bangladesh/metro-late",
+                 published="2026-11-17T18:30:00+06:00", updated="2026-11-17T18:30:00+06:00"),
+    make_article(key="series-win", title="Bangladesh clinch the series in Colombo",
+                 section="Sport", topics=["Cricket"], authors=[],
+                 summary="A last-ball six settled the third match.",
+                 content=BODY.format(lead="It came down to the final ball."),
+                 url="https://news.example/sport/series-win",
+                 published="2026-11-16T21:45:00+06:00", updated="2026-11-16T21:45:00+06:00"),
+]
+EMBARGOED = make_article(key="quarterly-results", title="Embargoed quarterly results",
+                         section="Markets", topics=["Earnings"], authors=[{"name": "Embargo Desk"}],
+                         published="2099-01-01T00:00:00Z", updated="2099-01-01T00:00:00Z")
+WITHDRAWN = make_article(key="withdrawn", title="A withdrawn story", section="Bangladesh",
+                         published="2026-11-15T08:00:00+06:00",
+                         updated="2026-11-15T08:00:00+06:00")
+
+# name -> (path, status, the h1 a reader sees)
+PAGES = {
+    "home": ("/", 200, "Latest articles"),
+    "section": ("/sections/bangladesh/", 200, "Bangladesh"),
+    "topic": ("/topics/climate/", 200, "Climate"),
+    "author": ("/authors/nadia-rahman/", 200, "Nadia Rahman"),
+    "article": ("/articles/sylhet-floods", 200, "Floods in Sylhet leave thousands stranded"),
+    "feeds": ("/feeds", 200, "Feeds"),
+    "not-found": ("/articles/no-such-article", 404, "Page not found"),
+    "deleted": ("/articles/withdrawn", 410, "This article was deleted"),
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.fail("CI: /usr/bin/chromium is missing (.ci/run installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def serve(make_app: Callable[..., Flask], db_url: str, tmp_path: Path,
+          clock: Clock) -> Iterator[Callable[..., LiveServer]]:
+    """Start ``feedsvc serve`` over the test database, seeded by ``seed(api)`` first."""
+    servers: list[LiveServer] = []
+    # The server runs on the real clock; seed on it too, or a delete would seem to come
+    # before the article's publication.
+    clock.set(dt.datetime.now(dt.UTC))
+
+    def start(seed: Callable[[Api], None] | None = None) -> LiveServer:
+        app = make_app()  # migrates the database
+        if seed is not None:
+            client = app.test_client()
+            seed(Api(client, {"Authorization": f"Bearer {new_token(app, 'seed')}"}))
+        # No BASE_URL: links take the server's own origin, so the browser can follow them.
+        server = LiveServer(tmp_path / f"live{len(servers)}", db_url, threads=4, BASE_URL="",
+                            TIMEZONE="Asia/Dhaka", SITE_TITLE=SITE_TITLE)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def newsroom(api: Api) -> None:
+    seed = seed_article()
+    for body in [seed, *ARTICLES, EMBARGOED, WITHDRAWN]:
+        assert api.put(body["key"], body).status_code == 201, body["key"]
+    assert api.delete(WITHDRAWN["key"]).status_code == 204
+
+
+@pytest.fixture
+def site(serve: Callable[..., LiveServer]) -> LiveServer:
+    return serve(newsroom)
+
+
+class Tab:
+    """A page in a fresh browser context, with the console errors it logged."""
+
+    def __init__(self, browser: Any, base: str, **context: Any) -> None:
+        self.context = browser.new_context(base_url=base, **context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+    def open(self, path: str, status: int = 200) -> Any:
+        response = self.page.goto(path)
+        assert response is not None and response.status == status, path
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tabs(browser: Any) -> Iterator[Callable[..., Tab]]:
+    opened: list[Tab] = []
+
+    def tab(base: str, **context: Any) -> Tab:
+        opened.append(Tab(browser, base, **context))
+        return opened[-1]
+
+    yield tab
+    for t in opened:
+        t.close()
+
+
+def shoot(page: Any, name: str, full_page: bool = True) -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def axe_violations(page: Any) -> list[str]:
+    """What axe-core (WCAG 2.x A and AA rules, contrast included) finds wrong with the page."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": [
+        "wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])}x: {v['nodes'][0]['html'][:120]})"
+            for v in results.response["violations"]]
+
+
+def headings_and_labels(page: Any) -> dict[str, Any]:
+    """The accessibility facts axe does not state as plainly: h1s, lang, labels, alt text."""
+    return page.evaluate("""() => ({
+        lang: document.documentElement.lang,
+        h1: document.querySelectorAll('h1').length,
+        unlabelled: [...document.querySelectorAll('input, select, textarea')]
+            .filter(e => !e.labels || e.labels.length === 0).map(e => e.outerHTML),
+        noAlt: [...document.querySelectorAll('img')].filter(i => !i.hasAttribute('alt')).length,
+        mains: document.querySelectorAll('main').length,
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+    })""")
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_every_page_kind_at_each_width(site: LiveServer, tabs: Callable[..., Tab],
+                                       viewport: str) -> None:
+    tab = tabs(site.base, **VIEWPORTS[viewport])
+    for name, (path, status, h1) in PAGES.items():
+        page = tab.open(path, status)
+        assert page.locator("h1").inner_text() == h1
+        facts = headings_and_labels(page)
+        assert facts == {"lang": "en", "h1": 1, "unlabelled": [], "noAlt": 0, "mains": 1,
+                         "overflow": 0}, (name, facts)
+        assert axe_violations(page) == [], name
+        body = page.locator("body").inner_text()
+        assert "Embargoed" not in body and "Embargo Desk" not in body
+        shoot(page, f"{viewport}-{name}")
+        shoot(page, f"{viewport}-{name}-top", full_page=False)  # what the first screen shows
+    # The only errors: the browser's own notes on the 404 and 410 documents, no CSP refusal.
+    assert [e for e in tab.errors if "status of 404" not in e and "status of 410" not in e] == []
+
+
+def test_follow_links_from_home_to_the_feed_directory(site: LiveServer,
+                                                      tabs: Callable[..., Tab]) -> None:
+    tab = tabs(site.base, **VIEWPORTS["desktop"])
+    page = tab.open("/")
+    page.get_by_role("navigation", name="Sections").get_by_role("link", name="Bangladesh").click()
+    page.wait_for_url("**/sections/bangladesh/")
+    assert page.locator("h1").inner_text() == "Bangladesh"
+    page.get_by_role("link", name="Floods in Sylhet leave thousands stranded").click()
+    page.wait_for_url("**/articles/sylhet-floods")
+    assert page.locator("h1").inner_text() == "Floods in Sylhet leave thousands stranded"
+    times = page.locator("article header time")
+    assert times.evaluate_all("ts => ts.map(t => t.dateTime)") == [
+        "2026-11-20T02:17:00+06:00", "2026-11-20T14:18:00+06:00"]
+    page.get_by_role("navigation", name="Topics").get_by_role("link", name="Climate").click()
+    page.wait_for_url("**/topics/climate/")
+    assert page.locator("h1").inner_text() == "Climate"
+    assert page.locator("main li.card h2").all_inner_texts() == [
+        "Floods in Sylhet leave thousands stranded",
+        "Researchers map the deep sea floor off Chattogram"]
+    page.get_by_role("navigation", name="Site").get_by_role("link", name="Feeds").click()
+    page.wait_for_url("**/feeds")
+    assert page.locator("h1").inner_text() == "Feeds"
+    assert page.locator("#feed-topics-climate h3").inner_text() == "Climate"
+    assert tab.errors == []
+
+
+def fetch(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.headers.get_content_type(), response.read()
+
+
+def test_every_autodiscovery_link_is_a_feed(site: LiveServer, tabs: Callable[..., Tab]) -> None:
+    tab = tabs(site.base)
+    found: dict[str, str] = {}
+    for path, status, _ in PAGES.values():
+        page = tab.open(path, status)
+        links = page.locator("head link[rel=alternate]").evaluate_all(
+            "ls => ls.map(l => [l.href, l.type, l.title])")
+        assert links[-3:] == [[f"{site.base}/feed.{fmt}", media, f"{SITE_TITLE}: all articles ({label})"]
+                              for fmt, media, label in (("atom", "application/atom+xml", "Atom"),
+                                                        ("rss", "application/rss+xml", "RSS"),
+                                                        ("json", "application/feed+json", "JSON Feed"))]
+        found.update({href: media for href, media, _ in links})
+    scopes = {url.removeprefix(site.base).rsplit("/", 1)[0] for url in found}
+    assert scopes == {"", "/sections/bangladesh", "/topics/climate", "/authors/nadia-rahman"}
+    assert len(found) == 3 * len(scopes)
+    for url, media in found.items():
+        content_type, body = fetch(url)
+        assert content_type == media, url
+        if media == "application/feed+json":
+            # feedparser 6.0 reads no JSON Feed: check it as JSON Feed 1.1 says it is shaped.
+            document = json.loads(body)
+            assert document["version"] == "https://jsonfeed.org/version/1.1", url
+            assert document["items"] and all(i["id"] and i["date_published"]
+                                             for i in document["items"]), url
+            continue
+        parsed = feedparser.parse(body)
+        assert parsed.bozo == 0, (url, parsed.get("bozo_exception"))
+        assert parsed.entries, url
+        assert all(e.get("published_parsed") and e.get("updated_parsed") for e in parsed.entries)
+        titles = {e.title for e in parsed.entries}
+        assert "Embargoed quarterly results" not in titles and "A withdrawn story" not in titles
+
+
+def test_copy_button_puts_the_url_on_the_clipboard(site: LiveServer,
+                                                   tabs: Callable[..., Tab]) -> None:
+    tab = tabs(site.base, permissions=["clipboard-read", "clipboard-write"],
+               **VIEWPORTS["desktop"])
+    page = tab.open("/feeds")
+    card = page.locator("#feed-sections-bangladesh")
+    field = card.get_by_label("RSS feed of Bangladesh")
+    assert field.input_value() == f"{site.base}/sections/bangladesh/feed.rss"
+    button = card.get_by_role("button", name="Copy the RSS URL of Bangladesh")
+    assert button.is_visible()
+    button.click()
+    from playwright.sync_api import expect
+
+    # The button says so, for the eye and (through the live region) for a screen reader.
+    expect(card.locator("button.copy.done .copy-label")).to_have_text("Copied")
+    expect(page.locator("#copy-status")).to_have_text(f"Copied {field.input_value()}")
+    assert page.evaluate("navigator.clipboard.readText()") == field.input_value()
+    card.scroll_into_view_if_needed()
+    shoot(page, "desktop-feeds-copied", full_page=False)
+    assert tab.errors == []
+
+
+def test_feed_directory_works_without_javascript(site: LiveServer,
+                                                 tabs: Callable[..., Tab]) -> None:
+    tab = tabs(site.base, java_script_enabled=False, **VIEWPORTS["phone"])
+    page = tab.open("/feeds")
+    card = page.locator("#feed-topics-climate")
+    fields = card.locator("input")
+    assert fields.evaluate_all("fs => fs.map(f => f.value)") == [
+        f"{site.base}/topics/climate/feed.{fmt}" for fmt in ("atom", "rss", "json")]
+    assert all(fields.nth(i).is_visible() for i in range(3))
+    assert not card.locator("button").first.is_visible()  # no script, no button that does nothing
+    fields.nth(0).select_text()  # a reader can still select the URL to copy it
+    assert page.evaluate("getSelection().toString() || document.activeElement.value") != ""
+    shoot(page, "phone-feeds-no-js")
+
+
+def test_empty_home_gets_a_newcomer_to_the_first_article(serve: Callable[..., LiveServer],
+                                                         tabs: Callable[..., Tab], db_url: str,
+                                                         tmp_path: Path) -> None:
+    server = serve()
+    tab = tabs(server.base, **VIEWPORTS["desktop"])
+    page = tab.open("/")
+    assert page.locator("h1").inner_text() == f"{SITE_TITLE} is ready for its first article"
+    assert axe_violations(page) == []
+    shoot(page, "desktop-home-empty")
+    token, curl, imports = page.locator("pre").all_inner_texts()
+    # Run the page's own instructions, as a newcomer on the server's machine would.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env |= {"FEEDSVC_INSTANCE_PATH": str(tmp_path / "live0"), "FEEDSVC_DATABASE_URL": db_url,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
+    work = tmp_path / "newcomer"
+    work.mkdir()
+    for script in (f"set -e\n{token}\n{curl} --fail --silent --show-error", f"set -e\n{imports}"):
+        done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    page.reload()
+    assert page.locator("h1").inner_text() == "Latest articles"
+    assert page.locator("main li.card h2").all_inner_texts() == ["Hello, readers"] * 2
+    assert tab.open("/articles/hello").locator("h1").inner_text() == "Hello, readers"
