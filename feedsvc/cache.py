@@ -161,8 +161,7 @@ class FeedCache:
         # The instant these bytes came to be: the last write to the scope or the newest
         # instant the document shows (a scheduled article that came due), never in the future.
         candidate = min(max(changed, rendered.newest or EPOCH), now).replace(microsecond=0)
-        last_modified = db.run_write(self.engine, lambda s: _validators(
-            s, hashlib.sha256(variant.encode()).hexdigest(), digest, candidate))
+        last_modified = stored_last_modified(self.engine, variant, digest, candidate)
         return Document(
             body=rendered.body,
             gzipped=gzip.compress(rendered.body, compresslevel=6, mtime=0),
@@ -171,6 +170,20 @@ class FeedCache:
             gzip_etag=f'"{digest}-gzip"',
             last_modified=last_modified,
             valid_until=rendered.valid_until)
+
+
+def stored_last_modified(engine: Engine, variant: str, digest: str,
+                         candidate: dt.datetime) -> dt.datetime:
+    """The Last-Modified of ``variant`` while its bytes hash to ``digest``, shared by processes.
+
+    A read when the bytes are known; a short write transaction only when they are new.
+    """
+    key = hashlib.sha256(variant.encode()).hexdigest()
+    with Session(engine) as session:
+        row = session.get(FeedValidator, key)
+        if row is not None and row.etag == digest:
+            return row.last_modified
+    return db.run_write(engine, lambda s: _validators(s, key, digest, candidate))
 
 
 def _as_utc(value: dt.datetime | str) -> dt.datetime:

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import db, directory, site, store, urls
+from . import db, directory, polling, site, store, urls
 from .directory import ScopeInfo
 from .errors import Gone, NotFound
 from .sanitize import clean_html
@@ -202,6 +202,10 @@ def error_page(status: int, title: str, detail: str) -> Response | None:
     html = render_template("pages/error.html", status=status, heading=heading, detail=detail,
                            sections=sections, feeds=alternates(None))
     return current_app.response_class(html, status=status, mimetype="text/html")
+
+
+# Pages get ETag and Last-Modified the way feeds do (issue 4); see polling.validate_page.
+bp.after_request(polling.validate_page)
 
 
 def _security_headers(response: Response) -> Response:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 
-from flask import Request, Response
+from flask import Request, Response, request
 
-from .cache import Document
+from . import db, site
+from .cache import Document, stored_last_modified
 from .conditional import http_date, not_modified
 
 
@@ -70,4 +72,31 @@ def respond(request: Request, document: Document, *, ceiling: int, now: dt.datet
                         content_type=document.content_type)
     if zipped:
         response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def validate_page(response: Response) -> Response:
+    """ETag and Last-Modified for an HTML page, and a 304 when the client has it already.
+
+    Pages are rendered on every request (they are few and cheap next to feeds), but their
+    validators follow the feeds' rule: the ETag is a hash of the bytes and Last-Modified moves
+    only when the bytes do, stored per URL for every process. ``no-cache`` makes browsers and
+    proxies revalidate, so a scheduled article shows on its page at its instant.
+    """
+    if request.method not in ("GET", "HEAD") or response.status_code != 200 \
+            or response.mimetype != "text/html" or response.direct_passthrough:
+        return response
+    body = response.get_data()
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    now = site.now()
+    last_modified = stored_last_modified(db.get_engine(), f"page|{request.url}", digest,
+                                         now.replace(microsecond=0))
+    response.headers["ETag"] = f'"{digest}"'
+    response.headers["Last-Modified"] = http_date(last_modified)
+    response.headers["Cache-Control"] = "no-cache"
+    environ = request.environ
+    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
+                    (f'"{digest}"',), last_modified):
+        response.status_code = 304
+        response.set_data(b"")
     return response
