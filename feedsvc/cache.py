@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine
@@ -104,7 +105,7 @@ class FeedCache:
         fresh = self._fresh(variant, version, now)
         if fresh is not None:
             return fresh
-        changed = max([row[1] for row in rows if row[1] is not None] + [EPOCH])
+        changed = max([_as_utc(row[1]) for row in rows if row[1] is not None] + [EPOCH])
         document = self._build(variant, render(), changed, now)
         with self._lock:
             self._entries[variant] = _Entry(version, document)
@@ -127,7 +128,7 @@ class FeedCache:
                 return entry.document
         return None
 
-    def _version(self, scope: Scope) -> tuple[int, dt.datetime | None]:
+    def _version(self, scope: Scope) -> tuple[int, Any]:
         """The scope's (version, changed): a primary-key read on a pooled DBAPI connection.
 
         This is the whole cost of a poll for an unchanged feed, so it skips the ORM, whose
@@ -151,9 +152,8 @@ class FeedCache:
             self._local.connection = None
             connection.invalidate()
             raise OperationalError(self._version_sql, None, exc) from exc
-        if row is None:
-            return 0, None
-        return row[0], _as_utc(row[1])
+        # ``changed`` stays as the driver gave it: it is parsed only when a render needs it.
+        return (0, None) if row is None else (row[0], row[1])
 
     def _build(self, variant: str, rendered: Rendered, changed: dt.datetime,
                now: dt.datetime) -> Document:
