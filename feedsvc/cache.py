@@ -92,6 +92,7 @@ class FeedCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._kept: list[Any] = []  # every thread's kept connection, for close()
 
     def fetch(self, variant: str, scopes: Iterable[Scope], now: dt.datetime,
               render: Callable[[], Rendered]) -> Document:
@@ -141,6 +142,8 @@ class FeedCache:
             connection = self._local.connection = self.engine.raw_connection()
             if self.engine.dialect.name == "postgresql":
                 connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+            with self._lock:
+                self._kept.append(connection)
         try:
             cursor = connection.cursor()
             cursor.execute(self._version_sql, _scope_key(scope))
@@ -154,6 +157,14 @@ class FeedCache:
             raise OperationalError(self._version_sql, None, exc) from exc
         # ``changed`` stays as the driver gave it: it is parsed only when a render needs it.
         return (0, None) if row is None else (row[0], row[1])
+
+    def close(self) -> None:
+        """Close the kept connections (they never go back to the pool: one is in autocommit)."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for connection in kept:
+            if connection.dbapi_connection is not None:
+                connection.invalidate()
 
     def _build(self, variant: str, rendered: Rendered, changed: dt.datetime,
                now: dt.datetime) -> Document:

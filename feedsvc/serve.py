@@ -14,7 +14,7 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask, WSGITask
 
-from . import db, site
+from . import cache, db, site
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
@@ -41,6 +41,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     try:
         server.run()  # closes the server itself on SystemExit
     finally:
+        cache.get_cache(app).close()
         engine.dispose()
         click.echo("feedsvc stopped", err=True)
 

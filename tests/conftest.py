@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 
-from feedsvc import create_app, db
+from feedsvc import cache, create_app, db
 
 PG_URL = os.environ.get("FEEDSVC_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -114,6 +114,7 @@ def make_app(db_url: str, clock: Clock, tmp_path: Path,
 
     yield build
     for app in apps:
+        cache.get_cache(app).close()
         db.get_engine(app).dispose()
 
 
