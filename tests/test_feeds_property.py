@@ -33,4 +33,18 @@ def test_any_text_makes_valid_feeds(client: FlaskClient, api: Api, title: str, s
             got = client.get(f"{scope}.{fmt}")
             assert got.status_code == 200, (scope, got.data[:200])
             [entry] = [e for e in read(got.data, fmt) if e["id"] == stored["id"]]
-            assert entry["title"] == stored["title"]
+            assert entry["title"] == as_feedparser_reads(stored["title"], fmt)
+
+
+def as_feedparser_reads(title: str, fmt: str) -> str:
+    """The title as feedparser gives it back from Atom or RSS.
+
+    feedparser "repairs" any text that looks like UTF-8 read as Latin-1 (mixin.py, "address
+    common error..."), so a stored "Â¡" comes back as "¡": its heuristic, not the feed's bytes.
+    """
+    if fmt == "json":
+        return title
+    try:
+        return title.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return title
