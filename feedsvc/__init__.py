@@ -12,7 +12,22 @@ from flask import Flask
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app; nothing touches the database until a request or command does."""
-    from . import api, auth, cache, config, db, errors, fastpoll, pages, serve, syndication, transfer
+    from . import (
+        api,
+        auth,
+        cache,
+        config,
+        db,
+        errors,
+        fastpoll,
+        hub,
+        outbox,
+        pages,
+        serve,
+        syndication,
+        transfer,
+        worker,
+    )
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -34,5 +49,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     transfer.init_app(app)
     serve.init_app(app)
+    outbox.init_app(app)  # after cache: listeners lock rows in registration order
+    hub.init_app(app)
+    worker.init_app(app)
     fastpoll.init_app(app)  # last: it wraps the finished WSGI app
     return app

@@ -59,6 +59,16 @@ def _non_negative_int(key: str, value: Any) -> int:
     return _positive_int(key, value)
 
 
+def _seconds(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(key, f"{value!r} is not a number of seconds") from None
+    if isinstance(value, bool) or not 0 < number < float("inf"):
+        raise ConfigError(key, f"{value!r} must be a positive number of seconds")
+    return number
+
+
 def _bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -136,6 +146,14 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "CACHE_MAX_AGE": (60, _non_negative_int),
     "WEBSUB_HUB": (None, _optional_url),
     "WEBSUB_ALLOW_PRIVATE": (False, _bool),
+    "WEBSUB_LEASE_DEFAULT": (864000, _positive_int),
+    "WEBSUB_LEASE_MIN": (300, _positive_int),
+    "WEBSUB_LEASE_MAX": (2592000, _positive_int),
+    "WEBSUB_RETRY_BASE": (30, _seconds),
+    "WEBSUB_RETRY_MAX": (3600, _seconds),
+    "WEBSUB_TIMEOUT": (10, _seconds),
+    "WEBSUB_WORKER_INTERVAL": (1, _seconds),
+    "WEBSUB_WORKER_THREADS": (8, _positive_int),
     "MAX_BODY": ("2 MiB", _size),
     "TOMBSTONE_DAYS": (30, _non_negative_int),
     "API_PAGE_SIZE": (50, _positive_int),

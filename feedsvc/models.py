@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .db import UTCDateTime
@@ -166,3 +166,78 @@ class FeedValidator(Base):
     variant: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the variant
     etag: Mapped[str] = mapped_column(String(64))
     last_modified: Mapped[dt.datetime]
+
+
+class WebSubSubscription(Base):
+    """A verified WebSub subscription: one callback on one topic (W3C WebSub 5.1).
+
+    A row exists only once the subscriber confirmed its intent; ``state`` is "active",
+    "unsubscribed" or "gone" (the callback answered 410). An active row whose ``expires`` has
+    passed is expired: it gets nothing until renewed.
+    """
+
+    __tablename__ = "websub_subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of topic and callback
+    topic: Mapped[str] = mapped_column(Text)  # exactly as the subscriber gave it
+    topic_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the topic
+    callback: Mapped[str] = mapped_column(Text)
+    scope_kind: Mapped[str] = mapped_column(String(20))  # "" for the whole site
+    scope_slug: Mapped[str] = mapped_column(String(220))  # "" for the whole site
+    state: Mapped[str] = mapped_column(String(20))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    lease_seconds: Mapped[int] = mapped_column(Integer)
+    expires: Mapped[dt.datetime]
+    created: Mapped[dt.datetime]
+    changed: Mapped[dt.datetime]
+    last_attempt: Mapped[dt.datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        Index("ix_websub_subscriptions_scope", "scope_kind", "scope_slug"),
+        Index("ix_websub_subscriptions_topic", "topic_key"),
+    )
+
+
+class WebSubTopic(Base):
+    """The last document the hub distributed for a topic, so only a changed one goes out."""
+
+    __tablename__ = "websub_topics"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the topic
+    topic: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of body
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(100))
+    changed: Mapped[dt.datetime]
+
+
+class WebSubJob(Base):
+    """The outbox: a verification, delivery or publish ping still to be sent.
+
+    Written in the transaction that caused it and deleted once it succeeded or was given up,
+    so a crash loses none. ``revision`` moves when a later change is folded into a pending job:
+    a worker that sent an older revision sends again (see worker.py).
+    """
+
+    __tablename__ = "websub_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # "verify", "deliver", "publish"
+    topic: Mapped[str] = mapped_column(Text)
+    topic_key: Mapped[str] = mapped_column(String(64))
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("websub_subscriptions.id", ondelete="CASCADE"))
+    callback: Mapped[str | None] = mapped_column(Text)  # verify
+    mode: Mapped[str | None] = mapped_column(String(20))  # verify: subscribe or unsubscribe
+    secret: Mapped[str | None] = mapped_column(String(200))  # verify
+    lease_seconds: Mapped[int | None] = mapped_column(Integer)  # verify
+    revision: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    due: Mapped[dt.datetime]
+    created: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (
+        Index("ix_websub_jobs_due", "due", "id"),
+        Index("ix_websub_jobs_topic", "topic_key", "kind"),
+        Index("ix_websub_jobs_subscription", "subscription_id"),
+    )

@@ -14,7 +14,7 @@ from waitress import create_server
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask, WSGITask
 
-from . import cache, db, site
+from . import cache, db, site, worker
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
@@ -22,7 +22,9 @@ from . import cache, db, site
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
-def serve_command(host: str, port: int, threads: int) -> None:
+@click.option("--no-worker", is_flag=True,
+              help="Run no WebSub delivery worker in this process (run `feedsvc worker`).")
+def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     engine = db.get_engine(app)
@@ -36,11 +38,14 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    running = None if no_worker else worker.Running(app)
     click.echo(f"feedsvc serving on http://{server.effective_host}:{server.effective_port}/"
-               f" with {threads} threads", err=True)
+               f" with {threads} threads" + ("" if no_worker else " and a WebSub worker"), err=True)
     try:
         server.run()  # closes the server itself on SystemExit
     finally:
+        if running is not None:
+            running.stop()
         cache.get_cache(app).close()
         engine.dispose()
         click.echo("feedsvc stopped", err=True)
