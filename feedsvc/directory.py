@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,13 @@ class ScopeInfo:
     count: int  # published articles, not deleted
     updated: dt.datetime | None  # the latest ``updated`` among them
 
+
+# kind -> (scope model, link table or None for sections, the link's scope column)
+_SCOPES: dict[str, tuple[Any, Any, Any]] = {
+    "sections": (Section, None, None),
+    "topics": (Topic, ArticleTopic, ArticleTopic.topic_id),
+    "authors": (Author, ArticleAuthor, ArticleAuthor.author_id),
+}
 
 def _live(now: dt.datetime) -> ColumnElement[bool]:
     """Shown now: published, and not deleted."""
@@ -53,28 +60,17 @@ def _stats(session: Session, kind: str, now: dt.datetime, slug: str | None = Non
     """
     live = _live(now)
     columns = (func.count(case((live, Article.id))), func.max(case((live, Article.updated))))
-    if kind == "sections":
-        query = (select(Section.slug, Section.name, *columns)
-                 .join(Article, Article.section_id == Section.id)
-                 .group_by(Section.id, Section.slug, Section.name))
-        if slug is not None:
-            query = query.where(Section.slug == slug)
-    elif kind == "topics":
-        query = (select(Topic.slug, Topic.name, *columns)
-                 .join(ArticleTopic, ArticleTopic.topic_id == Topic.id)
-                 .join(Article, Article.id == ArticleTopic.article_id)
-                 .group_by(Topic.id, Topic.slug, Topic.name))
-        if slug is not None:
-            query = query.where(Topic.slug == slug)
-    elif kind == "authors":
-        query = (select(Author.slug, Author.name, *columns)
-                 .join(ArticleAuthor, ArticleAuthor.author_id == Author.id)
-                 .join(Article, Article.id == ArticleAuthor.article_id)
-                 .group_by(Author.id, Author.slug, Author.name))
-        if slug is not None:
-            query = query.where(Author.slug == slug)
-    else:
+    if kind not in _SCOPES:
         raise ValueError(f"unknown scope kind {kind!r}")
+    model, link, key = _SCOPES[kind]
+    query = select(model.slug, model.name, *columns)
+    if link is None:
+        query = query.join(Article, Article.section_id == model.id)
+    else:
+        query = query.join(link, key == model.id).join(Article, Article.id == link.article_id)
+    query = query.group_by(model.id, model.slug, model.name)
+    if slug is not None:
+        query = query.where(model.slug == slug)
     return [(s, name, count, updated) for s, name, count, updated
             in session.execute(query.where(_ever_shown(now)))]
 
