@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask
 
-from . import cache, polling, site
+from . import cache, polling, site, syndication
 from .changes import Scope
 from .conditional import not_modified
 
@@ -36,7 +36,7 @@ class FastPolls:
         self.app, self.wsgi_app = app, wsgi_app
         self.cache: cache.FeedCache = cache.get_cache(app)
         self.base_url: str | None = app.config["BASE_URL"]
-        self.size, self.ceiling = app.config["FEED_SIZE"], app.config["CACHE_MAX_AGE"]
+        self.ceiling = app.config["CACHE_MAX_AGE"]
         # (variant, gzip?, status) -> (ETag of the document, headers as Flask sent them)
         self._replays: dict[tuple[str, bool, int], tuple[str, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
@@ -54,7 +54,7 @@ class FastPolls:
         except UnicodeError:
             return self.wsgi_app(environ, start_response)
         base = self.base_url or f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-        variant = "|".join(map(str, (base, kind, slug, fmt, "published", self.size, None)))
+        variant = syndication.variant_key(base, Scope(kind, slug), fmt, "published", None, None)
         now = site.now(self.app)
         zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
         document = self.cache.peek(variant, [Scope(kind, slug)], now)

@@ -121,17 +121,27 @@ def _params() -> tuple[str, int, str | None]:
     return order, limit, cursor
 
 
+def variant_key(base: str, scope: Scope, fmt: str, order: str, limit: int | None,
+                cursor: str | None) -> str:
+    """The render cache's name for one feed document: everything its bytes depend on.
+
+    ``limit`` is the one the client gave (None without ?limit=): it shows in the rel="self"
+    URL, so ``?limit=50`` and no limit are two documents even when FEED_SIZE is 50. The fast
+    path (fastpoll.py) names the default document through this same function.
+    """
+    return "|".join(map(str, (base, scope.kind, scope.slug, fmt, order, limit, cursor)))
+
+
 def serve_feed(scope: Scope, fmt: str) -> Response:
     """A feed for a poller: from the render cache, as 200 or 304, identity or gzip."""
     order, limit, cursor = _params()
-    app, session, now = current_app, db.get_session(), site.now()
-    base = site.base_url()
+    app, now, base = current_app, site.now(), site.base_url()
     explicit_limit = limit if "limit" in request.args else None
-    variant = "|".join(map(str, (base, scope.kind, scope.slug, fmt, order, limit, cursor)))
+    variant = variant_key(base, scope, fmt, order, explicit_limit, cursor)
 
     def render() -> cache.Rendered:
-        return render_feed(session, scope, fmt, now=now, base=base, order=order, limit=limit,
-                           cursor=cursor, explicit_limit=explicit_limit)
+        return render_feed(db.get_session(), scope, fmt, now=now, base=base, order=order,
+                           limit=limit, cursor=cursor, explicit_limit=explicit_limit)
 
     document = cache.get_cache(app).fetch(variant, [scope], now, render)
     self_url = urls.feed(base, scope.kind, scope.slug, fmt) + _query(order, explicit_limit, cursor)

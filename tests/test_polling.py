@@ -200,3 +200,13 @@ def test_pages_have_validators(client: FlaskClient, api: Api, clock: Clock) -> N
     after = client.get("/articles/a", headers={"If-None-Match": before.headers["ETag"]})
     assert after.status_code == 200 and b"Edited" in after.data
     assert after.headers["Last-Modified"] == http_date(edited_at)
+
+
+def test_explicit_default_limit_is_its_own_document(client: FlaskClient, api: Api) -> None:
+    api.put("a", make_article(key="a"))
+    plain = client.get(FEED)  # FEED_SIZE is 50
+    explicit = client.get(f"{FEED}?limit=50")
+    assert b'href="http://feeds.test/sections/world/feed.atom?limit=50" rel="self"' in explicit.data
+    assert b"?limit=50" not in plain.data
+    assert client.get(FEED).data == plain.data  # neither took the other's cache entry
+    assert plain.headers["ETag"] != explicit.headers["ETag"]
