@@ -130,7 +130,7 @@ class FeedCache:
         return None
 
     def _version(self, scope: Scope) -> tuple[int, Any]:
-        """The scope's (version, changed): a primary-key read on a pooled DBAPI connection.
+        """The scope's (version, changed): a primary-key read on this thread's kept connection.
 
         This is the whole cost of a poll for an unchanged feed, so it skips the ORM, whose
         session and identity map cost fifty times the query itself.

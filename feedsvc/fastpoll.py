@@ -54,17 +54,19 @@ class FastPolls:
         except UnicodeError:
             return self.wsgi_app(environ, start_response)
         base = self.base_url or f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-        variant = syndication.variant_key(base, Scope(kind, slug), fmt, "published", None, None)
+        scope = Scope(kind, slug)
+        variant = syndication.variant_key(base, scope, fmt, "published", None, None)
         now = site.now(self.app)
         zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
-        document = self.cache.peek(variant, [Scope(kind, slug)], now)
+        document = self.cache.peek(variant, [scope], now)
         if document is not None:
             unchanged = not_modified(environ.get("HTTP_IF_NONE_MATCH"),
                                      environ.get("HTTP_IF_MODIFIED_SINCE"),
                                      (document.etag, document.gzip_etag), document.last_modified)
             status = 304 if unchanged else 200
             replay = self._replays.get((variant, zipped, status))
-            if replay is not None and replay[0] == document.etag:
+            # Replayed only for the very document Flask answered with (its ETag, this encoding).
+            if replay is not None and replay[0] == (document.gzip_etag if zipped else document.etag):
                 headers = replay[1] + [("Cache-Control", polling.cache_control(
                     document, self.ceiling, now))]
                 start_response("304 Not Modified" if unchanged else "200 OK", headers)
@@ -72,22 +74,19 @@ class FastPolls:
                     return [b""]
                 # One bytes object: waitress writes it at once (many small chunks cost ~4x).
                 return [document.gzipped if zipped else document.body]
-        return self._through_flask(environ, start_response, variant, zipped, kind, slug, now)
+        return self._through_flask(environ, start_response, variant, zipped)
 
     def _through_flask(self, environ: Environ, start_response: StartResponse, variant: str,
-                       zipped: bool, kind: str | None, slug: str | None,
-                       now: Any) -> Iterable[bytes]:
+                       zipped: bool) -> Iterable[bytes]:
         def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             code = int(status.split(" ", 1)[0])
-            if code in (200, 304) and exc_info is None:
-                document = self.cache.peek(variant, [Scope(kind, slug)], now)
-                etag = dict((k.lower(), v) for k, v in headers).get("etag")
-                if document is not None and etag in (document.etag, document.gzip_etag):
-                    kept = [(k, v) for k, v in headers if k.lower() not in _LIVE]
-                    with self._lock:
-                        self._replays[(variant, zipped, code)] = (document.etag, kept)
-                        if len(self._replays) > 8 * self.cache.size:
-                            self._replays.clear()
+            etag = next((v for k, v in headers if k.lower() == "etag"), None)
+            if code in (200, 304) and exc_info is None and etag is not None:
+                kept = [(k, v) for k, v in headers if k.lower() not in _LIVE]
+                with self._lock:
+                    self._replays[(variant, zipped, code)] = (etag, kept)
+                    if len(self._replays) > 8 * self.cache.size:
+                        self._replays.clear()
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, recording)
