@@ -6,9 +6,7 @@ import hashlib
 import hmac
 import math
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -21,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import db, site
 from .errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from .limits import Throttle
 from .models import ApiToken
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,38 +64,6 @@ def check_token(session: Session, secret: str) -> ApiToken | None:
     return token if hmac.compare_digest(token.secret_hash, _digest(secret)) else None
 
 
-class Throttle:
-    """Failed attempts per client in a sliding window; past the limit, how long to wait.
-
-    Kept in each process's memory: behind several processes the limit applies per process,
-    which still turns guessing into a crawl.
-    """
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, client: str, now: float) -> float:
-        """Seconds ``client`` must wait before trying again; 0 when it may try now."""
-        with self._lock:
-            failures = self._failures.get(client)
-            if not failures:
-                return 0.0
-            while failures and failures[0] <= now - self.window:
-                failures.popleft()
-            if not failures:
-                del self._failures[client]
-                return 0.0
-            return failures[0] + self.window - now if len(failures) >= self.limit else 0.0
-
-    def fail(self, client: str, now: float) -> None:
-        with self._lock:
-            if len(self._failures) > 100_000:  # bound memory under a spray of addresses
-                self._failures.clear()
-            self._failures.setdefault(client, deque()).append(now)
-
-
 def required(view: F) -> F:
     """Refuse the request with 401 unless it carries ``Authorization: Bearer <active token>``.
 
@@ -118,7 +85,7 @@ def required(view: F) -> F:
             raise Unauthorized("Send an API token as 'Authorization: Bearer <token>'.",
                                headers=challenge)
         if check_token(db.get_session(), secret.strip()) is None:
-            throttle.fail(client, clock)
+            throttle.add(client, clock)
             challenge["WWW-Authenticate"] += ', error="invalid_token"'
             raise Unauthorized("The API token is not valid or was revoked.", headers=challenge)
         return view(*args, **kwargs)

@@ -5,6 +5,7 @@ Every value is checked once at startup; a bad one stops the app with a message n
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -134,6 +135,17 @@ def _optional_url(key: str, value: Any) -> str | None:
     return str(value)
 
 
+def _proxy(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an IP address") from None
+    return text
+
+
 # key -> (default, checker). A default of None means "derived" (see the README).
 SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "DATABASE_URL": (None, _database_url),
@@ -160,6 +172,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "FEED_CACHE_SIZE": (1000, _positive_int),
     "AUTH_FAILURE_LIMIT": (10, _positive_int),
     "AUTH_FAILURE_WINDOW": (60, _positive_int),
+    "POLL_LIMIT": (0, _non_negative_int),
+    "POLL_WINDOW": (60, _positive_int),
+    "TRUSTED_PROXY": (None, _proxy),
 }
 
 

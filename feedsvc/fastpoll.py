@@ -6,18 +6,21 @@ cache after the same one primary-key read (the scope's version), replaying the e
 that the Flask path sent for the same document, encoding and status. Anything else — another
 method, a query string, a document not yet cached or changed since — goes through Flask, which
 renders and records the headers for the next poll.
+
+Feed requests without validators are also where POLL_LIMIT is applied, before any work.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
 
-from . import cache, polling, site, syndication
+from . import cache, limits, polling, site, syndication
 from .changes import Scope
 from .conditional import not_modified
 
@@ -40,13 +43,36 @@ class FastPolls:
         # (variant, gzip?, status) -> (ETag of the document, headers as Flask sent them)
         self._replays: dict[tuple[str, bool, int], tuple[str, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
+        # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
+        limit = app.config["POLL_LIMIT"]
+        self.polls = limits.Throttle(limit, app.config["POLL_WINDOW"]) if limit else None
+
+    def _limit(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes] | None:
+        """A 429 if this client has polled this feed URL without validators too often, else None."""
+        assert self.polls is not None
+        url = environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
+        key, clock = f"{environ.get('REMOTE_ADDR', 'unknown')} {url}", time.monotonic()
+        wait = self.polls.wait(key, clock)
+        if wait > 0:
+            return limits.too_many_requests(
+                wait, "Too many polls of this feed without If-None-Match or If-Modified-Since; "
+                "send the validators of your last response, or try again later.", start_response)
+        self.polls.add(key, clock)
+        return None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self.wsgi_app(environ, start_response)
         match = _FEED_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None:
+            return self.wsgi_app(environ, start_response)
+        if self.polls is not None and not (environ.get("HTTP_IF_NONE_MATCH")
+                                           or environ.get("HTTP_IF_MODIFIED_SINCE")):
+            refused = self._limit(environ, start_response)
+            if refused is not None:
+                return refused
         host = environ.get("HTTP_HOST")
-        if match is None or (host is None and self.base_url is None):
+        if environ.get("QUERY_STRING") or (host is None and self.base_url is None):
             return self.wsgi_app(environ, start_response)
         kind, raw_slug, fmt = match.groups()
         try:  # WSGI hands the path over as latin-1; the slug is UTF-8 (PEP 3333)

@@ -99,9 +99,12 @@ def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
     waitress refuses a body over MAX_BODY itself, from its Content-Length before reading it
     (or as soon as a chunked body passes the limit), so no thread is held by an upload.
     """
+    proxy = app.config["TRUSTED_PROXY"]  # its X-Forwarded-For names the client (limits)
+    forwarded: dict[str, Any] = ({"trusted_proxy": proxy, "trusted_proxy_count": 1,
+                                  "trusted_proxy_headers": {"x-forwarded-for"}} if proxy else {})
     server = create_server(app, host=host, port=port, threads=threads, ident="feedsvc",
                            clear_untrusted_proxy_headers=True,
-                           max_request_body_size=app.config["MAX_BODY"])
+                           max_request_body_size=app.config["MAX_BODY"], **forwarded)
     server.channel_class = KeepAliveChannel
     return server
 

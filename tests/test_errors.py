@@ -136,10 +136,10 @@ def test_repeated_bad_tokens_are_throttled(make_app: Any) -> None:
 
 
 def test_throttle_window_slides() -> None:
-    from feedsvc.auth import Throttle
+    from feedsvc.limits import Throttle
 
     throttle = Throttle(limit=2, window=10)
-    throttle.fail("a", 0)
-    throttle.fail("a", 5)
+    throttle.add("a", 0)
+    throttle.add("a", 5)
     assert throttle.wait("a", 6) == 4
     assert throttle.wait("a", 10.5) == 0  # the first failure left the window
