@@ -1,0 +1,147 @@
+"""Secrets and leaks: scheduled articles change no public byte; tokens are hashed and never logged."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedsvc import db
+from feedsvc.models import ApiToken
+
+from conftest import Api, make_article, new_token, snapshot
+from live import LiveServer
+
+BROWSER = {"Accept": "text/html"}
+SCOPES = ["", "/sections/world", "/topics/rivers", "/authors/ada-lovelace",
+          # the scopes only the scheduled article names: unknown before and after
+          "/sections/deals", "/topics/secret-merger", "/authors/new-hire"]
+
+
+def public_urls() -> list[str]:
+    urls = ["/", "/feeds", "/feeds.opml", "/articles/out", "/articles/embargo", "/articles/unknown"]
+    for scope in SCOPES:
+        urls += [f"{scope}/" if scope else "/"]
+        urls += [f"{scope}/feed.{fmt}{query}" for fmt in ("atom", "rss", "json")
+                 for query in ("", "?order=updated", "?limit=1")]
+    return urls
+
+
+def observe(client: FlaskClient) -> dict[str, tuple[int, list[tuple[str, str]], bytes]]:
+    """Every public URL's status, headers (but Date) and bytes, plain and gzipped, GET and HEAD."""
+    seen = {}
+    for url in public_urls():
+        for method in ("GET", "HEAD"):
+            for encoding in ("identity", "gzip"):
+                response = client.open(url, method=method, headers=BROWSER | {"Accept-Encoding": encoding})
+                headers = sorted((k, v) for k, v in response.headers.items() if k != "Date")
+                seen[f"{method} {url} {encoding}"] = (response.status_code, headers, response.data)
+                response.close()
+    return seen
+
+
+def test_a_scheduled_article_changes_no_public_byte(client: FlaskClient, api: Api) -> None:
+    byline = [{"name": "Ada Lovelace"}]
+    api.put("out", make_article(key="out", section="World", topics=["Rivers"], authors=byline))
+    before = observe(client)
+    hub_before = subscribe(client, "secret-merger")
+    assert api.put("embargo", make_article(
+        key="embargo", title="Embargoed merger", section="Deals", topics=["Secret merger", "Rivers"],
+        authors=[{"name": "New Hire"}, *byline], published="2026-11-02T00:00:00Z",
+        updated="2026-11-02T00:00:00Z")).get_json()["status"] == "scheduled"
+    # A day ahead: not even max-age, which never reaches past a scheduled instant, may tell.
+    after = observe(client)
+    assert [url for url in before if before[url] != after[url]] == []
+    assert before["GET /articles/embargo identity"][0] == 404
+    assert before["GET /topics/secret-merger/feed.atom identity"][0] == 404
+    assert subscribe(client, "secret-merger") == hub_before  # the hub knows no more than a reader
+    assert subscribe(client, "secret-merger") == subscribe(client, "never-heard-of").replace(
+        "never-heard-of", "secret-merger")
+
+
+def subscribe(client: FlaskClient, slug: str) -> str:
+    response = client.post("/websub", data={
+        "hub.mode": "subscribe", "hub.callback": "https://reader.example/cb",
+        "hub.topic": f"http://feeds.test/topics/{slug}/feed.atom"})
+    return f"{response.status_code} {response.get_data(as_text=True)}"
+
+
+def raw(port: int, request: bytes) -> bytes:
+    """Send bytes as they are (waitress's own refusals need malformed requests); read the reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_tokens_are_hashed_at_rest_and_never_logged(make_app: Callable[..., Flask], db_url: str,
+                                                    tmp_path: Path) -> None:
+    app = make_app()
+    token = new_token(app)
+    server = LiveServer(tmp_path / "instance", db_url, threads=2, POLL_LIMIT="1")
+    try:
+        good = {"Authorization": f"Bearer {token}"}
+        forged = {"Authorization": f"Bearer {token[:-4]}AAAA"}
+        statuses = [server.request("PUT", "/api/articles/a", make_article(key="a"), good)[0],
+                    server.request("PUT", "/api/articles/b", {"title": 7}, good)[0],
+                    server.request("GET", "/api/articles/a", headers=forged)[0],
+                    server.request("GET", "/api/articles/a", headers={"Authorization": token})[0]]
+        assert statuses == [201, 422, 401, 401]
+        replies = [server.request("GET", "/api/articles/a", headers=forged)[2],
+                   raw(server.port, b"GET /api/articles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                       + token.encode() + b"\r\nContent-Length: nope\r\n\r\n")]
+    finally:
+        output = server.stop()
+    secret = token.split("_", 2)[2]
+    assert all(secret.encode() not in reply for reply in replies)
+    assert secret not in output
+    with Session(db.get_engine(app)) as session:
+        stored = session.scalars(select(ApiToken)).one()
+    assert secret not in repr(snapshot(app))
+    assert len(stored.secret_hash) == 64 and secret not in stored.secret_hash
+
+
+def test_nosniff_on_every_response_of_the_real_server(make_app: Callable[..., Flask], db_url: str,
+                                                      tmp_path: Path) -> None:
+    app = make_app()
+    auth = {"Authorization": f"Bearer {new_token(app)}"}
+    server = LiveServer(tmp_path / "instance", db_url, threads=2, POLL_LIMIT="1")
+    try:
+        server.request("PUT", "/api/articles/a", make_article(key="a"), auth)
+        etag = server.request("GET", "/feed.atom")[1]["ETag"]
+        replies = {
+            "feed": server.request("GET", "/feed.rss"),
+            "304": server.request("GET", "/feed.atom", headers={"If-None-Match": etag}),
+            "429": server.request("GET", "/feed.atom"),
+            "gzip": server.request("GET", "/feed.json", headers={"Accept-Encoding": "gzip"}),
+            "opml": server.request("GET", "/feeds.opml"),
+            "page": server.request("GET", "/", headers=BROWSER),
+            "page 404": server.request("GET", "/articles/nope", headers=BROWSER),
+            "static": server.request("GET", "/static/site.css"),
+            "api": server.request("GET", "/api/articles/a", headers=auth),
+            "api 401": server.request("GET", "/api/articles/a"),
+            "api 415": server.request("PUT", "/api/articles/a", None, auth | {"Content-Type": "text/plain"}),
+            "api 422": server.request("PUT", "/api/articles/a", {"title": ""}, auth),
+            "405": server.request("DELETE", "/feed.atom"),
+            "404": server.request("GET", "/no/such/thing"),
+            "hub 400": server.request("POST", "/websub"),
+            "openapi": server.request("GET", "/api/openapi.json"),
+        }
+        assert replies["304"][0] == 304 and replies["429"][0] == 429
+        for name, (_, headers, _) in replies.items():
+            assert headers["X-Content-Type-Options"] == "nosniff", name
+        for request in (b"PUT /api/articles/a HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+                        b"GET /feed.atom HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n"):
+            head = raw(server.port, request).partition(b"\r\n\r\n")[0].lower()
+            assert head.split(b" ")[1] in (b"400", b"413")
+            assert b"x-content-type-options: nosniff" in head
+    finally:
+        server.stop()
