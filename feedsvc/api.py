@@ -103,13 +103,19 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _if_match(session: Session, key: str) -> int | None:
-    """The version named by If-Match; PreconditionFailed when it cannot match (RFC 9110 13.1.1)."""
+def _if_match(session: Session, key: str, must_exist: bool = False) -> int | None:
+    """The version named by If-Match; PreconditionFailed when it cannot match (RFC 9110 13.1.1).
+
+    ``must_exist`` (PATCH, DELETE): with no live article the 404 or 410 that the request would
+    get without the header is the answer, not a 412 (RFC 9110 13.2.1).
+    """
     header = request.headers.get("If-Match")
     if header is None:
         return None
     current = store.get_article(session, key)
     live = current is not None and current.deleted is None
+    if must_exist and not live:
+        return None
     tags = [tag.strip() for tag in header.split(",")]
     if "*" in tags:
         if not live:
@@ -132,9 +138,9 @@ def _save(key: str, data: Any, *, replace: bool, partial: bool, must_exist: bool
 
     def work(session: Session) -> store.Saved:
         saved = store.save_article(session, key, fields, now=now, authority=authority,
-                                   replace=replace, if_match=_if_match(session, key),
+                                   replace=replace, if_match=_if_match(session, key, must_exist),
                                    must_exist=must_exist, must_not_exist=must_not_exist)
-        changes.record(app, session, saved.touched, now)
+        changes.record(app, session, saved.touched, now, saved.due)
         return saved
 
     return db.run_write(db.get_engine(), work)
@@ -178,8 +184,8 @@ def delete(key: str) -> Response:
     app, now = current_app._get_current_object(), site.now()  # type: ignore[attr-defined]
 
     def work(session: Session) -> Article:
-        article = store.delete_article(session, key, now=now, if_match=_if_match(session, key))
-        changes.record(app, session, changes.scopes_of(article), now)
+        article = store.delete_article(session, key, now=now, if_match=_if_match(session, key, True))
+        changes.record(app, session, changes.public_scopes(article, now), now)
         return article
 
     db.run_write(db.get_engine(), work)

@@ -6,6 +6,11 @@ process never serves a document older than a write another process has acknowled
 document that time alone changes (a scheduled article coming due, a tombstone ageing out)
 carries ``valid_until``, and is rendered again from that instant on.
 
+Writing an embargoed article changes no public byte, so it moves no version: were the next
+poll to re-render, a 304 slower than usual would tell that something is scheduled in the
+scope. It records instead when the article comes due (``due``/``settled``, read with the
+version), and documents rendered before that instant go stale at it.
+
 Validators belong to the bytes: the ETag is a hash of the document, and ``Last-Modified``
 is stored per variant in ``feed_validators`` and moves only when a render gives new bytes —
 so every process answers with the same validators, and they change exactly when the document
@@ -19,12 +24,12 @@ import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine
+from sqlalchemy import Engine, and_, case, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -63,6 +68,16 @@ class Document:
 class _Entry:
     version: tuple[int, ...]
     document: Document
+    rendered: float  # POSIX seconds of the render's clock
+
+
+@dataclass(frozen=True)
+class _State:
+    """What one read of the scopes' rows says: their versions, and the last instant at which
+    an embargoed article written since (without a version) came due, if one did."""
+
+    version: tuple[int, ...]
+    passed: float | None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -82,13 +97,35 @@ def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
             set_={"version": FeedScope.version + 1, "changed": now}))
 
 
+def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
+    """Record when embargoed articles come due in their scopes, leaving the versions alone.
+
+    Every document rendered before such an instant is stale from it on. ``due`` keeps the
+    earliest instant still to come; when a new one arrives after it passed, it moves to
+    ``settled``, so documents rendered before it still know they are stale.
+    """
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    clock = int(now.timestamp())
+    for scope, when in sorted(due.items(), key=lambda item: _scope_key(item[0])):
+        kind, slug = _scope_key(scope)
+        instant = int(when.timestamp())
+        passed = and_(FeedScope.due.is_not(None), FeedScope.due <= clock)
+        statement = insert(FeedScope).values(kind=kind, slug=slug, version=0, changed=EPOCH, due=instant)
+        session.execute(statement.on_conflict_do_update(
+            index_elements=[FeedScope.kind, FeedScope.slug],
+            set_={"due": case((or_(FeedScope.due.is_(None), passed, FeedScope.due > instant), instant),
+                              else_=FeedScope.due),
+                  "settled": case((passed, FeedScope.due), else_=FeedScope.settled)}))
+
+
 class FeedCache:
     """Rendered documents of this process, at most ``size`` of them, least recently used out."""
 
     def __init__(self, engine: Engine, size: int = 1000) -> None:
         self.engine, self.size = engine, size
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._version_sql = f"SELECT version, changed FROM feed_scopes WHERE kind = {mark} AND slug = {mark}"
+        self._version_sql = ("SELECT version, changed, due, settled FROM feed_scopes"
+                             f" WHERE kind = {mark} AND slug = {mark}")
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -102,14 +139,14 @@ class FeedCache:
         read of their versions; ``render`` runs only when one moved or time ran out.
         """
         rows = [self._version(scope) for scope in scopes]
-        version = tuple(row[0] for row in rows)
-        fresh = self._fresh(variant, version, now)
+        state = _state(rows, now)
+        fresh = self._fresh(variant, state, now)
         if fresh is not None:
             return fresh
         changed = max([_as_utc(row[1]) for row in rows if row[1] is not None] + [EPOCH])
         document = self._build(variant, render(), changed, now)
         with self._lock:
-            self._entries[variant] = _Entry(version, document)
+            self._entries[variant] = _Entry(state.version, document, now.timestamp())
             self._entries.move_to_end(variant)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
@@ -117,46 +154,69 @@ class FeedCache:
 
     def peek(self, variant: str, scopes: Iterable[Scope], now: dt.datetime) -> Document | None:
         """The cached document of ``variant`` if it is still current, else None (no render)."""
-        version = tuple(self._version(scope)[0] for scope in scopes)
-        return self._fresh(variant, version, now)
+        return self._fresh(variant, _state([self._version(scope) for scope in scopes], now), now)
 
-    def _fresh(self, variant: str, version: tuple[int, ...], now: dt.datetime) -> Document | None:
+    def _fresh(self, variant: str, state: _State, now: dt.datetime) -> Document | None:
         with self._lock:
             entry = self._entries.get(variant)
-            if entry is not None and entry.version == version and (
-                    entry.document.valid_until is None or now < entry.document.valid_until):
+            if entry is not None and entry.version == state.version and (
+                    entry.document.valid_until is None or now < entry.document.valid_until) and (
+                    state.passed is None or entry.rendered >= state.passed):
                 self._entries.move_to_end(variant)
                 return entry.document
         return None
 
-    def _version(self, scope: Scope) -> tuple[int, Any]:
-        """The scope's (version, changed): a primary-key read on this thread's kept connection.
+    def _version(self, scope: Scope) -> tuple[Any, ...]:
+        """The scope's (version, changed, due, settled): a primary-key read on this thread's kept
+        connection.
 
         This is the whole cost of a poll for an unchanged feed, so it skips the ORM, whose
         session and identity map cost fifty times the query itself.
         """
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            # One connection per server thread, kept, in autocommit: no pool checkout, no
-            # transaction to end, one round trip per poll.
-            connection = self._local.connection = self.engine.raw_connection()
-            if self.engine.dialect.name == "postgresql":
-                connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-            with self._lock:
-                self._kept.append(connection)
+        kept = getattr(self._local, "connection", None) is not None
         try:
+            return self._read_version(scope)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            if not kept:  # a new connection failed: the database is away (503)
+                raise OperationalError(self._version_sql, None, exc) from exc
+        # The kept connection broke (the database restarted since this thread last read through
+        # it): a new one decides, so a restart between polls costs the poller nothing (issue 7).
+        try:
+            return self._read_version(scope)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise OperationalError(self._version_sql, None, exc) from exc
+
+    def _read_version(self, scope: Scope) -> tuple[Any, ...]:
+        connection = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = self._keep()
             cursor = connection.cursor()
             cursor.execute(self._version_sql, _scope_key(scope))
             row = cursor.fetchone()
             cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            # A broken connection (the database restarted) is dropped; the next poll opens
-            # another, and this one fails like any request without a database (503).
-            self._local.connection = None
-            connection.invalidate()
-            raise OperationalError(self._version_sql, None, exc) from exc
+        except self.engine.dialect.loaded_dbapi.Error:
+            if connection is not None:  # broken: dropped, and the next read opens another
+                self._local.connection = None
+                with self._lock:
+                    self._kept = [c for c in self._kept if c is not connection]
+                connection.invalidate()
+            raise
         # ``changed`` stays as the driver gave it: it is parsed only when a render needs it.
-        return (0, None) if row is None else (row[0], row[1])
+        return (0, None, None, None) if row is None else tuple(row)
+
+    def _keep(self) -> Any:
+        """This thread's connection, kept, in autocommit: no pool checkout, no transaction to end.
+
+        ``raw_connection`` raises the driver's own errors, unwrapped, when the database is away.
+        """
+        connection = self.engine.raw_connection()
+        if self.engine.dialect.name == "postgresql":
+            connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+        self._local.connection = connection
+        with self._lock:
+            self._kept.append(connection)
+        return connection
 
     def close(self) -> None:
         """Close the kept connections (they never go back to the pool: one is in autocommit)."""
@@ -197,6 +257,12 @@ def stored_last_modified(engine: Engine, variant: str, digest: str,
     return db.run_write(engine, lambda s: _validators(s, key, digest, candidate))
 
 
+def _state(rows: list[tuple[Any, ...]], now: dt.datetime) -> _State:
+    clock = now.timestamp()
+    passed = [due if due is not None and due <= clock else settled for _, _, due, settled in rows]
+    return _State(tuple(row[0] for row in rows), max((p for p in passed if p is not None), default=None))
+
+
 def _as_utc(value: dt.datetime | str) -> dt.datetime:
     """A ``changed`` value as the DBAPI gives it (SQLite: naive UTC text) made aware UTC."""
     if isinstance(value, str):
@@ -226,4 +292,4 @@ def get_cache(app: Flask) -> FeedCache:
 
 def init_app(app: Flask) -> None:
     app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_SIZE"])
-    changes.listen(app, bump)
+    changes.listen(app, bump, due=expect)

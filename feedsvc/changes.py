@@ -8,7 +8,7 @@ feed state) commits or rolls back together with the change itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from flask import Flask
@@ -29,6 +29,8 @@ SITE = Scope()
 
 # Called as listener(session, scopes, now) inside the write transaction.
 Listener = Callable[[Session, frozenset[Scope], dt.datetime], None]
+# Called as listener(session, {scope: instant}, now) for scheduled articles written.
+DueListener = Callable[[Session, Mapping[Scope, dt.datetime], dt.datetime], None]
 
 
 def scopes_of(article: Article | None) -> frozenset[Scope]:
@@ -41,16 +43,46 @@ def scopes_of(article: Article | None) -> frozenset[Scope]:
     return frozenset(scopes)
 
 
-def listen(app: Flask, listener: Listener) -> None:
-    """Register a function to run in every write transaction of this app that touches feeds."""
+def is_public(article: Article, now: dt.datetime) -> bool:
+    """Whether some feed may show the article now: published, or the tombstone of one that was.
+
+    One deleted before its embargo ended never was public (RFC 6721 tombstones only for those).
+    """
+    return article.published <= now and (article.deleted is None or article.published <= article.deleted)
+
+
+def public_scopes(article: Article | None, now: dt.datetime) -> frozenset[Scope]:
+    """The scopes whose public feeds show the article (or its tombstone) now; none if embargoed."""
+    return scopes_of(article) if article is not None and is_public(article, now) else frozenset()
+
+
+def due_scopes(article: Article, now: dt.datetime) -> dict[Scope, dt.datetime]:
+    """For a live embargoed article, each of its scopes and the instant it comes due there."""
+    if article.deleted is not None or article.published <= now:
+        return {}
+    return dict.fromkeys(scopes_of(article), article.published)
+
+
+def listen(app: Flask, listener: Listener, due: DueListener | None = None) -> None:
+    """Register functions to run in every write transaction of this app that touches feeds:
+    ``listener`` for public changes, ``due`` for embargoed articles written."""
     app.extensions.setdefault("feedsvc.change_listeners", []).append(listener)
+    if due is not None:
+        app.extensions.setdefault("feedsvc.due_listeners", []).append(due)
 
 
-def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
-    """Tell every listener which scopes a write touched (before and after scopes together)."""
+def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime,
+           due: Mapping[Scope, dt.datetime] | None = None) -> None:
+    """Tell every listener which scopes a write changed in public (before and after together),
+    and, apart, the scopes of embargoed articles it wrote, which change nothing public yet:
+    telling those to the public side (a new version, a new render) would tell it they exist."""
     touched = frozenset(scopes)
-    if not touched:
+    if not touched and not due:
         return
     session.flush()
-    for listener in app.extensions.get("feedsvc.change_listeners", []):
-        listener(session, touched, now)
+    if touched:
+        for listener in app.extensions.get("feedsvc.change_listeners", []):
+            listener(session, touched, now)
+    if due:
+        for due_listener in app.extensions.get("feedsvc.due_listeners", []):
+            due_listener(session, due, now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .db import UTCDateTime
@@ -145,7 +145,8 @@ class FeedScope(Base):
     """A version per feed scope, bumped in every write that touches it.
 
     A server process compares it with the version its cached documents were rendered from:
-    one primary-key read tells whether any process has changed the scope since.
+    one primary-key read tells whether any process has changed the scope since, and whether an
+    embargoed article written without a new version has come due since (see cache.expect).
     """
 
     __tablename__ = "feed_scopes"
@@ -153,6 +154,9 @@ class FeedScope(Base):
     slug: Mapped[str] = mapped_column(String(220), primary_key=True)  # "" for the whole site
     version: Mapped[int] = mapped_column(Integer)
     changed: Mapped[dt.datetime]
+    # POSIX seconds, compared on every poll.
+    due: Mapped[int | None] = mapped_column(BigInteger)  # the earliest instant still to come
+    settled: Mapped[int | None] = mapped_column(BigInteger)  # a later-written due that passed
 
 
 class FeedValidator(Base):

@@ -7,14 +7,14 @@ import binascii
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import db
-from .changes import Scope, scopes_of
+from .changes import Scope, due_scopes, public_scopes
 from .errors import BadRequest, Conflict, Gone, Invalid, NotFound, PreconditionFailed
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from .payload import Byline, Image
@@ -104,7 +104,8 @@ class Saved:
     article: Article
     created: bool
     changed: bool
-    touched: frozenset[Scope] = frozenset()  # scopes before and after, when changed
+    touched: frozenset[Scope] = frozenset()  # scopes changed in public, before and after
+    due: dict[Scope, dt.datetime] = field(default_factory=dict)  # an embargoed one's scopes
 
 
 def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
@@ -129,9 +130,9 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     if article is None or article.deleted is not None:
         if must_exist:
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
-        before = scopes_of(article) if article is not None else frozenset()
+        before = public_scopes(article, now)
         created = _create(session, key, fields, now, authority, article, uid)
-        return Saved(created, True, True, before | scopes_of(created))
+        return Saved(created, True, True, before | public_scopes(created, now), due_scopes(created, now))
     state = _state(article)
     target = dict(state) if not replace else {
         "title": None, "section": None, "topics": (), "authors": (), "summary": None,
@@ -147,10 +148,10 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     target["content"] = _clean_content(target)
     if target == state:
         return Saved(article, False, False)
-    before = scopes_of(article)
+    before = public_scopes(article, now)
     _apply(session, article, target)
     article.modified = now
-    return Saved(article, False, True, before | scopes_of(article))
+    return Saved(article, False, True, before | public_scopes(article, now), due_scopes(article, now))
 
 
 def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
