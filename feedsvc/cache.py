@@ -23,6 +23,7 @@ import datetime as dt
 import gzip
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from . import changes, db
+from . import changes, commits, db
 from .changes import Scope
 from .models import FeedScope, FeedValidator
 
@@ -89,6 +90,7 @@ def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
 
     Rows are touched in one order so that two writers never wait on each other in a cycle.
     """
+    commits.changed(session)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for kind, slug in sorted(_scope_key(scope) for scope in scopes):
         statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
@@ -104,6 +106,7 @@ def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime)
     earliest instant still to come; when a new one arrives after it passed, it moves to
     ``settled``, so documents rendered before it still know they are stale.
     """
+    commits.changed(session)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     clock = int(now.timestamp())
     for scope, when in sorted(due.items(), key=lambda item: _scope_key(item[0])):
@@ -130,6 +133,9 @@ class FeedCache:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._kept: list[Any] = []  # every thread's kept connection, for close()
+        # SQLite: scope rows read when the shared commit counter stood at a value (see commits)
+        self._commits = commits.for_engine(engine)
+        self._rows: dict[tuple[str, str], tuple[int, float, tuple[Any, ...]]] = {}
 
     def fetch(self, variant: str, scopes: Iterable[Scope], now: dt.datetime,
               render: Callable[[], Rendered]) -> Document:
@@ -167,8 +173,22 @@ class FeedCache:
         return None
 
     def _version(self, scope: Scope) -> tuple[Any, ...]:
-        """The scope's (version, changed, due, settled): a primary-key read on this thread's kept
-        connection.
+        """The scope's (version, changed, due, settled); on SQLite without a read while no feed
+        has changed since the last one (see commits)."""
+        if self._commits is None:
+            return self._read(scope)
+        key, seen = _scope_key(scope), self._commits.read()
+        known = self._rows.get(key)
+        if known is not None and known[0] == seen and time.monotonic() < known[1]:
+            return known[2]
+        row = self._read(scope)
+        if len(self._rows) > 4 * self.size:  # bounded under a spray of unknown slugs
+            self._rows.clear()
+        self._rows[key] = (seen, time.monotonic() + commits.RECHECK, row)  # seen before the read
+        return row
+
+    def _read(self, scope: Scope) -> tuple[Any, ...]:
+        """The scope's row: a primary-key read on this thread's kept connection.
 
         This is the whole cost of a poll for an unchanged feed, so it skips the ORM, whose
         session and identity map cost fifty times the query itself.
