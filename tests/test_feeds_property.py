@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from feedcheck import FORMATS, read
+from feedcheck import FORMATS, instant, read
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from feedsvc.payload import MAX_SUMMARY, MAX_TITLE
 
 from conftest import Api, make_article
 
@@ -48,3 +51,40 @@ def as_feedparser_reads(title: str, fmt: str) -> str:
         return title.encode("iso-8859-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return title
+
+
+def rfc3339(when: dt.datetime) -> str:
+    return when.isoformat()
+
+
+instants = st.datetimes(min_value=dt.datetime(1900, 1, 2), max_value=dt.datetime(2026, 10, 31),
+                        timezones=st.timezones(), allow_imaginary=False)
+long_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=MAX_TITLE)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first=instants, second=instants, title=long_text,
+       summary=st.text(st.characters(codec="utf-8"), max_size=MAX_SUMMARY))
+def test_any_instants_and_sizes_come_out_as_stored(client: FlaskClient, api: Api, first: dt.datetime,
+                                                   second: dt.datetime, title: str, summary: str) -> None:
+    published, updated = sorted((first, second), key=lambda when: when.astimezone(dt.UTC))
+    body = make_article(key="fuzz", title=title, summary=summary or None, topics=["Any"],
+                        authors=[{"name": "Any One"}], published=rfc3339(published),
+                        updated=rfc3339(updated))
+    response = api.put("fuzz", body)
+    if response.status_code == 422:  # a title of nothing but control characters, say
+        assert response.content_type == "application/problem+json"
+        return
+    assert response.status_code in (200, 201), response.get_json()
+    stored: dict[str, Any] = response.get_json()
+    expected = {name: when.astimezone(dt.UTC).replace(microsecond=0)
+                for name, when in (("published", published), ("updated", updated))}
+    assert {name: instant(stored[name]) for name in expected} == expected
+    for scope in ("/feed", "/topics/any/feed", "/authors/any-one/feed"):
+        for fmt in FORMATS:
+            got = client.get(f"{scope}.{fmt}")
+            assert got.status_code == 200, (scope, got.data[:200])
+            [entry] = [e for e in read(got.data, fmt) if e["id"] == stored["id"]]
+            assert entry["title"] == as_feedparser_reads(stored["title"], fmt)
+            assert (entry["published"], entry["updated"]) == (expected["published"], expected["updated"])
