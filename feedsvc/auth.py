@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from .models import ApiToken
 
 F = TypeVar("F", bound=Callable[..., Any])
 PREFIX = "fsv"
+_LOOKUP = re.compile(r"[0-9a-f]{12}")
 
 
 def _digest(secret: str) -> str:
@@ -56,7 +58,9 @@ def revoke_token(session: Session, name: str, now: Any) -> int:
 def check_token(session: Session, secret: str) -> ApiToken | None:
     """The active token whose secret this is, or None."""
     parts = secret.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX:
+    # The lookup part is 12 hex digits (create_token); anything else, a NUL above all, which
+    # PostgreSQL cannot even compare, names no token.
+    if len(parts) != 3 or parts[0] != PREFIX or not _LOOKUP.fullmatch(parts[1]):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.prefix == parts[1]))
     if token is None or token.revoked is not None:

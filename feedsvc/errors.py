@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -80,12 +80,27 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return response
 
 
+def unavailable() -> Response:
+    """503 with Retry-After: the database is down or unreachable (RFC 9110 15.6.4, 10.2.3)."""
+    response = problem(503, "Service Unavailable", "The database is unavailable; try again shortly.")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def init_app(app: Flask) -> None:
     def page_or_problem(status: int, title: str, detail: str, **extra: Any) -> Response:
         # A person on an HTML page gets an HTML error page (pages.error_page decides when).
         page = app.extensions.get("feedsvc.error_page")
         response = page(status, title, detail) if page is not None else None
         return response if response is not None else problem(status, title, detail, **extra)
+
+    @app.before_request
+    def refuse_nul() -> None:
+        # No key, slug or filter holds U+0000 (stored text is cleaned of what XML 1.0 forbids),
+        # and PostgreSQL cannot even compare text with it: a 400 on either database, not a 500.
+        if "\x00" in request.path or any("\x00" in name + value
+                                         for name, value in request.args.items(multi=True)):
+            raise BadRequest("The URL holds a NUL character (%00).")
 
     @app.errorhandler(FeedsvcError)
     def feedsvc_error(exc: FeedsvcError) -> Response:
@@ -108,10 +123,7 @@ def init_app(app: Flask) -> None:
         # The database is down or unreachable: say so at once, and when to try again, instead
         # of a 500 or a hung thread (connections time out quickly, see db.make_engine).
         app.logger.error("database unavailable: %s", exc.orig)
-        response = problem(503, "Service Unavailable",
-                           "The database is unavailable; try again shortly.")
-        response.headers["Retry-After"] = "5"
-        return response
+        return unavailable()
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
