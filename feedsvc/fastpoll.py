@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from . import cache, limits, polling, site, syndication
+from . import cache, errors, limits, polling, site, syndication
 from .changes import Scope
 from .conditional import not_modified
 
-_FEED_PATH = re.compile(r"/(?:(sections|topics|authors)/([^/]+)/)?feed\.(atom|rss|json)")
+# A slug with a NUL is left to Flask, which refuses it (errors.init_app): PostgreSQL cannot compare it.
+_FEED_PATH = re.compile(r"/(?:(sections|topics|authors)/([^/\x00]+)/)?feed\.(atom|rss|json)")
 # Headers that the replay recomputes or that waitress adds itself.
 _LIVE = {"cache-control", "date", "server", "connection"}
 
@@ -43,6 +45,7 @@ class FastPolls:
         # (variant, gzip?, status) -> (ETag of the document, headers as Flask sent them)
         self._replays: dict[tuple[str, bool, int], tuple[str, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
+        self._names: dict[tuple[str, str], tuple[Scope, str]] = {}  # (origin, path) -> named
         # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
         limit = app.config["POLL_LIMIT"]
         self.polls = limits.Throttle(limit, app.config["POLL_WINDOW"]) if limit else None
@@ -60,6 +63,20 @@ class FastPolls:
         self.polls.add(key, clock)
         return None
 
+    def _name(self, origin: str, match: re.Match[str]) -> tuple[Scope, str] | None:
+        """The scope and variant key a feed path names at this origin (remembered), or None."""
+        kind, raw_slug, fmt = match.groups()
+        try:  # WSGI hands the path over as latin-1; the slug is UTF-8 (PEP 3333)
+            slug = raw_slug.encode("latin-1").decode("utf-8") if raw_slug else None
+        except UnicodeError:
+            return None
+        scope = Scope(kind, slug)
+        named = scope, syndication.variant_key(origin, scope, fmt, "published", None, None)
+        if len(self._names) > 8 * self.cache.size:  # bounded under a spray of slugs or hosts
+            self._names.clear()
+        self._names[(origin, match.group(0))] = named
+        return named
+
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self.wsgi_app(environ, start_response)
@@ -74,17 +91,22 @@ class FastPolls:
         host = environ.get("HTTP_HOST")
         if environ.get("QUERY_STRING") or (host is None and self.base_url is None):
             return self.wsgi_app(environ, start_response)
-        kind, raw_slug, fmt = match.groups()
-        try:  # WSGI hands the path over as latin-1; the slug is UTF-8 (PEP 3333)
-            slug = raw_slug.encode("latin-1").decode("utf-8") if raw_slug else None
-        except UnicodeError:
-            return self.wsgi_app(environ, start_response)
-        base = self.base_url or f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-        scope = Scope(kind, slug)
-        variant = syndication.variant_key(base, scope, fmt, "published", None, None)
+        origin = self.base_url or f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+        named = self._names.get((origin, match.group(0)))
+        if named is None:
+            named = self._name(origin, match)
+            if named is None:
+                return self.wsgi_app(environ, start_response)
+        scope, variant = named
         now = site.now(self.app)
         zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
-        document = self.cache.peek(variant, [scope], now)
+        try:
+            document = self.cache.peek(variant, [scope], now)
+        except (OperationalError, InterfaceError) as exc:
+            # Outside Flask, so its error handler never sees this: the same 503 it would give
+            # (issue 7), not waitress's 500.
+            self.app.logger.error("database unavailable: %s", exc.orig)
+            return errors.unavailable()(environ, start_response)  # type: ignore[no-any-return]
         if document is not None:
             unchanged = not_modified(environ.get("HTTP_IF_NONE_MATCH"),
                                      environ.get("HTTP_IF_MODIFIED_SINCE"),

@@ -32,6 +32,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import delete, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from . import db, outbox, site, syndication
@@ -100,6 +101,7 @@ class Worker:
                 lock.close()
 
     def _loop(self, number: int, stop: threading.Event) -> None:
+        away = False  # the database is unreachable: said once, not on every attempt
         with self.app.app_context():
             while not stop.is_set():
                 seen = self.signal.generation
@@ -111,7 +113,16 @@ class Worker:
                         self.check_due()
                     self._drain(stop)
                     timeout = self._idle_time()
-                except Exception:  # the database may be away for a while: keep going
+                    if away:
+                        self.app.logger.warning("websub worker %d: the database is back", number)
+                        away = False
+                except (OperationalError, InterfaceError) as exc:  # away for a while: keep going
+                    if not away:
+                        self.app.logger.error("websub worker %d: database unavailable (%s); trying "
+                                              "again every %s s", number, exc.orig, self.interval)
+                        away = True
+                    timeout = self.interval
+                except Exception:
                     self.app.logger.exception("websub worker")
                     timeout = self.interval
                 self.signal.wait(seen, timeout)
