@@ -278,6 +278,8 @@ def stored_last_modified(engine: Engine, variant: str, digest: str,
 
 
 def _state(rows: list[tuple[Any, ...]], now: dt.datetime) -> _State:
+    if all(row[2] is None and row[3] is None for row in rows):  # nothing ever scheduled
+        return _State(tuple(row[0] for row in rows), None)
     clock = now.timestamp()
     passed = [due if due is not None and due <= clock else settled for _, _, due, settled in rows]
     return _State(tuple(row[0] for row in rows), max((p for p in passed if p is not None), default=None))

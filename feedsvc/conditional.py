@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from email.utils import format_datetime, parsedate_to_datetime
 
 
@@ -39,7 +39,7 @@ def none_match(header: str, etags: Iterable[str]) -> bool:
 
 
 def not_modified(if_none_match: str | None, if_modified_since: str | None,
-                 etags: Iterable[str], last_modified: dt.datetime) -> bool:
+                 etags: Collection[str], last_modified: dt.datetime) -> bool:
     """True when a GET or HEAD should be answered 304 (RFC 9110 13.2.2, steps 3 and 4).
 
     If-None-Match decides alone when present; If-Modified-Since counts only without it, and a
@@ -47,6 +47,6 @@ def not_modified(if_none_match: str | None, if_modified_since: str | None,
     encoding), so a validator from either encoding revalidates.
     """
     if if_none_match is not None:
-        return none_match(if_none_match, etags)
+        return if_none_match in etags or none_match(if_none_match, etags)  # the usual: one tag, as sent
     since = parse_http_date(if_modified_since)
     return since is not None and last_modified.replace(microsecond=0) <= since

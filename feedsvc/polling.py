@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 
@@ -18,6 +19,7 @@ def accepts_gzip(request: Request) -> bool:
     return accepts_gzip_header(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
 
 
+@functools.lru_cache(maxsize=256)  # pollers send a handful of distinct values
 def accepts_gzip_header(header: str) -> bool:
     """Whether an Accept-Encoding value admits gzip (a ``q=0`` refuses it, RFC 9110 12.5.3)."""
     for item in header.split(","):
