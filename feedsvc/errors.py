@@ -80,9 +80,12 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return response
 
 
+UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
 def unavailable() -> Response:
     """503 with Retry-After: the database is down or unreachable (RFC 9110 15.6.4, 10.2.3)."""
-    response = problem(503, "Service Unavailable", "The database is unavailable; try again shortly.")
+    response = problem(503, "Service Unavailable", UNAVAILABLE)
     response.headers["Retry-After"] = "5"
     return response
 
@@ -123,7 +126,9 @@ def init_app(app: Flask) -> None:
         # The database is down or unreachable: say so at once, and when to try again, instead
         # of a 500 or a hung thread (connections time out quickly, see db.make_engine).
         app.logger.error("database unavailable: %s", exc.orig)
-        return unavailable()
+        response = page_or_problem(503, "Service Unavailable", UNAVAILABLE)  # a person: HTML
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

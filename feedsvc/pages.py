@@ -193,11 +193,12 @@ def error_page(status: int, title: str, detail: str) -> Response | None:
             ["application/problem+json", "application/json", "text/html"])
         if wanted != "text/html":
             return None
-    try:
-        sections = directory.live_sections(db.get_session(), site.now())
-    except SQLAlchemyError:  # the error page must not fail because the database does
-        current_app.logger.exception("error page without sections")
-        sections = []
+    sections = []
+    if status != 503:  # a 503 says the database is away: asking it again would only wait
+        try:
+            sections = directory.live_sections(db.get_session(), site.now())
+        except SQLAlchemyError:  # the error page must not fail because the database does
+            current_app.logger.exception("error page without sections")
     heading = HEADINGS.get(status, title)
     html = render_template("pages/error.html", status=status, heading=heading, detail=detail,
                            sections=sections, feeds=alternates(None))

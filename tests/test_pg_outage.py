@@ -270,11 +270,16 @@ def page_and_api_calls(auth_header: dict[str, str]) -> list[Call]:
 
 
 def assert_unavailable(answer: Answer, call: Call) -> None:
-    """A 503 problem with Retry-After, fast: what a client can back off on."""
+    """A 503 with Retry-After, fast: what a client can back off on. A person on a page reads it
+    as an HTML page; everyone else gets problem+json."""
     assert answer.status == 503, (call, answer.status, answer.body[:300])
-    assert answer.headers["content-type"] == "application/problem+json", call
     assert int(answer.headers["retry-after"]) > 0, call
     assert answer.seconds < ANSWER_WITHIN, (call, answer.seconds)
+    if call[3].get("Accept") == "text/html":
+        assert answer.headers["content-type"].startswith("text/html"), call
+        assert b"unavailable" in answer.body, call
+        return
+    assert answer.headers["content-type"] == "application/problem+json", call
     if call[0] != "HEAD":
         assert answer.json()["status"] == 503
 
