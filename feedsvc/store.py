@@ -6,7 +6,7 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from . import db
 from .changes import Scope, due_scopes, public_scopes
-from .errors import BadRequest, Conflict, Gone, Invalid, NotFound, PreconditionFailed
+from .errors import BadRequest, Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from .payload import Byline, Image
 from .sanitize import clean_html
@@ -134,6 +134,17 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
         created = _create(session, key, fields, now, authority, article, uid)
         return Saved(created, True, True, before | public_scopes(created, now), due_scopes(created, now))
     state = _state(article)
+    target = _target(state, fields, replace)
+    if target == state:
+        return Saved(article, False, False)
+    before = public_scopes(article, now)
+    _apply(session, article, target)
+    article.modified = now
+    return Saved(article, False, True, before | public_scopes(article, now), due_scopes(article, now))
+
+
+def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dict[str, Any]:
+    """What the stored ``state`` becomes under a PUT (``replace``) or PATCH of ``fields``."""
     target = dict(state) if not replace else {
         "title": None, "section": None, "topics": (), "authors": (), "summary": None,
         "content": None, "url": None, "image": None, "language": None,
@@ -146,12 +157,23 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
         target["updated"] = max(state["updated"], target["published"])
     _check_dates(target)
     target["content"] = _clean_content(target)
-    if target == state:
-        return Saved(article, False, False)
-    before = public_scopes(article, now)
-    _apply(session, article, target)
-    article.modified = now
-    return Saved(article, False, True, before | public_scopes(article, now), due_scopes(article, now))
+    return target
+
+
+def live_articles(session: Session, keys: Iterable[str]) -> dict[str, Article]:
+    """The live (not deleted) articles under ``keys``, with everything ``_state`` reads, in a few
+    queries (the importer's check for records that change nothing)."""
+    return {article.key: article for article in session.scalars(_with_links(select(Article).where(
+        Article.key.in_(set(keys)), Article.deleted.is_(None))))}
+
+
+def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
+    """Whether a PUT of ``fields`` would leave the live ``article`` exactly as it is."""
+    try:
+        state = _state(article)
+        return _target(state, fields, replace=True) == state
+    except FeedsvcError:
+        return False  # let the ordinary path refuse it, with its reason
 
 
 def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,

@@ -210,7 +210,13 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
             summary.deleted += sum(r.deleted is not None for r in fresh)
         except FeedsvcError:
             rest = batch  # one of them is bad: find it record by record
+        stored = store.live_articles(session, [r.key for r in rest if r.deleted is None])
         for record in sorted(rest, key=lambda r: r.number):
+            article = stored.get(record.key)
+            if (article is not None and record.deleted is None and record.uid in (None, article.uid)
+                    and store.put_changes_nothing(article, record.fields)):
+                summary.unchanged += 1  # an import run again (after a crash, say): no write
+                continue
             try:
                 with session.begin_nested():
                     touched |= _write_record(session, record, summary, now, authority)
