@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from feedsvc import db, store
+from feedsvc import db, serve, store
 
 from conftest import make_article, new_token
 from live import LiveServer
@@ -120,3 +120,37 @@ def test_oversized_body_refused_before_it_is_sent(server: tuple[LiveServer, dict
     assert head.startswith(b"HTTP/1.1 413")
     assert b"application/problem+json" in head
     assert json.loads(body)["status"] == 413
+
+
+def test_many_open_connections_do_not_lock_out_a_new_one(server: tuple[LiveServer, dict[str, str], Flask]) -> None:
+    """waitress stops accepting at its connection limit (100 by default): found by bench/soak."""
+    live, _, _ = server
+    held = []
+    try:
+        for _ in range(150):  # readers keeping their connections alive between polls
+            sock = socket.create_connection(("127.0.0.1", live.port), timeout=10)
+            sock.sendall(b"GET /feed.atom HTTP/1.1\r\nHost: x\r\n\r\n")
+            held.append(sock)
+        for sock in held:  # each had its answer, so each is an accepted, open connection
+            assert sock.recv(12) == b"HTTP/1.1 200"
+        status, _, _ = live.request("GET", "/feed.json")
+        assert status == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_one_turn_of_the_loop_accepts_every_waiting_connection(make_app: Callable[..., Flask]) -> None:
+    """waitress alone accepts one per turn, and a busy loop left new clients waiting seconds (bench/soak)."""
+    server = serve.make_server(make_app(), "127.0.0.1", 0, 1)
+    clients = [socket.create_connection(("127.0.0.1", server.effective_port), timeout=5) for _ in range(5)]
+    try:
+        opened = len(server._map)
+        server.handle_accept()  # what the loop calls when the listening socket is readable
+        assert len(server._map) == opened + 5
+    finally:
+        for client in clients:
+            client.close()
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+        server.task_dispatcher.shutdown()
