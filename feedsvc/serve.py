@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import signal
 from types import FrameType
@@ -107,13 +108,17 @@ def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
     proxy = app.config["TRUSTED_PROXY"]  # its X-Forwarded-For names the client (limits)
     forwarded: dict[str, Any] = ({"trusted_proxy": proxy, "trusted_proxy_count": 1,
                                   "trusted_proxy_headers": {"x-forwarded-for"}} if proxy else {})
-    # poll(), not select(): select() cannot watch a descriptor numbered past 1023.
+    # select(), waitress's default: its poll() loop served half as many polls a second here
+    # (bench/poll), and connection_limit() keeps every descriptor below select()'s 1024.
     server = create_server(app, host=host, port=port, threads=threads, ident="feedsvc",
                            clear_untrusted_proxy_headers=True,
                            max_request_body_size=app.config["MAX_BODY"],
-                           connection_limit=connection_limit(), asyncore_use_poll=True, **forwarded)
+                           connection_limit=connection_limit(), **forwarded)
     server.channel_class = KeepAliveChannel
     accept_all_waiting(server)
+    # waitress warns "Task queue depth is N" whenever a request waits for a thread: under steady
+    # polling that is thousands of lines a second saying the server is busy, not that it is wrong.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     return server
 
 
@@ -141,12 +146,13 @@ def connection_limit() -> int:
 
     waitress's default of 100 stops accepting at the 100th open connection, so 100 readers
     keeping their connections alive left every other client in the listen backlog until it
-    timed out (bench/soak). 1000, kept within the open-file limit with room for the database.
+    timed out (bench/soak). 900 leaves room below select()'s limit of descriptor 1023 for the
+    database, the logs and the listening socket, and stays within the open-file limit.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return 1000
-    return max(100, min(1000, soft - 100))
+        return 900
+    return max(100, min(900, soft - 100))
 
 
 def init_app(app: Flask) -> None:
