@@ -131,6 +131,7 @@ class FeedCache:
                              f" WHERE kind = {mark} AND slug = {mark}")
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
+        self._rendering = [threading.Lock() for _ in range(64)]  # striped by variant
         self._local = threading.local()
         self._kept: list[Any] = []  # every thread's kept connection, for close()
         # SQLite: scope rows read when the shared commit counter stood at a value (see commits)
@@ -149,13 +150,20 @@ class FeedCache:
         fresh = self._fresh(variant, state, now)
         if fresh is not None:
             return fresh
-        changed = max([_as_utc(row[1]) for row in rows if row[1] is not None] + [EPOCH])
-        document = self._build(variant, render(), changed, now)
-        with self._lock:
-            self._entries[variant] = _Entry(state.version, document, now.timestamp())
-            self._entries.move_to_end(variant)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+        # One render per variant at a time: the polls that find a feed changed all at once
+        # wait for the first one's render instead of each rendering it (and, sharing the GIL,
+        # each taking as long as all of them together).
+        with self._rendering[hash(variant) % len(self._rendering)]:
+            fresh = self._fresh(variant, state, now)  # rendered meanwhile from this version
+            if fresh is not None:
+                return fresh
+            changed = max([_as_utc(row[1]) for row in rows if row[1] is not None] + [EPOCH])
+            document = self._build(variant, render(), changed, now)
+            with self._lock:
+                self._entries[variant] = _Entry(state.version, document, now.timestamp())
+                self._entries.move_to_end(variant)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
         return document
 
     def peek(self, variant: str, scopes: Iterable[Scope], now: dt.datetime) -> Document | None:

@@ -99,3 +99,31 @@ def test_writes_bump_scopes_through_the_change_listener(app: Flask, api: Any,
     api.put("a", make_article(key="a", section="World"))
     fetch(app, cache, renderer, clock.now)
     assert renderer.calls == 2
+
+
+def test_polls_that_find_a_feed_changed_at_once_render_it_once(app: Flask, clock: Clock) -> None:
+    """Eight threads asking for a changed document together: one renders, seven wait for it."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache, renderer = FeedCache(db.get_engine(app)), Renderer()
+    fetch(app, cache, renderer, clock.now)
+    write(app, {WORLD}, clock.now)
+    slow_render = renderer.__call__
+    start = threading.Barrier(8)
+
+    def slow() -> Rendered:
+        time.sleep(0.2)
+        return slow_render()
+
+    def poll(_: int) -> Any:
+        start.wait()
+        with app.app_context():
+            return cache.fetch("world.atom", [WORLD], clock.now, slow)
+
+    with ThreadPoolExecutor(8) as pool:
+        documents = list(pool.map(poll, range(8)))
+    assert renderer.calls == 2  # the first fetch, then one render for all eight
+    assert all(document is documents[0] for document in documents)
+    cache.close()
