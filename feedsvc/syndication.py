@@ -78,13 +78,12 @@ def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str,
                          for a in selection.tombstones if a.deleted is not None))
 
 
-def _entry(article: Article, base: str) -> Entry:
-    section = article.section
-    categories = [Category(section.name, f"{base}/sections/",
-                           urls.scope_page(base, "sections", section.slug))]
-    categories += [Category(link.topic.name, f"{base}/topics/",
-                            urls.scope_page(base, "topics", link.topic.slug))
-                   for link in article.topic_links]
+def _entry(article: entries.Shown, base: str) -> Entry:
+    section, section_slug = article.section
+    categories = [Category(section, f"{base}/sections/",
+                           urls.scope_page(base, "sections", section_slug))]
+    categories += [Category(name, f"{base}/topics/", urls.scope_page(base, "topics", slug))
+                   for name, slug in article.topics]
     image = None
     if article.image_url:
         image = Enclosure(article.image_url, article.image_type, article.image_length)
@@ -97,8 +96,7 @@ def _entry(article: Article, base: str) -> Entry:
     return Entry(
         id=article.uid, title=article.title, link=article.url or page,
         published=article.published, updated=article.updated,
-        authors=tuple(Person(link.author.name, link.email, link.url)
-                      for link in article.author_links),
+        authors=tuple(Person(name, email, url) for name, email, url in article.authors),
         categories=tuple(categories), summary=article.summary, content=content,
         image=image, language=article.language)
 
