@@ -20,6 +20,7 @@ does (RFC 9110 8.8).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gzip
 import hashlib
 import threading
@@ -57,12 +58,16 @@ class Document:
     """A cached document in both encodings, with the validators of each."""
 
     body: bytes
-    gzipped: bytes
     content_type: str
     etag: str
     gzip_etag: str
     last_modified: dt.datetime
     valid_until: dt.datetime | None
+
+    @functools.cached_property
+    def gzipped(self) -> bytes:
+        """The body gzipped, once, when a client first asks for it (not on the render's path)."""
+        return gzip.compress(self.body, compresslevel=6, mtime=0)
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,6 @@ class FeedCache:
         last_modified = stored_last_modified(self.engine, variant, digest, candidate)
         return Document(
             body=rendered.body,
-            gzipped=gzip.compress(rendered.body, compresslevel=6, mtime=0),
             content_type=rendered.content_type,
             etag=f'"{digest}"',
             gzip_etag=f'"{digest}-gzip"',
