@@ -6,6 +6,7 @@ HTTP in → scope and page → (render cache) → selection → document → byt
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlencode
 from xml.sax.saxutils import escape, quoteattr
@@ -28,6 +29,7 @@ FEED_ID_DATE = "2026"  # the tag date of every feed id: fixed, so ids never chan
 LABELS = {"sections": "section", "topics": "topic", "authors": "author"}
 
 
+@functools.cache  # reading the installed package's metadata costs milliseconds
 def _generator() -> tuple[str, str, str]:
     try:
         return ("feedsvc", version("feedsvc"), "https://github.com/feedsvc/feedsvc")
