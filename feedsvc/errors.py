@@ -77,6 +77,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     body.update({k: v for k, v in extra.items() if v})
     response = Response(json.dumps(body, ensure_ascii=False) + "\n", status=status,
                         content_type=PROBLEM)
+    response.headers["X-Content-Type-Options"] = "nosniff"  # also when answered before Flask
     return response
 
 

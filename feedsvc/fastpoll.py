@@ -12,6 +12,7 @@ Feed requests without validators are also where POLL_LIMIT is applied, before an
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -57,9 +58,11 @@ class FastPolls:
         key, clock = f"{environ.get('REMOTE_ADDR', 'unknown')} {url}", time.monotonic()
         wait = self.polls.wait(key, clock)
         if wait > 0:
-            return limits.too_many_requests(
-                wait, "Too many polls of this feed without If-None-Match or If-Modified-Since; "
-                "send the validators of your last response, or try again later.", start_response)
+            refusal = errors.problem(
+                429, "Too Many Requests", "Too many polls of this feed without If-None-Match or "
+                "If-Modified-Since; send the validators of your last response, or try again later.")
+            refusal.headers.update({"Retry-After": str(max(1, math.ceil(wait))), "Cache-Control": "no-store"})
+            return refusal(environ, start_response)  # type: ignore[no-any-return]
         self.polls.add(key, clock)
         return None
 

@@ -6,12 +6,8 @@ still turns guessing into a crawl and hammering into a trickle.
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
 
 _MAX_KEYS = 100_000  # bounds memory under a spray of addresses or URLs
 
@@ -42,15 +38,3 @@ class Throttle:
             if len(self._events) > _MAX_KEYS:
                 self._events.clear()
             self._events.setdefault(key, deque()).append(now)
-
-
-def too_many_requests(wait: float, detail: str,
-                      start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """A bare WSGI 429 problem+json with Retry-After, for refusals made before Flask."""
-    body = json.dumps({"type": "about:blank", "title": "Too Many Requests", "status": 429,
-                       "detail": detail}).encode() + b"\n"
-    start_response("429 Too Many Requests", [
-        ("Content-Type", "application/problem+json"), ("Content-Length", str(len(body))),
-        ("Retry-After", str(max(1, math.ceil(wait)))), ("Cache-Control", "no-store"),
-        ("X-Content-Type-Options", "nosniff")])
-    return [body]
