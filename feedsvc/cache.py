@@ -32,7 +32,6 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine, and_, case, or_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -96,7 +95,7 @@ def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
     Rows are touched in one order so that two writers never wait on each other in a cycle.
     """
     commits.changed(session)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = db.dialect_insert(session)
     for kind, slug in sorted(_scope_key(scope) for scope in scopes):
         statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
         session.execute(statement.on_conflict_do_update(
@@ -112,7 +111,7 @@ def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime)
     ``settled``, so documents rendered before it still know they are stale.
     """
     commits.changed(session)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = db.dialect_insert(session)
     clock = int(now.timestamp())
     for scope, when in sorted(due.items(), key=lambda item: _scope_key(item[0])):
         kind, slug = _scope_key(scope)

@@ -128,11 +128,14 @@ def _retryable(exc: DBAPIError | StaleDataError) -> bool:
     return code in {"40001", "40P01"}  # serialization failure, deadlock detected
 
 
+def dialect_insert(session: Session) -> Any:
+    """The session's dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
     """INSERT that does nothing when a unique constraint already holds the row (any writer)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+    session.execute(dialect_insert(session)(model).values(**values).on_conflict_do_nothing())
 
 
 def upgrade(engine: Engine) -> None:

@@ -82,12 +82,13 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 
 UNAVAILABLE = "The database is unavailable; try again shortly."
+RETRY_AFTER = "5"  # seconds, when the database is unavailable
 
 
 def unavailable() -> Response:
     """503 with Retry-After: the database is down or unreachable (RFC 9110 15.6.4, 10.2.3)."""
     response = problem(503, "Service Unavailable", UNAVAILABLE)
-    response.headers["Retry-After"] = "5"
+    response.headers["Retry-After"] = RETRY_AFTER
     return response
 
 
@@ -128,7 +129,7 @@ def init_app(app: Flask) -> None:
         # of a 500 or a hung thread (connections time out quickly, see db.make_engine).
         app.logger.error("database unavailable: %s", exc.orig)
         response = page_or_problem(503, "Service Unavailable", UNAVAILABLE)  # a person: HTML
-        response.headers["Retry-After"] = "5"
+        response.headers["Retry-After"] = RETRY_AFTER
         return response
 
     @app.errorhandler(Exception)
