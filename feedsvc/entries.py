@@ -9,11 +9,12 @@ this — so a page costs the same at a thousand articles as at a million.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, null, or_, select
+from sqlalchemy import Connection, Select, bindparam, exists, func, null, or_, select
 from sqlalchemy.orm import Session
 
 from .changes import Scope
@@ -57,11 +58,25 @@ class Shown:
 
 
 @dataclass(frozen=True)
+class Gone:
+    """A deleted article a feed still reports (RFC 6721): its id and when it was deleted."""
+
+    uid: str
+    deleted: dt.datetime
+
+
+@dataclass(frozen=True)
 class Selection:
     articles: list[Shown]
     next_cursor: str | None
-    tombstones: list[Article]
+    tombstones: list[Gone]
     next_change: dt.datetime | None  # the next instant time alone changes this selection
+
+
+# Every statement of a feed is built once per shape (scope kind, order, first or later page,
+# dialect) with bound parameters: building one cost more than running it (bench/render).
+_SCOPE_ID: Any = bindparam("scope_id")
+_NOW: Any = bindparam("now")
 
 
 def resolve(session: Session, scope: Scope, now: dt.datetime) -> ScopeRow:
@@ -73,25 +88,30 @@ def resolve(session: Session, scope: Scope, now: dt.datetime) -> ScopeRow:
     """
     if scope.kind is None:
         return ScopeRow(scope, None, None)
-    model = _MODELS[scope.kind]
-    row = session.execute(select(model.id, model.name).where(
-        model.slug == scope.slug, _visible(ScopeRow(scope, None, model.id), now))).first()
+    row = session.connection().execute(_resolving(scope.kind), {"slug": scope.slug, "now": now}).first()
     if row is None:
         raise NotFound(f"There is no {scope.kind[:-1]} {scope.slug!r}.")
     return ScopeRow(scope, row.name, row.id)
 
 
-def _index(scope: ScopeRow, order: str) -> tuple[Any, Any, Any, list[Any]]:
+@functools.cache
+def _resolving(kind: str) -> Select[Any]:
+    model = _MODELS[kind]
+    return select(model.id, model.name).where(model.slug == bindparam("slug"),
+                                              _visible(kind, model.id))
+
+
+def _index(kind: str | None, order: str, scope_id: Any = _SCOPE_ID) -> tuple[Any, Any, Any, list[Any]]:
     """The sort column, id column, published column and filters of the scope's index."""
-    if scope.scope.kind == "topics":
+    if kind == "topics":
         table: Any = ArticleTopic
         return (getattr(table, order), table.article_id, table.published,
-                [table.topic_id == scope.id])
-    if scope.scope.kind == "authors":
+                [table.topic_id == scope_id])
+    if kind == "authors":
         table = ArticleAuthor
         return (getattr(table, order), table.article_id, table.published,
-                [table.author_id == scope.id])
-    filters = [Article.section_id == scope.id] if scope.scope.kind == "sections" else []
+                [table.author_id == scope_id])
+    filters = [Article.section_id == scope_id] if kind == "sections" else []
     return getattr(Article, order), Article.id, Article.published, filters
 
 
@@ -102,11 +122,11 @@ def _joined(query: Select[Any], id_column: Any) -> Select[Any]:
     return query.select_from(id_column.table).join(Article, Article.id == id_column)
 
 
-def _visible(scope: ScopeRow, now: dt.datetime) -> Any:
-    """EXISTS an article of the scope that is public now (or the tombstone of one that was)."""
-    _, id_column, published, filters = _index(scope, "published")
+def _visible(kind: str, scope_id: Any) -> Any:
+    """EXISTS an article of the scope that is public at :now (or the tombstone of one that was)."""
+    _, id_column, published, filters = _index(kind, "published", scope_id)
     return _joined(select(id_column), id_column).where(
-        *filters, published <= now,
+        *filters, published <= _NOW,
         or_(Article.deleted.is_(None), Article.published <= Article.deleted)).exists()
 
 
@@ -124,87 +144,114 @@ def _filter_only(column: Any, sqlite: bool) -> Any:
     return func.coalesce(column, null()) if sqlite else column
 
 
+@dataclass(frozen=True)
+class _Statements:
+    page: Select[Any]  # (id, sort value) of one page and one row more, newest first
+    upcoming: Select[Any]  # the next scheduled publication of the scope
+    tombstones: Select[Any]
+
+
+@functools.cache
+def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Statements:
+    sort, id_column, published, filters = _index(kind, order)
+    live = _filter_only(Article.deleted, sqlite).is_(None)
+    due = published if order == "published" else _filter_only(published, sqlite)
+    keyset = []
+    if paged:
+        # (sort, id) < (when, last_id), with a plain bound on sort so that the index walk
+        # starts at the cursor: both planners only filter with the OR (and SQLite with a row
+        # value), and a page half-way down a million articles read 500,000 rows first.
+        # In the published order :upper is also the cursor's instant when that is earlier
+        # than now: one bound on the walked column, as SQLite uses just one.
+        when: Any = bindparam("when")
+        last_id: Any = bindparam("last_id")
+        keyset = [sort <= when, or_(sort < when, id_column < last_id)]
+    page = (_joined(select(id_column, sort), id_column)
+            .where(*filters, due <= bindparam("upper"), live, *keyset)
+            .order_by(sort.desc(), id_column.desc()).limit(bindparam("limit")))
+    upcoming = _joined(select(func.min(published)), id_column).where(*filters, published > _NOW, live)
+    return _Statements(page, upcoming, _tombstones(kind))
+
+
 def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order: str,
                    limit: int, cursor: str | None, tombstone_days: int,
                    with_tombstones: bool) -> Selection:
     """Published articles of the scope, newest ``order`` first (ties by id), one page."""
-    sort, id_column, published, filters = _index(scope, order)
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    live = _filter_only(Article.deleted, sqlite).is_(None)
-    due = published if order == "published" else _filter_only(published, sqlite)
-    upper, keyset = now, []
+    connection = session.connection()
+    statements = _statements(scope.scope.kind, order, cursor is not None,
+                             connection.dialect.name == "sqlite")
+    params: dict[str, Any] = {"scope_id": scope.id, "now": now, "upper": now, "limit": limit + 1}
     if cursor is not None:
         when, last_id = decode_cursor(cursor)
-        # (sort, id) < (when, last_id), with a plain bound on sort so that the index walk
-        # starts at the cursor: both planners only filter with the OR (and SQLite with a row
-        # value), and a page half-way down a million articles read 500,000 rows first.
-        keyset = [sort <= when, or_(sort < when, id_column < last_id)]
+        params |= {"when": when, "last_id": last_id}
         if order == "published":
-            upper = min(now, when)  # one bound on the walked column: SQLite uses just one
-    query = _joined(select(id_column, sort), id_column).where(
-        *filters, due <= upper, live, *keyset)
-    rows = session.execute(query.order_by(sort.desc(), id_column.desc()).limit(limit + 1)).all()
+            params["upper"] = min(now, when)
+    rows = connection.execute(statements.page, params).all()
     next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
-    ids = [row[0] for row in rows[:limit]]
-    articles = _load(session, ids)
-    tombstones = _tombstones(session, scope, now, tombstone_days, limit) if with_tombstones else []
-    upcoming = session.scalar(_joined(select(func.min(published)), id_column).where(
-        *filters, published > now, live))
-    expiries = [t.deleted + dt.timedelta(days=tombstone_days) for t in tombstones
-                if t.deleted is not None]
+    articles = _load(connection, [row[0] for row in rows[:limit]])
+    tombstones: list[Gone] = []
+    if with_tombstones and tombstone_days > 0:
+        since = now - dt.timedelta(days=tombstone_days)
+        tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
+            statements.tombstones, params | {"since": since})]
+    upcoming = connection.scalar(statements.upcoming, params)
+    expiries = [t.deleted + dt.timedelta(days=tombstone_days) for t in tombstones]
     next_change = min([when for when in [upcoming, *expiries] if when is not None], default=None)
     return Selection(articles, next_cursor, tombstones, next_change)
 
 
-def _load(session: Session, ids: list[int]) -> list[Shown]:
-    if not ids:
-        return []
-    topics: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for article_id, name, slug in session.execute(
-            select(ArticleTopic.article_id, Topic.name, Topic.slug)
-            .join(Topic, Topic.id == ArticleTopic.topic_id).where(ArticleTopic.article_id.in_(ids))
-            .order_by(ArticleTopic.article_id, ArticleTopic.position)):
-        topics[article_id].append((name, slug))
-    authors: dict[int, list[tuple[str, str | None, str | None]]] = defaultdict(list)
-    for article_id, name, email, url in session.execute(
-            select(ArticleAuthor.article_id, Author.name, ArticleAuthor.email, ArticleAuthor.url)
-            .join(Author, Author.id == ArticleAuthor.author_id).where(ArticleAuthor.article_id.in_(ids))
-            .order_by(ArticleAuthor.article_id, ArticleAuthor.position)):
-        authors[article_id].append((name, email, url))
-    rows = session.execute(select(
-        Article.id, Article.uid, Article.key, Article.title, Article.url, Article.summary,
-        Article.content, Article.published, Article.updated, Article.image_url, Article.image_type,
-        Article.image_length, Article.language, Section.name.label("section"),
-        Section.slug.label("section_slug"),
-    ).join(Section, Section.id == Article.section_id).where(Article.id.in_(ids)))
-    by_id = {row.id: Shown(
-        uid=row.uid, key=row.key, title=row.title, url=row.url, summary=row.summary,
-        content=row.content, published=row.published, updated=row.updated,
-        image_url=row.image_url, image_type=row.image_type, image_length=row.image_length,
-        language=row.language, section=(row.section, row.section_slug),
-        topics=tuple(topics[row.id]), authors=tuple(authors[row.id])) for row in rows}
-    return [by_id[i] for i in ids]
-
-
-def _tombstones(session: Session, scope: ScopeRow, now: dt.datetime, days: int,
-                limit: int) -> list[Article]:
-    """Articles deleted in the last ``days`` that had been public (RFC 6721 section 2).
+def _tombstones(kind: str | None) -> Select[Any]:
+    """Articles deleted since :since that had been public (RFC 6721 section 2), at most :limit.
 
     One deleted before its embargo ended was never public: it leaves no trace at all.
     Recent deletions are few and a scope's articles many, so the walk is over
     ix_articles_deleted and the scope only a filter: "section_id + 0" and a correlated EXISTS
     keep SQLite (without statistics) from walking the scope's index instead.
     """
-    if days == 0:
+    query: Any = select(Article.uid, Article.deleted).where(
+        Article.deleted.is_not(None), Article.deleted > bindparam("since"),
+        Article.deleted <= _NOW, Article.published <= Article.deleted)
+    if kind == "sections":
+        query = query.where(Article.section_id + 0 == _SCOPE_ID)
+    elif kind is not None:
+        link: Any = ArticleTopic if kind == "topics" else ArticleAuthor
+        key = link.topic_id if kind == "topics" else link.author_id
+        query = query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
+    return query.order_by(Article.deleted.desc(), Article.id.desc()).limit(bindparam("limit"))
+
+
+_IDS: Any = bindparam("ids", expanding=True)
+# Built once: constructing a statement costs more than running it (bench/render).
+_TOPICS_OF = (select(ArticleTopic.article_id, Topic.name, Topic.slug)
+              .join(Topic, Topic.id == ArticleTopic.topic_id).where(ArticleTopic.article_id.in_(_IDS))
+              .order_by(ArticleTopic.article_id, ArticleTopic.position))
+_AUTHORS_OF = (select(ArticleAuthor.article_id, Author.name, ArticleAuthor.email, ArticleAuthor.url)
+               .join(Author, Author.id == ArticleAuthor.author_id)
+               .where(ArticleAuthor.article_id.in_(_IDS))
+               .order_by(ArticleAuthor.article_id, ArticleAuthor.position))
+_ARTICLES = (select(Article.id, Article.uid, Article.key, Article.title, Article.url,
+                    Article.summary, Article.content, Article.published, Article.updated,
+                    Article.image_url, Article.image_type, Article.image_length, Article.language,
+                    Section.name, Section.slug)
+             .join(Section, Section.id == Article.section_id).where(Article.id.in_(_IDS)))
+
+
+def _load(connection: Connection, ids: list[int]) -> list[Shown]:
+    """The articles of ``ids``, in that order: three Core queries."""
+    if not ids:
         return []
-    query = select(Article).where(
-        Article.deleted.is_not(None), Article.deleted > now - dt.timedelta(days=days),
-        Article.deleted <= now, Article.published <= Article.deleted)
-    if scope.scope.kind == "sections":
-        query = query.where(Article.section_id + 0 == scope.id)
-    elif scope.scope.kind is not None:
-        link: Any = ArticleTopic if scope.scope.kind == "topics" else ArticleAuthor
-        key = link.topic_id if scope.scope.kind == "topics" else link.author_id
-        query = query.where(exists().where(link.article_id == Article.id, key == scope.id))
-    return list(session.scalars(query.order_by(Article.deleted.desc(), Article.id.desc())
-                                .limit(limit)))
+    params = {"ids": ids}
+    topics: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for article_id, name, slug in connection.execute(_TOPICS_OF, params).all():
+        topics[article_id].append((name, slug))
+    authors: dict[int, list[tuple[str, str | None, str | None]]] = defaultdict(list)
+    for article_id, name, email, url in connection.execute(_AUTHORS_OF, params).all():
+        authors[article_id].append((name, email, url))
+    by_id = {}
+    for (article_id, uid, key, title, url, summary, content, published, updated, image_url,
+         image_type, image_length, language, section, section_slug) in connection.execute(_ARTICLES, params).all():
+        by_id[article_id] = Shown(uid, key, title, url, summary, content, published, updated,
+                                  image_url, image_type, image_length, language,
+                                  (section, section_slug), tuple(topics[article_id]),
+                                  tuple(authors[article_id]))
+    return [by_id[i] for i in ids]

@@ -76,8 +76,7 @@ def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str,
         next_url=next_url, language=languages.pop() if len(languages) == 1 else None,
         generator=_generator(), site_title=site_title,
         entries=tuple(_entry(article, base) for article in selection.articles),
-        tombstones=tuple(Tombstone(a.uid, a.deleted)
-                         for a in selection.tombstones if a.deleted is not None))
+        tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in selection.tombstones))
 
 
 def _entry(article: entries.Shown, base: str) -> Entry:
