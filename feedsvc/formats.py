@@ -106,7 +106,8 @@ def _iso(when: Any) -> str:
 
 def _generator(feed: Feed, fmt: str) -> FeedGenerator:
     fg = FeedGenerator()
-    fg.load_extension("dc", atom=False, rss=True)
+    if fmt == "rss":  # every extension loaded is registered again on each entry
+        fg.load_extension("dc", atom=False, rss=True)
     feed_extension = _AtomFeedExtension if fmt == "atom" else _RssFeedExtension
     fg.register_extension("feedsvc", feed_extension, _EntryExtension)
     fg.feedsvc.feed = feed
@@ -144,8 +145,8 @@ def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str) -> None:
     fe.published(entry.published)
     fe.updated(entry.updated)
     fe.link(href=entry.link, rel="alternate", type="text/html")
-    for category in entry.categories:
-        fe.category(term=category.term, scheme=category.scheme, label=category.term)
+    # In one call: feedgen checks and rebuilds the whole list of categories on each one.
+    fe.category([{"term": c.term, "scheme": c.scheme, "label": c.term} for c in entry.categories])
     if fmt == "atom":
         for person in entry.authors:
             fe.author({k: v for k, v in {"name": person.name, "email": person.email,

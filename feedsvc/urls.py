@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 FORMATS = ("atom", "rss", "json")
@@ -12,6 +13,7 @@ def article_page(base: str, key: str) -> str:
     return f"{base}/articles/{quote(key)}"
 
 
+@functools.lru_cache(maxsize=4096)  # a feed names a few scopes fifty times; quote() is slow
 def scope_page(base: str, scope: str | None, slug: str | None) -> str:
     """The HTML page of a scope; the home page for the whole site (``scope`` None)."""
     if scope is None or slug is None:
