@@ -92,7 +92,7 @@ class Signal:
             self.generation += 1
             self._condition.notify_all()
 
-    def wait(self, seen: int, timeout: float) -> None:
+    def wait(self, seen: int, timeout: float | None) -> None:
         with self._condition:
             self._condition.wait_for(lambda: self.generation != seen, timeout)
 

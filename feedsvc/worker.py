@@ -22,6 +22,7 @@ import hmac
 import secrets
 import signal as signals
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
@@ -101,7 +102,12 @@ class Worker:
                 lock.close()
 
     def _loop(self, number: int, stop: threading.Event) -> None:
+        """One sender. Thread 0 watches the clock (scheduled articles, retries coming due, jobs
+        queued by other processes) and wakes the others when it claims a job; they sleep until
+        a job is queued in this process or thread 0 wakes them, so an idle worker costs one
+        thread's reads a second, not every thread's."""
         away = False  # the database is unreachable: said once, not on every attempt
+        watcher = number == 0
         with self.app.app_context():
             while not stop.is_set():
                 seen = self.signal.generation
@@ -109,10 +115,10 @@ class Worker:
                     # Read (or recorded) before any render inside a write: on SQLite recording
                     # it then would wait for our own transaction.
                     site.authority(self.app)
-                    if number == 0:
+                    if watcher:
                         self.check_due()
-                    self._drain(stop)
-                    timeout = self._idle_time()
+                    self._drain(stop, self.signal.notify if watcher else None)
+                    timeout = self._idle_time() if watcher else None
                     if away:
                         self.app.logger.warning("websub worker %d: the database is back", number)
                         away = False
@@ -127,10 +133,10 @@ class Worker:
                     timeout = self.interval
                 self.signal.wait(seen, timeout)
 
-    def _drain(self, stop: threading.Event | None) -> int:
+    def _drain(self, stop: threading.Event | None, claimed: Callable[[], None] | None = None) -> int:
         count = 0
         with self.app.app_context():
-            while (stop is None or not stop.is_set()) and self.work_one():
+            while (stop is None or not stop.is_set()) and self.work_one(claimed):
                 count += 1
         return count
 
@@ -177,11 +183,14 @@ class Worker:
 
     # One job.
 
-    def work_one(self) -> bool:
-        """Claim one due job, send it and settle it; False when none is due."""
-        return self._work_postgres() if self.postgres else self._work_sqlite()
+    def work_one(self, claimed: Callable[[], None] | None = None) -> bool:
+        """Claim one due job, send it and settle it; False when none is due.
 
-    def _work_postgres(self) -> bool:
+        ``claimed`` is called once the job is claimed, before it is sent.
+        """
+        return self._work_postgres(claimed) if self.postgres else self._work_sqlite(claimed)
+
+    def _work_postgres(self, claimed: Callable[[], None] | None) -> bool:
         with db.write_session(self.engine) as session:
             now = site.now(self.app)
             job = session.scalars(select(WebSubJob).where(WebSubJob.due <= now)
@@ -190,11 +199,13 @@ class Worker:
             if job is None:
                 return False
             plan = self._prepare(session, job)
+            if claimed is not None:
+                claimed()
             reply = self.sender.send(plan.request) if plan.request is not None else None
             self._settle(session, job, plan, reply)
         return True
 
-    def _work_sqlite(self) -> bool:
+    def _work_sqlite(self, claimed: Callable[[], None] | None) -> bool:
         with self._claim_lock, Session(self.engine) as session, session.begin():
             now = site.now(self.app)
             query = select(WebSubJob).where(WebSubJob.due <= now)
@@ -205,6 +216,8 @@ class Worker:
                 return False
             self._in_flight.add(job.id)
             plan = self._prepare(session, job)  # the same snapshot as the job's revision
+        if claimed is not None:
+            claimed()
         try:
             reply = self.sender.send(plan.request) if plan.request is not None else None
             # Threads take turns here rather than in SQLite, whose busy handler waits by

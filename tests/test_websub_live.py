@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from feedsvc import db, outbox
+from feedsvc import worker as worker_module
 from feedsvc.models import WebSubJob, WebSubSubscription
 
 from conftest import make_article, new_token
@@ -297,3 +298,74 @@ def _put(port: int, key: str, headers: dict[str, str]) -> tuple[int, object, byt
                                      headers={"Content-Type": "application/json"} | headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, response.headers, response.read()
+
+
+def test_jobs_queued_elsewhere_are_sent_in_parallel(site: Site, subscriber: Subscriber) -> None:
+    """Jobs another process queued reach this worker by its clock, not by a commit of its own:
+    the thread that finds them wakes the others, so eight slow subscribers wait together."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
+            "FEEDSVC_BASE_URL": BASE, "FEEDSVC_WEBSUB_WORKER_THREADS": "8"}
+    env |= {f"FEEDSVC_{k}": v for k, v in FAST.items()} | {"FEEDSVC_WEBSUB_TIMEOUT": "5"}
+    client = site.app.test_client()
+    assert client.put("/api/articles/first", json=make_article(key="first"),
+                      headers=site.headers).status_code == 201
+    worker = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    hang = threading.Event()
+    paths = [f"/slow/{n}" for n in range(8)]
+    try:
+        time.sleep(1)  # the worker is up and idle
+        now = dt.datetime.now(dt.UTC)
+        topic = outbox.parse_topic(WORLD)
+        assert topic is not None
+        for path in paths:
+            subscriber.add(path, hang=hang)
+        with site.app.app_context(), db.write_session(db.get_engine(site.app)) as session:
+            outbox.store_document(session, topic, now)
+            session.execute(insert(WebSubSubscription), [{
+                "key": outbox.digest(f"{WORLD}\n{subscriber.url(path)}"), "topic": WORLD,
+                "topic_key": topic.key, "callback": subscriber.url(path),
+                "scope_kind": "sections", "scope_slug": "world", "state": "active",
+                "secret": None, "lease_seconds": 86400, "expires": now + dt.timedelta(days=1),
+                "created": now, "changed": now} for path in paths])
+        # Queued by this process: the worker's threads hear of it only by looking.
+        assert client.put("/api/articles/second", json=make_article(key="second"),
+                          headers=site.headers).status_code == 201
+        wait_for(lambda: all(subscriber.callbacks[p].attempts for p in paths), timeout=5)
+        arrivals = [subscriber.callbacks[p].attempts[0] for p in paths]
+        # One after another, each would have waited out the 5 s timeout of the one before.
+        assert max(arrivals) - min(arrivals) < 2.5, arrivals
+    finally:
+        hang.set()
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+    assert worker.returncode == 0, output
+
+
+def test_an_idle_worker_reads_as_one_thread_does(site: Site) -> None:
+    """Only the first thread watches the clock; the other seven sleep until there is work."""
+    app = site.app
+    app.config.update(WEBSUB_WORKER_THREADS=8, WEBSUB_WORKER_INTERVAL=0.1)
+    engine = db.get_engine(app)
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    worker = worker_module.Worker(app)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    try:
+        time.sleep(0.5)  # all threads have started and looked once
+        event.listen(engine, "before_cursor_execute", count)
+        time.sleep(2)
+        event.remove(engine, "before_cursor_execute", count)
+    finally:
+        stop.set()
+        worker.signal.notify()
+        thread.join(10)
+    cycles = len([s for s in statements if "websub_jobs" in s and "due >" in s])  # one a turn
+    assert 10 <= cycles <= 25, cycles  # 2 s of 0.1 s turns, by one thread
+    assert len(statements) <= 8 * cycles, statements[:20]
