@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Engine, and_, case, or_
@@ -76,13 +76,21 @@ class _Entry:
     rendered: float  # POSIX seconds of the render's clock
 
 
-@dataclass(frozen=True)
-class _State:
+class _State(NamedTuple):
     """What one read of the scopes' rows says: their versions, and the last instant at which
-    an embargoed article written since (without a version) came due, if one did."""
+    an embargoed article written since (without a version) came due, if one did. (A named
+    tuple: a frozen dataclass cost about a microsecond of each poll to build.)"""
 
     version: tuple[int, ...]
     passed: float | None
+
+
+class Mark(NamedTuple):
+    """SQLite: a document is current while the commit counter stays at ``seen`` and the
+    monotonic clock is before ``deadline`` (see FeedCache.peek_marked)."""
+
+    seen: int
+    deadline: float
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -174,6 +182,30 @@ class FeedCache:
         """The cached document of ``variant`` if it is still current, else None (no render)."""
         return self._fresh(variant, _state([self._version(scope) for scope in scopes], now), now)
 
+    def peek_marked(self, variant: str, scope: Scope,
+                    now: dt.datetime) -> tuple[Document | None, Mark | None]:
+        """``peek`` for a document of one scope, with the mark under which it stays current.
+
+        The mark is the commit counter and the deadline of the scope's row as read for this very
+        decision: while ``still(mark)``, the document is current without reading anything
+        (SQLite). None on PostgreSQL, and for a document that time alone will change (an
+        upcoming publication, an ageing tombstone, an embargo recorded in the scope not yet due).
+        """
+        if self._commits is None:
+            return self.peek(variant, [scope], now), None
+        seen, deadline, row = self._known(scope)
+        document = self._fresh(variant, _state([row], now), now)
+        due = row[2]
+        if document is None or document.valid_until is not None or (
+                due is not None and due > now.timestamp()):
+            return document, None
+        return document, Mark(seen, deadline)
+
+    def still(self, mark: Mark) -> bool:
+        """Whether no feed changed since ``mark`` was taken and its row is not due a re-read."""
+        assert self._commits is not None
+        return self._commits.read() == mark.seen and time.monotonic() < mark.deadline
+
     def _fresh(self, variant: str, state: _State, now: dt.datetime) -> Document | None:
         with self._lock:
             entry = self._entries.get(variant)
@@ -189,15 +221,21 @@ class FeedCache:
         has changed since the last one (see commits)."""
         if self._commits is None:
             return self._read(scope)
+        return self._known(scope)[2]
+
+    def _known(self, scope: Scope) -> tuple[int, float, tuple[Any, ...]]:
+        """SQLite: (counter seen before the read, monotonic deadline, row) of the scope's row."""
+        assert self._commits is not None
         key, seen = _scope_key(scope), self._commits.read()
         known = self._rows.get(key)
         if known is not None and known[0] == seen and time.monotonic() < known[1]:
-            return known[2]
+            return known
         row = self._read(scope)
         if len(self._rows) > 4 * self.size:  # bounded under a spray of unknown slugs
             self._rows.clear()
-        self._rows[key] = (seen, time.monotonic() + commits.RECHECK, row)  # seen before the read
-        return row
+        known = (seen, time.monotonic() + commits.RECHECK, row)  # seen before the read
+        self._rows[key] = known
+        return known
 
     def _read(self, scope: Scope) -> tuple[Any, ...]:
         """The scope's row: a primary-key read on this thread's kept connection.
@@ -289,6 +327,8 @@ def stored_last_modified(engine: Engine, variant: str, digest: str,
 
 
 def _state(rows: list[tuple[Any, ...]], now: dt.datetime) -> _State:
+    if len(rows) == 1 and rows[0][2] is None and rows[0][3] is None:  # a feed's own scope, the usual
+        return _State((rows[0][0],), None)
     if all(row[2] is None and row[3] is None for row in rows):  # nothing ever scheduled
         return _State(tuple(row[0] for row in rows), None)
     clock = now.timestamp()

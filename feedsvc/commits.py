@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import mmap
 import os
+import struct
 import threading
 from typing import Any
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 RECHECK = 1.0  # seconds a row read on the counter's word stays trusted
 _CHANGED = "feedsvc.feeds_changed"
 _SIZE = 8
+_WORD = struct.Struct("<Q")  # the counter, little-endian
 
 
 class Counter:
@@ -45,7 +47,7 @@ class Counter:
         self._map = mmap.mmap(self._fd, _SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
 
     def read(self) -> int:
-        return int.from_bytes(self._map[:_SIZE], "little")
+        return int(_WORD.unpack_from(self._map)[0])
 
     def advance(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)

@@ -30,6 +30,7 @@ from .conditional import not_modified
 _FEED_PATH = re.compile(r"/(?:(sections|topics|authors)/([^/\x00]+)/)?feed\.(atom|rss|json)")
 # Headers that the replay recomputes or that waitress adds itself.
 _LIVE = {"cache-control", "date", "server", "connection"}
+_STATUS = {True: "304 Not Modified", False: "200 OK"}
 
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
@@ -43,10 +44,12 @@ class FastPolls:
         self.cache: cache.FeedCache = cache.get_cache(app)
         self.base_url: str | None = app.config["BASE_URL"]
         self.ceiling = app.config["CACHE_MAX_AGE"]
-        # (variant, gzip?, status) -> (ETag of the document, headers as Flask sent them)
-        self._replays: dict[tuple[str, bool, int], tuple[str, list[tuple[str, str]]]] = {}
+        # (variant, gzip?, 304?) -> (ETag of the document, headers as Flask sent them)
+        self._replays: dict[tuple[str, bool, bool], tuple[str, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
         self._names: dict[tuple[str, str], tuple[Scope, str]] = {}  # (origin, path) -> named
+        # SQLite: (Host, path, Accept-Encoding) -> (ETag, mark, headers) of a 304 (see _remember)
+        self._hot: dict[tuple[Any, Any, Any], tuple[str, cache.Mark, list[tuple[str, str]]]] = {}
         # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
         limit = app.config["POLL_LIMIT"]
         self.polls = limits.Throttle(limit, app.config["POLL_WINDOW"]) if limit else None
@@ -83,6 +86,14 @@ class FastPolls:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return self.wsgi_app(environ, start_response)
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match is not None and not environ.get("QUERY_STRING"):
+            # The revalidation this process answered 304 last time, under a mark still standing.
+            hot = self._hot.get((environ.get("HTTP_HOST"), environ.get("PATH_INFO"),
+                                 environ.get("HTTP_ACCEPT_ENCODING")))
+            if hot is not None and hot[0] == if_none_match and self.cache.still(hot[1]):
+                start_response("304 Not Modified", hot[2])
+                return [b""]
         match = _FEED_PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None:
             return self.wsgi_app(environ, start_response)
@@ -104,28 +115,41 @@ class FastPolls:
         now = site.now(self.app)
         zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
         try:
-            document = self.cache.peek(variant, [scope], now)
+            document, mark = self.cache.peek_marked(variant, scope, now)
         except (OperationalError, InterfaceError) as exc:
             # Outside Flask, so its error handler never sees this: the same 503 it would give
             # (issue 7), not waitress's 500.
             self.app.logger.error("database unavailable: %s", exc.orig)
             return errors.unavailable()(environ, start_response)  # type: ignore[no-any-return]
         if document is not None:
-            unchanged = not_modified(environ.get("HTTP_IF_NONE_MATCH"),
-                                     environ.get("HTTP_IF_MODIFIED_SINCE"),
-                                     (document.etag, document.gzip_etag), document.last_modified)
-            status = 304 if unchanged else 200
-            replay = self._replays.get((variant, zipped, status))
+            etag = document.gzip_etag if zipped else document.etag
+            # The usual revalidation sends back exactly the ETag it was given: no parsing.
+            unchanged = if_none_match == etag or not_modified(
+                if_none_match, environ.get("HTTP_IF_MODIFIED_SINCE"),
+                (document.etag, document.gzip_etag), document.last_modified)
+            replay = self._replays.get((variant, zipped, unchanged))
             # Replayed only for the very document Flask answered with (its ETag, this encoding).
-            if replay is not None and replay[0] == (document.gzip_etag if zipped else document.etag):
-                headers = replay[1] + [("Cache-Control", polling.cache_control(
-                    document, self.ceiling, now))]
-                start_response("304 Not Modified" if unchanged else "200 OK", headers)
+            if replay is not None and replay[0] == etag:
+                max_age = self.ceiling if document.valid_until is None else polling.max_age(
+                    document, self.ceiling, now)
+                headers = [*replay[1], ("Cache-Control", f"public, max-age={max_age}")]
+                start_response(_STATUS[unchanged], headers)
+                if unchanged and mark is not None and if_none_match == etag:
+                    self._remember(environ, etag, mark, headers)
                 if unchanged or environ["REQUEST_METHOD"] == "HEAD":
                     return [b""]
                 # One bytes object: waitress writes it at once (many small chunks cost ~4x).
                 return [document.gzipped if zipped else document.body]
         return self._through_flask(environ, start_response, variant, zipped)
+
+    def _remember(self, environ: Environ, etag: str, mark: cache.Mark,
+                  headers: list[tuple[str, str]]) -> None:
+        """Keep this 304 for the same revalidation (same Host, path and Accept-Encoding as sent)
+        while ``mark`` stands: the next one is answered from a dict and the commit counter."""
+        if len(self._hot) > 8 * self.cache.size:  # bounded under a spray of hosts or encodings
+            self._hot.clear()
+        self._hot[(environ.get("HTTP_HOST"), environ.get("PATH_INFO"),
+                   environ.get("HTTP_ACCEPT_ENCODING"))] = (etag, mark, headers)
 
     def _through_flask(self, environ: Environ, start_response: StartResponse, variant: str,
                        zipped: bool) -> Iterable[bytes]:
@@ -135,7 +159,7 @@ class FastPolls:
             if code in (200, 304) and exc_info is None and etag is not None:
                 kept = [(k, v) for k, v in headers if k.lower() not in _LIVE]
                 with self._lock:
-                    self._replays[(variant, zipped, code)] = (etag, kept)
+                    self._replays[(variant, zipped, code == 304)] = (etag, kept)
                     if len(self._replays) > 8 * self.cache.size:
                         self._replays.clear()
             return start_response(status, headers, exc_info)

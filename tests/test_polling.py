@@ -133,7 +133,8 @@ def test_scheduled_article_limits_max_age(client: FlaskClient, api: Api, clock: 
     assert first.headers["Cache-Control"] == "public, max-age=45"
     clock.advance(seconds=30)
     assert client.get(FEED).headers["Cache-Control"] == "public, max-age=15"
-    assert client.get(FEED, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    for _ in range(3):  # Flask's 304, then the fast path's, then the one it keeps
+        assert client.get(FEED, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     clock.set(due)
     after = client.get(FEED, headers={"If-None-Match": first.headers["ETag"]})
     assert after.status_code == 200
