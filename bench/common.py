@@ -74,6 +74,8 @@ def database(count: int) -> Path:
         sys.exit(f"import failed: {result.stdout}{result.stderr}")
     source.unlink()
     partial.rename(path)
+    for leftover in OUT.glob(f"building-{count}.sqlite3*"):  # the commit counter beside it
+        leftover.unlink()
     print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
     return path
 
