@@ -193,7 +193,7 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
     if with_tombstones and tombstone_days > 0:
         since = now - dt.timedelta(days=tombstone_days)
         tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
-            statements.tombstones, params | {"since": since})]
+            statements.tombstones, params | {"since": since, "limit": limit})]
     upcoming = connection.scalar(statements.upcoming, params)
     expiries = [t.deleted + dt.timedelta(days=tombstone_days) for t in tombstones]
     next_change = min([when for when in [upcoming, *expiries] if when is not None], default=None)

@@ -275,6 +275,19 @@ def test_delete_leaves_feeds_with_a_tombstone(client: FlaskClient, api: Api,
     assert root.findall("{http://purl.org/atompub/tombstones/1.0}deleted-entry") == []
 
 
+def test_a_page_reports_as_many_deletions_as_it_shows_entries(client: FlaskClient, api: Api,
+                                                               clock: Clock) -> None:
+    api.put("keep", make_article(key="keep"))
+    uids = []
+    for n in range(5):
+        uids.append(api.put(f"gone-{n}", make_article(key=f"gone-{n}")).get_json()["id"])
+        clock.advance(minutes=1)
+        api.delete(f"gone-{n}")
+    root = etree.fromstring(get(client, "/feed.atom?limit=2").data)
+    tombs = root.findall("{http://purl.org/atompub/tombstones/1.0}deleted-entry")
+    assert [t.get("ref") for t in tombs] == uids[:-3:-1]  # the two latest deletions, newest first
+
+
 def test_embargoed_then_deleted_leaves_no_trace(client: FlaskClient, api: Api,
                                                 clock: Clock) -> None:
     api.put("keep", make_article(key="keep"))
