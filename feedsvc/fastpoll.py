@@ -48,8 +48,8 @@ class FastPolls:
         self._replays: dict[tuple[str, bool, bool], tuple[str, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
         self._names: dict[tuple[str, str], tuple[Scope, str]] = {}  # (origin, path) -> named
-        # SQLite: (Host, path, Accept-Encoding) -> (ETag, mark, headers) of a 304 (see _remember)
-        self._hot: dict[tuple[Any, Any, Any], tuple[str, cache.Mark, list[tuple[str, str]]]] = {}
+        # SQLite: (scheme, Host, path, Accept-Encoding) -> (ETag, mark, headers) of a 304
+        self._hot: dict[tuple[Any, ...], tuple[str, cache.Mark, list[tuple[str, str]]]] = {}
         # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
         limit = app.config["POLL_LIMIT"]
         self.polls = limits.Throttle(limit, app.config["POLL_WINDOW"]) if limit else None
@@ -89,8 +89,8 @@ class FastPolls:
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match is not None and not environ.get("QUERY_STRING"):
             # The revalidation this process answered 304 last time, under a mark still standing.
-            hot = self._hot.get((environ.get("HTTP_HOST"), environ.get("PATH_INFO"),
-                                 environ.get("HTTP_ACCEPT_ENCODING")))
+            hot = self._hot.get((environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+                                 environ.get("PATH_INFO"), environ.get("HTTP_ACCEPT_ENCODING")))
             if hot is not None and hot[0] == if_none_match and self.cache.still(hot[1]):
                 start_response("304 Not Modified", hot[2])
                 return [b""]
@@ -144,12 +144,12 @@ class FastPolls:
 
     def _remember(self, environ: Environ, etag: str, mark: cache.Mark,
                   headers: list[tuple[str, str]]) -> None:
-        """Keep this 304 for the same revalidation (same Host, path and Accept-Encoding as sent)
+        """Keep this 304 for the same revalidation (same scheme, Host, path and Accept-Encoding)
         while ``mark`` stands: the next one is answered from a dict and the commit counter."""
         if len(self._hot) > 8 * self.cache.size:  # bounded under a spray of hosts or encodings
             self._hot.clear()
-        self._hot[(environ.get("HTTP_HOST"), environ.get("PATH_INFO"),
-                   environ.get("HTTP_ACCEPT_ENCODING"))] = (etag, mark, headers)
+        self._hot[(environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
+                   environ.get("PATH_INFO"), environ.get("HTTP_ACCEPT_ENCODING"))] = (etag, mark, headers)
 
     def _through_flask(self, environ: Environ, start_response: StartResponse, variant: str,
                        zipped: bool) -> Iterable[bytes]:

@@ -211,3 +211,16 @@ def test_explicit_default_limit_is_its_own_document(client: FlaskClient, api: Ap
     assert b"?limit=50" not in plain.data
     assert client.get(FEED).data == plain.data  # neither took the other's cache entry
     assert plain.headers["ETag"] != explicit.headers["ETag"]
+
+
+def test_each_origin_keeps_its_own_validators_without_base_url(make_app: Any, api: Api) -> None:
+    """Without BASE_URL links follow the request, so http and https get documents of their own,
+    and a 304 kept for one is never the answer to the other."""
+    client = make_app(BASE_URL=None).test_client()
+    api.put("a", ARTICLE)
+    etag = client.get(FEED).headers["ETag"]
+    for _ in range(3):  # Flask's 304, the fast path's, then the one it keeps
+        assert client.get(FEED, headers={"If-None-Match": etag}).status_code == 304
+    secure = client.get(FEED, base_url="https://localhost", headers={"If-None-Match": etag})
+    assert secure.status_code == 200 and b"https://localhost/" in secure.data
+    assert secure.headers["ETag"] != etag
