@@ -22,7 +22,6 @@ import hmac
 import secrets
 import signal as signals
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
@@ -85,29 +84,71 @@ class Worker:
                 lock.close()
 
     def run(self, stop: threading.Event) -> None:
-        """Work until ``stop`` is set: ``threads`` senders, woken by new jobs or their due time."""
+        """Work until ``stop`` is set: ``threads`` senders, woken by new jobs, and a clock.
+
+        The senders sleep until a job is queued in this process (outbox.wake_after_commit, the
+        hub) or the clock finds one due; the clock alone looks each ``interval`` for scheduled
+        articles that came due, retries coming due and jobs queued by other processes. So an
+        idle worker costs one thread's reads an interval, not every thread's, and no send in
+        progress, however slow, delays that look.
+        """
         lock = self._exclusive(stop)
         try:
             if stop.is_set():
                 return
-            threads = [threading.Thread(target=self._loop, args=(n, stop), daemon=True,
-                                        name=f"websub-{n}") for n in range(self.threads)]
+            threads = [threading.Thread(target=self._clock, args=(stop,), daemon=True,
+                                        name="websub-clock")]
+            threads += [threading.Thread(target=self._loop, args=(n, stop), daemon=True,
+                                         name=f"websub-{n}") for n in range(self.threads)]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 while thread.is_alive():
                     thread.join(0.5)
+                    if stop.is_set():
+                        self.signal.notify()  # the senders wait for work without a timeout
         finally:
             if lock is not None:
                 lock.close()
 
+    def _clock(self, stop: threading.Event) -> None:
+        """Each ``interval`` (or when the next retry is due): wake the senders if a job is due,
+        then turn scheduled articles that came due into jobs (which wakes them again)."""
+        away = False  # the database is unreachable: said once, not on every look
+        with self.app.app_context():
+            while not stop.is_set():
+                timeout = self.interval
+                try:
+                    if self._due_now():  # first: a failing check below must not hold them up
+                        self.signal.notify()
+                    site.authority(self.app)
+                    self.check_due()
+                    timeout = self._idle_time()
+                    if away:
+                        self.app.logger.warning("websub: the database is back")
+                        away = False
+                except (OperationalError, InterfaceError) as exc:  # away for a while: keep looking
+                    if not away:
+                        self.app.logger.error("websub: database unavailable (%s); looking again "
+                                              "every %s s", exc.orig, self.interval)
+                        away = True
+                except Exception:
+                    self.app.logger.exception("websub clock")
+                stop.wait(timeout)
+
+    def _due_now(self) -> bool:
+        """Whether a job is due that no sender of this process is sending."""
+        now = site.now(self.app)
+        query = select(WebSubJob.id).where(WebSubJob.due <= now)
+        with self._claim_lock:
+            if self._in_flight:
+                query = query.where(WebSubJob.id.not_in(self._in_flight))
+        with Session(self.engine) as session:
+            return session.scalar(query.limit(1)) is not None
+
     def _loop(self, number: int, stop: threading.Event) -> None:
-        """One sender. Thread 0 watches the clock (scheduled articles, retries coming due, jobs
-        queued by other processes) and wakes the others when it claims a job; they sleep until
-        a job is queued in this process or thread 0 wakes them, so an idle worker costs one
-        thread's reads a second, not every thread's."""
+        """One sender: sends what is due, then sleeps until woken (see ``run``)."""
         away = False  # the database is unreachable: said once, not on every attempt
-        watcher = number == 0
         with self.app.app_context():
             while not stop.is_set():
                 seen = self.signal.generation
@@ -115,10 +156,8 @@ class Worker:
                     # Read (or recorded) before any render inside a write: on SQLite recording
                     # it then would wait for our own transaction.
                     site.authority(self.app)
-                    if watcher:
-                        self.check_due()
-                    self._drain(stop, self.signal.notify if watcher else None)
-                    timeout = self._idle_time() if watcher else None
+                    self._drain(stop)
+                    timeout = None
                     if away:
                         self.app.logger.warning("websub worker %d: the database is back", number)
                         away = False
@@ -133,10 +172,10 @@ class Worker:
                     timeout = self.interval
                 self.signal.wait(seen, timeout)
 
-    def _drain(self, stop: threading.Event | None, claimed: Callable[[], None] | None = None) -> int:
+    def _drain(self, stop: threading.Event | None) -> int:
         count = 0
         with self.app.app_context():
-            while (stop is None or not stop.is_set()) and self.work_one(claimed):
+            while (stop is None or not stop.is_set()) and self.work_one():
                 count += 1
         return count
 
@@ -183,14 +222,11 @@ class Worker:
 
     # One job.
 
-    def work_one(self, claimed: Callable[[], None] | None = None) -> bool:
-        """Claim one due job, send it and settle it; False when none is due.
+    def work_one(self) -> bool:
+        """Claim one due job, send it and settle it; False when none is due."""
+        return self._work_postgres() if self.postgres else self._work_sqlite()
 
-        ``claimed`` is called once the job is claimed, before it is sent.
-        """
-        return self._work_postgres(claimed) if self.postgres else self._work_sqlite(claimed)
-
-    def _work_postgres(self, claimed: Callable[[], None] | None) -> bool:
+    def _work_postgres(self) -> bool:
         with db.write_session(self.engine) as session:
             now = site.now(self.app)
             job = session.scalars(select(WebSubJob).where(WebSubJob.due <= now)
@@ -199,13 +235,11 @@ class Worker:
             if job is None:
                 return False
             plan = self._prepare(session, job)
-            if claimed is not None:
-                claimed()
             reply = self.sender.send(plan.request) if plan.request is not None else None
             self._settle(session, job, plan, reply)
         return True
 
-    def _work_sqlite(self, claimed: Callable[[], None] | None) -> bool:
+    def _work_sqlite(self) -> bool:
         with self._claim_lock, Session(self.engine) as session, session.begin():
             now = site.now(self.app)
             query = select(WebSubJob).where(WebSubJob.due <= now)
@@ -216,8 +250,6 @@ class Worker:
                 return False
             self._in_flight.add(job.id)
             plan = self._prepare(session, job)  # the same snapshot as the job's revision
-        if claimed is not None:
-            claimed()
         try:
             reply = self.sender.send(plan.request) if plan.request is not None else None
             # Threads take turns here rather than in SQLite, whose busy handler waits by

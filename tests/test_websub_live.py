@@ -343,8 +343,56 @@ def test_jobs_queued_elsewhere_are_sent_in_parallel(site: Site, subscriber: Subs
     assert worker.returncode == 0, output
 
 
+def test_a_slow_send_holds_up_no_other_job(site: Site, subscriber: Subscriber) -> None:
+    """While one sender waits on a subscriber that hangs, a job queued by another process for
+    another subscriber is still found and sent by the next interval."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
+            "FEEDSVC_BASE_URL": BASE, "FEEDSVC_WEBSUB_WORKER_THREADS": "3"}
+    env |= {f"FEEDSVC_{k}": v for k, v in FAST.items()} | {"FEEDSVC_WEBSUB_TIMEOUT": "8"}
+    client = site.app.test_client()
+    assert client.put("/api/articles/first", json=make_article(key="first"),
+                      headers=site.headers).status_code == 201
+    topic = outbox.parse_topic(WORLD)
+    assert topic is not None
+    hang = threading.Event()
+    subscriber.add("/hangs", hang=hang)
+
+    def subscribe(path: str) -> None:
+        now = dt.datetime.now(dt.UTC)
+        with site.app.app_context(), db.write_session(db.get_engine(site.app)) as session:
+            session.execute(insert(WebSubSubscription), [{
+                "key": outbox.digest(f"{WORLD}\n{subscriber.url(path)}"), "topic": WORLD,
+                "topic_key": topic.key, "callback": subscriber.url(path), "scope_kind": "sections",
+                "scope_slug": "world", "state": "active", "secret": None, "lease_seconds": 86400,
+                "expires": now + dt.timedelta(days=1), "created": now, "changed": now}])
+
+    worker = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "worker"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(1)  # the worker is up and idle: what comes next it finds by looking
+        subscribe("/hangs")
+        assert client.put("/api/articles/second", json=make_article(key="second"),
+                          headers=site.headers).status_code == 201
+        wait_for(lambda: subscriber.callbacks["/hangs"].attempts, timeout=5)  # a sender is stuck
+        subscribe("/quick")
+        # On PostgreSQL the job being sent is locked, so this write queues another one for
+        # /hangs beside the one for /quick (on SQLite it folds into the first): three senders.
+        queued = time.monotonic()
+        assert client.put("/api/articles/third", json=make_article(key="third", title="Third"),
+                          headers=site.headers).status_code == 201
+        [delivery] = wait_for(lambda: subscriber.received("/quick"), timeout=5)
+        assert delivery.at - queued < 2, "waited for the hanging send"  # its timeout is 8 s
+        assert not hang.is_set() and b"Third" in delivery.body
+    finally:
+        hang.set()
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+    assert worker.returncode == 0, output
+
+
 def test_an_idle_worker_reads_as_one_thread_does(site: Site) -> None:
-    """Only the first thread watches the clock; the other seven sleep until there is work."""
+    """One clock thread looks each interval; the eight senders sleep until there is work."""
     app = site.app
     app.config.update(WEBSUB_WORKER_THREADS=8, WEBSUB_WORKER_INTERVAL=0.1)
     engine = db.get_engine(app)
