@@ -137,7 +137,8 @@ class Worker:
                 stop.wait(timeout)
 
     def _due_now(self) -> bool:
-        """Whether a job is due that no sender of this process is sending."""
+        """Whether a job is due that no sender of this process is sending (on PostgreSQL, where
+        the row lock marks one being sent, any job due: the senders skip the locked ones)."""
         now = site.now(self.app)
         query = select(WebSubJob.id).where(WebSubJob.due <= now)
         with self._claim_lock:

@@ -71,6 +71,27 @@ class Site:
             return {s.callback.rsplit("/", 1)[-1]: ("expired" if s.expires <= now else s.state)
                     for s in session.scalars(select(WebSubSubscription))}
 
+    def env(self, **config: str) -> dict[str, str]:
+        """The environment of a ``feedsvc`` command of its own on this site (FAST, then config)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+        return env | {"FEEDSVC_INSTANCE_PATH": str(self.instance), "FEEDSVC_DATABASE_URL": self.db_url,
+                      "FEEDSVC_BASE_URL": BASE} | {f"FEEDSVC_{k}": v for k, v in (FAST | config).items()}
+
+    def subscribe_directly(self, callbacks: list[str]) -> None:
+        """Active subscriptions of WORLD written straight into the database, as if verified long
+        ago, with the feed's current document kept (so that the next change is delivered)."""
+        topic = outbox.parse_topic(WORLD)
+        assert topic is not None
+        now = dt.datetime.now(dt.UTC)
+        with self.app.app_context(), db.write_session(db.get_engine(self.app)) as session:
+            outbox.store_document(session, topic, now)
+            session.execute(insert(WebSubSubscription), [{
+                "key": outbox.digest(f"{WORLD}\n{callback}"), "topic": WORLD,
+                "topic_key": topic.key, "callback": callback, "scope_kind": "sections",
+                "scope_slug": "world", "state": "active", "secret": None, "lease_seconds": 86400,
+                "expires": now + dt.timedelta(days=1), "created": now, "changed": now}
+                for callback in callbacks])
+
     def pending(self) -> int:
         with db.write_session(db.get_engine(self.app)) as session:
             return session.scalar(select(func.count()).select_from(WebSubJob)) or 0
@@ -224,23 +245,11 @@ def test_two_workers_deliver_a_thousand_jobs_exactly_once(site: Site, subscriber
     client = site.app.test_client()
     assert client.put("/api/articles/first", json=make_article(key="first"),
                       headers=site.headers).status_code == 201
-    now = dt.datetime.now(dt.UTC)
-    topic = outbox.parse_topic(WORLD)
-    assert topic is not None
-    with site.app.app_context(), db.write_session(db.get_engine(site.app)) as session:
-        outbox.store_document(session, topic, now)
-        session.execute(insert(WebSubSubscription), [{
-            "key": outbox.digest(f"{WORLD}\n{subscriber.url(f'/cb/{n}')}"), "topic": WORLD,
-            "topic_key": topic.key, "callback": subscriber.url(f"/cb/{n}"),
-            "scope_kind": "sections", "scope_slug": "world", "state": "active", "secret": None,
-            "lease_seconds": 86400, "expires": now + dt.timedelta(days=1), "created": now,
-            "changed": now} for n in range(1000)])
+    site.subscribe_directly([subscriber.url(f"/cb/{n}") for n in range(1000)])
     assert client.put("/api/articles/second", json=make_article(key="second"),
                       headers=site.headers).status_code == 201
     assert site.pending() == 1000
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
-            "FEEDSVC_BASE_URL": BASE} | {f"FEEDSVC_{k}": v for k, v in FAST.items()}
+    env = site.env()
     workers = [subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "worker"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(2)]
@@ -259,9 +268,7 @@ def test_two_workers_deliver_a_thousand_jobs_exactly_once(site: Site, subscriber
 
 def test_serve_without_worker_and_a_worker_run_once(site: Site, subscriber: Subscriber) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
-            "FEEDSVC_BASE_URL": BASE} | {f"FEEDSVC_{k}": v for k, v in FAST.items()}
+    env = site.env()
     process = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port),
                                 "--no-worker"], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
@@ -303,10 +310,7 @@ def _put(port: int, key: str, headers: dict[str, str]) -> tuple[int, object, byt
 def test_jobs_queued_elsewhere_are_sent_in_parallel(site: Site, subscriber: Subscriber) -> None:
     """Jobs another process queued reach this worker by its clock, not by a commit of its own:
     the thread that finds them wakes the others, so eight slow subscribers wait together."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
-            "FEEDSVC_BASE_URL": BASE, "FEEDSVC_WEBSUB_WORKER_THREADS": "8"}
-    env |= {f"FEEDSVC_{k}": v for k, v in FAST.items()} | {"FEEDSVC_WEBSUB_TIMEOUT": "5"}
+    env = site.env(WEBSUB_WORKER_THREADS="8", WEBSUB_TIMEOUT="5")
     client = site.app.test_client()
     assert client.put("/api/articles/first", json=make_article(key="first"),
                       headers=site.headers).status_code == 201
@@ -316,19 +320,9 @@ def test_jobs_queued_elsewhere_are_sent_in_parallel(site: Site, subscriber: Subs
     paths = [f"/slow/{n}" for n in range(8)]
     try:
         time.sleep(1)  # the worker is up and idle
-        now = dt.datetime.now(dt.UTC)
-        topic = outbox.parse_topic(WORLD)
-        assert topic is not None
         for path in paths:
             subscriber.add(path, hang=hang)
-        with site.app.app_context(), db.write_session(db.get_engine(site.app)) as session:
-            outbox.store_document(session, topic, now)
-            session.execute(insert(WebSubSubscription), [{
-                "key": outbox.digest(f"{WORLD}\n{subscriber.url(path)}"), "topic": WORLD,
-                "topic_key": topic.key, "callback": subscriber.url(path),
-                "scope_kind": "sections", "scope_slug": "world", "state": "active",
-                "secret": None, "lease_seconds": 86400, "expires": now + dt.timedelta(days=1),
-                "created": now, "changed": now} for path in paths])
+        site.subscribe_directly([subscriber.url(path) for path in paths])
         # Queued by this process: the worker's threads hear of it only by looking.
         assert client.put("/api/articles/second", json=make_article(key="second"),
                           headers=site.headers).status_code == 201
@@ -346,36 +340,21 @@ def test_jobs_queued_elsewhere_are_sent_in_parallel(site: Site, subscriber: Subs
 def test_a_slow_send_holds_up_no_other_job(site: Site, subscriber: Subscriber) -> None:
     """While one sender waits on a subscriber that hangs, a job queued by another process for
     another subscriber is still found and sent by the next interval."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-    env |= {"FEEDSVC_INSTANCE_PATH": str(site.instance), "FEEDSVC_DATABASE_URL": site.db_url,
-            "FEEDSVC_BASE_URL": BASE, "FEEDSVC_WEBSUB_WORKER_THREADS": "3"}
-    env |= {f"FEEDSVC_{k}": v for k, v in FAST.items()} | {"FEEDSVC_WEBSUB_TIMEOUT": "8"}
+    env = site.env(WEBSUB_WORKER_THREADS="3", WEBSUB_TIMEOUT="8")
     client = site.app.test_client()
     assert client.put("/api/articles/first", json=make_article(key="first"),
                       headers=site.headers).status_code == 201
-    topic = outbox.parse_topic(WORLD)
-    assert topic is not None
     hang = threading.Event()
     subscriber.add("/hangs", hang=hang)
-
-    def subscribe(path: str) -> None:
-        now = dt.datetime.now(dt.UTC)
-        with site.app.app_context(), db.write_session(db.get_engine(site.app)) as session:
-            session.execute(insert(WebSubSubscription), [{
-                "key": outbox.digest(f"{WORLD}\n{subscriber.url(path)}"), "topic": WORLD,
-                "topic_key": topic.key, "callback": subscriber.url(path), "scope_kind": "sections",
-                "scope_slug": "world", "state": "active", "secret": None, "lease_seconds": 86400,
-                "expires": now + dt.timedelta(days=1), "created": now, "changed": now}])
-
     worker = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "worker"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(1)  # the worker is up and idle: what comes next it finds by looking
-        subscribe("/hangs")
+        site.subscribe_directly([subscriber.url("/hangs")])
         assert client.put("/api/articles/second", json=make_article(key="second"),
                           headers=site.headers).status_code == 201
         wait_for(lambda: subscriber.callbacks["/hangs"].attempts, timeout=5)  # a sender is stuck
-        subscribe("/quick")
+        site.subscribe_directly([subscriber.url("/quick")])
         # On PostgreSQL the job being sent is locked, so this write queues another one for
         # /hangs beside the one for /quick (on SQLite it folds into the first): three senders.
         queued = time.monotonic()
