@@ -89,8 +89,7 @@ class FastPolls:
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match is not None and not environ.get("QUERY_STRING"):
             # The revalidation this process answered 304 last time, under a mark still standing.
-            hot = self._hot.get((environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
-                                 environ.get("PATH_INFO"), environ.get("HTTP_ACCEPT_ENCODING")))
+            hot = self._hot.get(_hot_key(environ))
             if hot is not None and hot[0] == if_none_match and self.cache.still(hot[1]):
                 start_response("304 Not Modified", hot[2])
                 return [b""]
@@ -148,8 +147,7 @@ class FastPolls:
         while ``mark`` stands: the next one is answered from a dict and the commit counter."""
         if len(self._hot) > 8 * self.cache.size:  # bounded under a spray of hosts or encodings
             self._hot.clear()
-        self._hot[(environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"),
-                   environ.get("PATH_INFO"), environ.get("HTTP_ACCEPT_ENCODING"))] = (etag, mark, headers)
+        self._hot[_hot_key(environ)] = (etag, mark, headers)
 
     def _through_flask(self, environ: Environ, start_response: StartResponse, variant: str,
                        zipped: bool) -> Iterable[bytes]:
@@ -165,6 +163,12 @@ class FastPolls:
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, recording)
+
+
+def _hot_key(environ: Environ) -> tuple[Any, ...]:
+    """What a kept 304 is kept under: the request as sent, nothing parsed."""
+    return (environ.get("wsgi.url_scheme"), environ.get("HTTP_HOST"), environ.get("PATH_INFO"),
+            environ.get("HTTP_ACCEPT_ENCODING"))
 
 
 def init_app(app: Flask) -> None:
