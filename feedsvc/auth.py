@@ -102,8 +102,18 @@ def token_cli() -> None:
     pass
 
 
+MAX_TOKEN_NAME = 100  # the width of api_tokens.name
+
+
+def _token_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A token's name: 1-100 printable characters (a NUL or a longer name was a traceback)."""
+    if not 1 <= len(value) <= MAX_TOKEN_NAME or not value.isprintable():
+        raise click.BadParameter(f"must be 1-{MAX_TOKEN_NAME} printable characters")
+    return value
+
+
 @token_cli.command("create", help="Create a token and print its secret (shown only once).")
-@click.argument("name")
+@click.argument("name", callback=_token_name)
 def create_command(name: str) -> None:
     app = current_app
     try:
@@ -122,7 +132,7 @@ def list_command() -> None:
 
 
 @token_cli.command("revoke", help="Revoke every active token of that name.")
-@click.argument("name")
+@click.argument("name", callback=_token_name)
 def revoke_command(name: str) -> None:
     app = current_app
     try:

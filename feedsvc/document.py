@@ -46,6 +46,7 @@ class Entry:
     content: str | None  # sanitised HTML
     image: Enclosure | None
     language: str | None
+    key: str | None = None  # the article's key, to name it in a log line; never rendered
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ through its extension API and pinned by a test in tests/test_formats.py:
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -223,3 +225,30 @@ def _json_item(entry: Entry) -> dict[str, Any]:
 
 
 RENDERERS = {"atom": atom, "rss": rss, "json": json_feed}
+log = logging.getLogger(__name__)
+
+
+def render(feed: Feed, fmt: str) -> bytes:
+    """The document's bytes in ``fmt`` ("atom", "rss" or "json").
+
+    One entry that cannot be written (a character XML forbids that reached the store before
+    the boundary cleaned every field, say) must not take the whole feed down with it (issue
+    12): it is left out and logged with its key, and the rest is served. Finding it costs a
+    render per entry, paid only when the whole render failed.
+    """
+    writer = RENDERERS[fmt]
+    try:
+        return writer(feed)
+    except Exception:  # noqa: BLE001 - whatever lxml, feedgen or json raise, find the entry
+        if not feed.entries:
+            raise
+    kept = []
+    for entry in feed.entries:
+        try:
+            writer(dataclasses.replace(feed, entries=(entry,), tombstones=()))
+        except Exception as exc:  # noqa: BLE001
+            log.error("feed %s: entry %s (key %s) left out, it cannot be written as %s: %s",
+                      feed.self_url, entry.id, entry.key, fmt, exc)
+        else:
+            kept.append(entry)
+    return writer(dataclasses.replace(feed, entries=tuple(kept)))

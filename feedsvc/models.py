@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, Stri
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .db import UTCDateTime
+from .payload import MAX_EMAIL, MAX_ID, MAX_KEY, MAX_LANGUAGE, MAX_MEDIA_TYPE, MAX_NAME, MAX_SLUG
 
 
 class Base(DeclarativeBase):
@@ -25,22 +26,22 @@ class Setting(Base):
 class Section(Base):
     __tablename__ = "sections"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME), unique=True)
+    slug: Mapped[str] = mapped_column(String(MAX_SLUG), unique=True)
 
 
 class Topic(Base):
     __tablename__ = "topics"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME), unique=True)
+    slug: Mapped[str] = mapped_column(String(MAX_SLUG), unique=True)
 
 
 class Author(Base):
     __tablename__ = "authors"
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME), unique=True)
+    slug: Mapped[str] = mapped_column(String(MAX_SLUG), unique=True)
 
 
 class Article(Base):
@@ -48,8 +49,8 @@ class Article(Base):
 
     __tablename__ = "articles"
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    uid: Mapped[str] = mapped_column(String(300), unique=True)
+    key: Mapped[str] = mapped_column(String(MAX_KEY), unique=True)
+    uid: Mapped[str] = mapped_column(String(MAX_ID), unique=True)
     title: Mapped[str] = mapped_column(Text)
     section_id: Mapped[int] = mapped_column(ForeignKey("sections.id"))
     summary: Mapped[str | None] = mapped_column(Text)
@@ -58,9 +59,9 @@ class Article(Base):
     updated: Mapped[dt.datetime]
     url: Mapped[str | None] = mapped_column(Text)
     image_url: Mapped[str | None] = mapped_column(Text)
-    image_type: Mapped[str | None] = mapped_column(String(100))
+    image_type: Mapped[str | None] = mapped_column(String(MAX_MEDIA_TYPE))
     image_length: Mapped[int | None] = mapped_column(Integer)
-    language: Mapped[str | None] = mapped_column(String(35))
+    language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE))
     deleted: Mapped[dt.datetime | None]
     # When the stored representation last changed (the save time): the basis of HTTP validators,
     # never shown as the editorial ``updated``.
@@ -115,7 +116,7 @@ class ArticleAuthor(Base):
                                             primary_key=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(MAX_EMAIL))
     url: Mapped[str | None] = mapped_column(Text)
     published: Mapped[dt.datetime]
     updated: Mapped[dt.datetime]

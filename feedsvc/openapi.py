@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from .payload import MAX_AUTHORS, MAX_NAME, MAX_SUMMARY, MAX_TITLE, MAX_TOPICS, MAX_URL
+from .payload import (
+    EMAIL,
+    MAX_AUTHORS,
+    MAX_BYTES,
+    MAX_EMAIL,
+    MAX_KEY,
+    MAX_LANGUAGE,
+    MAX_MEDIA_TYPE,
+    MAX_NAME,
+    MAX_SUMMARY,
+    MAX_TITLE,
+    MAX_TOPICS,
+    MAX_URL,
+    MEDIA_TYPE,
+)
 
-_KEY = {"type": "string", "pattern": r"^(?!\.+$)[A-Za-z0-9._~-]{1,200}$"}
-_HTTP_URL = {"format": "uri", "pattern": r"^https?://[^/?#\s]"}
+_KEY = {"type": "string", "pattern": rf"^(?!\.+$)[A-Za-z0-9._~-]{{1,{MAX_KEY}}}$"}
+_HTTP_URL = {"format": "uri", "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#\s]",
+             "description": "absolute http(s) URL; an IRI is stored as its URI (RFC 3987 3.1)"}
 _URL = {"type": ["string", "null"], "maxLength": MAX_URL, "description": 'absolute http(s) URL; "" or null for none',
         "anyOf": [_HTTP_URL, {"maxLength": 0}]}
 _TIME = {"type": ["string", "null"], "format": "date-time",
@@ -28,8 +43,8 @@ _INPUT_PROPERTIES: dict[str, Any] = {
         _text(MAX_NAME) | {"description": "a name alone"},
         {"type": "object", "required": ["name"], "additionalProperties": False, "properties": {
             "name": _text(MAX_NAME),
-            "email": {"type": ["string", "null"], "maxLength": 320,
-                      "anyOf": [{"format": "email"}, {"maxLength": 0}]},
+            "email": {"type": ["string", "null"], "maxLength": MAX_EMAIL,
+                      "anyOf": [{"pattern": f"^{EMAIL}$"}, {"maxLength": 0}]},
             "url": _URL}}]}},
     "summary": {"type": ["string", "null"], "maxLength": MAX_SUMMARY},
     "content": {"type": ["string", "null"], "description": "HTML, sanitised when stored"},
@@ -40,10 +55,9 @@ _INPUT_PROPERTIES: dict[str, Any] = {
     "image": {"type": ["object", "null"], "required": ["url"], "additionalProperties": False,
               "properties": {"url": {"type": "string", "maxLength": MAX_URL} | _HTTP_URL,
                              "type": {"type": ["string", "null"], "description": "a media type",
-                                      "pattern": r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-                                                 r"/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"},
-                             "length": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}}},
-    "language": {"type": ["string", "null"], "maxLength": 35,
+                                      "maxLength": MAX_MEDIA_TYPE, "pattern": f"^{MEDIA_TYPE}$"},
+                             "length": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_BYTES}}},
+    "language": {"type": ["string", "null"], "maxLength": MAX_LANGUAGE,
                  "pattern": r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$"},
 }
 _NULLABLE_TEXT = {"type": ["string", "null"]}

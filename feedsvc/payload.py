@@ -10,27 +10,48 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from . import timestamps
 from .errors import Invalid
-from .sanitize import is_http_url, plain_text
-from .slugs import KEY_PATTERN
+from .sanitize import has_forbidden, plain_text
+from .slugs import KEY_PATTERN, MAX_KEY
 
 FIELDS = {"key", "title", "section", "topics", "authors", "summary", "content", "published",
           "updated", "url", "image", "language"}
 # What a GET adds; a client may send a fetched article back unchanged, so these are ignored.
 READ_ONLY = {"id", "status", "section_slug", "topic_slugs", "author_slugs", "links", "page_url",
              "feeds", "deleted", "etag"}
+# The shape of every field, in one place: the checks below, the OpenAPI document (openapi.py)
+# and the column widths (models.py) all read these, and tests/test_shapes.py holds each
+# against its column on both databases (issue 12: an image type the API took and a column
+# could not hold was a 500 on PostgreSQL).
 MAX_TITLE = 2000
-MAX_NAME = 200
+MAX_NAME = 200  # a section, topic or author name
+MAX_SLUG = MAX_NAME + 20  # a slug is at most MAX_NAME long, plus a "-NN" to tell twins apart
 MAX_TOPICS = 100
 MAX_AUTHORS = 50
 MAX_SUMMARY = 20_000
 MAX_URL = 2000
+MAX_EMAIL = 320  # RFC 5321 section 4.5.3.1: 64 for the local part, 255 for the domain
+MAX_MEDIA_TYPE = 100
+MAX_LANGUAGE = 35  # RFC 5646 section 4.4.1 asks for at least 35 characters
+MAX_ID = 300  # an entry id: ours ("tag:<authority>,<date>:article:<key>") or an imported one
+MAX_BYTES = 2**31 - 1  # image length
+# The longest id authority that leaves room in MAX_ID for the date, "article" and any key.
+MAX_AUTHORITY = MAX_ID - len("tag:,2000-01-01:article:") - MAX_KEY
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
-_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# RFC 6838 section 4.2 restricted names, together no longer than MAX_MEDIA_TYPE.
+MEDIA_TYPE = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+# An ASCII addr-spec (RFC 5322 section 3.4.1, dot-atom form): what Atom's atom:email and RSS's
+# author element hold, and what the W3C validator accepts.
+EMAIL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+"
+# An imported entry's own id: an absolute IRI (RFC 3987) with no space, kept as it came.
+ENTRY_ID = r"[A-Za-z][A-Za-z0-9+.-]*:\S+"
+_MEDIA_TYPE = re.compile(MEDIA_TYPE)
+_EMAIL = re.compile(EMAIL)
+_ENTRY_ID = re.compile(ENTRY_ID)
 
 
 @dataclass(frozen=True)
@@ -113,13 +134,59 @@ def _optional_text(value: Any, limit: int) -> str | None:
 
 
 def _optional_url(value: Any) -> str | None:
+    """An absolute http(s) URL, as a URI: an IRI's other characters percent-encoded (RFC 3987
+    section 3.1) and an internationalised host in its ASCII form, so every format can carry it.
+
+    A URL is an identifier: one holding a character XML forbids, a non-character, a space or
+    a control is refused rather than cleaned, since a cleaned URL would point elsewhere.
+    """
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > MAX_URL or not is_http_url(value.strip()):
+    if not isinstance(value, str):
         raise ValueError(f"must be an absolute http(s) URL of at most {MAX_URL} characters, or null")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in value.strip()):
-        raise ValueError("must not contain spaces or control characters")
-    return value.strip()
+    text = value.strip(" \t\r\n")  # str.strip() would also take U+001C-U+001F and U+0085
+    if has_forbidden(text) or any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise ValueError("must not contain spaces, control characters or characters XML forbids")
+    uri = as_uri(text)
+    if uri is None or len(uri) > MAX_URL:
+        raise ValueError(f"must be an absolute http(s) URL of at most {MAX_URL} characters, or null")
+    return uri
+
+
+# RFC 3986 section 2: every ASCII character that may stand in a URI, "%" for escapes included.
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
+def as_uri(text: str) -> str | None:
+    """The http(s) URL ``text`` as an ASCII URI, or None when it is not one (no host, bad port)."""
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port  # port: ValueError when out of range
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    netloc = parts.netloc
+    if not netloc.isascii():
+        if parts.username is not None or parts.password is not None:
+            return None
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+        netloc = ascii_host if port is None else f"{ascii_host}:{port}"
+    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    return f"{parts.scheme.lower()}://{netloc}{quote(rest, safe=_URI_SAFE)}"
+
+
+def check_entry_id(value: Any) -> str:
+    """An imported entry's own id: an absolute IRI of at most MAX_ID characters, no spaces,
+    nothing XML forbids (it becomes the entry's <id> and <guid> for ever). ValueError if not."""
+    if (not isinstance(value, str) or len(value) > MAX_ID or has_forbidden(value)
+            or not _ENTRY_ID.fullmatch(value)):
+        raise ValueError(f"id must be an absolute IRI of at most {MAX_ID} characters, without "
+                         "spaces or characters XML forbids")
+    return value
 
 
 def _timestamp(value: Any, zone: ZoneInfo) -> dt.datetime | None:
@@ -166,14 +233,23 @@ def _authors(value: Any, zone: ZoneInfo) -> tuple[Byline, ...]:
             raise ValueError(f"item {i} has unknown field(s): {', '.join(map(plain_text, extra))}")
         try:
             name = _required_text(item.get("name"), MAX_NAME)
-            email = _optional_text(item.get("email"), 320)
-            if email is not None and not _EMAIL.fullmatch(email):
-                raise ValueError("email is not an email address")
+            email = _email(item.get("email"))
             url = _optional_url(item.get("url"))
         except ValueError as exc:
             raise ValueError(f"item {i}: {exc}") from None
         bylines.setdefault(name, Byline(name, email, url))
     return tuple(bylines.values())
+
+
+def _email(value: Any) -> str | None:
+    """An ASCII e-mail address (see EMAIL) of at most MAX_EMAIL characters, or None."""
+    if value is None or value == "":
+        return None
+    text = value.strip(" \t\r\n") if isinstance(value, str) else None
+    if text is None or len(text) > MAX_EMAIL or not _EMAIL.fullmatch(text):
+        raise ValueError(f"email must be an e-mail address such as desk@news.example, at most "
+                         f"{MAX_EMAIL} characters, or null")
+    return text
 
 
 def _image(value: Any, zone: ZoneInfo) -> Image | None:
@@ -188,12 +264,12 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
     if url is None:
         raise ValueError("url is required")
     media_type = value.get("type")
-    if media_type is not None and (not isinstance(media_type, str)
+    if media_type is not None and (not isinstance(media_type, str) or len(media_type) > MAX_MEDIA_TYPE
                                    or not _MEDIA_TYPE.fullmatch(media_type)):
-        raise ValueError("type must be a media type such as image/jpeg")
+        raise ValueError(f"type must be a media type such as image/jpeg, at most {MAX_MEDIA_TYPE} characters")
     length = value.get("length")
     if length is not None and (not isinstance(length, int) or isinstance(length, bool)
-                               or not 0 <= length < 2**31):
+                               or not 0 <= length <= MAX_BYTES):
         raise ValueError("length must be a whole number of bytes")
     return Image(url, media_type, length)
 
@@ -201,7 +277,7 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
 def _language(value: Any, zone: ZoneInfo) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _LANGUAGE.fullmatch(value) or len(value) > 35:
+    if not isinstance(value, str) or len(value) > MAX_LANGUAGE or not _LANGUAGE.fullmatch(value):
         raise ValueError("must be a BCP 47 language tag such as en or bn-BD")
     return value
 

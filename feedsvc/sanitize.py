@@ -1,9 +1,14 @@
-"""Text and HTML made safe for every output: no forbidden XML characters, no active content."""
+"""Text, URLs and HTML made safe for every output: no forbidden XML characters, no active content.
+
+The one cleaning rule of the article boundary (payload.py) lives here: prose loses what XML 1.0
+forbids and what Unicode calls non-characters; identifiers (URLs, e-mails) that contain such
+characters are refused instead, since a changed identifier would point somewhere else.
+"""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import nh3
 
@@ -11,13 +16,31 @@ import nh3
 # supplementary planes is forbidden. Lone surrogates arrive from JSON "\ud800" escapes. The C1
 # controls U+0080-U+009F are only discouraged, but feedparser reads them as Windows-1252
 # (U+0080 becomes "€"), so a reader would show another title than the one stored: out too.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_URL_ATTRIBUTES = {"href", "src", "cite", "poster"}
+# Unicode's 66 non-characters (U+FDD0-U+FDEF and the last two code points of every plane,
+# Unicode 15 section 23.7) are "not for open interchange"; XML 1.0 section 2.2 discourages
+# them, and a feed is open interchange: out as well (issue 12).
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    f"{chr(plane << 16 | 0xFFFE)}{chr(plane << 16 | 0xFFFF)}" for plane in range(17))
+_XML_FORBIDDEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
+# Every attribute whose value is a URL (HTML Living Standard's attribute index); ammonia
+# checks the scheme of some (href, src) but not of others (cite, issue 12).
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster", "longdesc", "usemap", "action",
+                             "formaction", "background", "codebase", "data", "manifest",
+                             "icon", "profile", "classid", "archive", "xlink:href", "ping"})
+# The only schemes a link in a feed may keep: what a reader can safely open.
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# WHATWG URL parsing drops these before it reads a scheme, so "java\tscript:" is javascript:.
+_URL_IGNORED = re.compile("[\t\n\r]")
 
 
 def xml_text(value: str) -> str:
-    """The text with every character XML 1.0 forbids removed."""
+    """The text with every character XML 1.0 forbids (and every non-character) removed."""
     return _XML_FORBIDDEN.sub("", value)
+
+
+def has_forbidden(value: str) -> bool:
+    """Whether the text holds a character that ``xml_text`` would remove."""
+    return _XML_FORBIDDEN.search(value) is not None
 
 
 def plain_text(value: str) -> str:
@@ -25,21 +48,38 @@ def plain_text(value: str) -> str:
     return " ".join(xml_text(value).split())
 
 
-def clean_html(html: str, base_url: str | None) -> str:
-    """Sanitised HTML: no scripts, handlers or ``javascript:`` URLs; links absolute to ``base_url``.
+def safe_scheme(url: str) -> bool:
+    """Whether a link is relative or has one of URL_SCHEMES, read the way a browser reads it.
 
-    ammonia (through nh3) keeps a safe allow-list of tags and URL schemes. Relative links would
-    break in a feed reader, which has no page to resolve them against, so they are made absolute.
+    Browsers strip leading C0 controls and spaces and every tab or newline before they look
+    for a scheme (WHATWG URL "basic URL parser"), so "\\x01 java\\tscript:" is javascript:.
+    """
+    text = _URL_IGNORED.sub("", url).lstrip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e"
+                                            "\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"
+                                            "\x1b\x1c\x1d\x1e\x1f ")
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
+    return scheme is None or scheme.group(1).lower() in URL_SCHEMES
+
+
+def clean_html(html: str, base_url: str | None) -> str:
+    """Sanitised HTML: no scripts, handlers or scripting URLs; links absolute to ``base_url``.
+
+    ammonia (through nh3) keeps a safe allow-list of tags; every URL-valued attribute keeps
+    only http, https or mailto (or a relative link). Relative links would break in a feed
+    reader, which has no page to resolve them against, so they are made absolute.
     """
 
-    def absolute(tag: str, attribute: str, value: str) -> str | None:
-        if attribute in _URL_ATTRIBUTES and base_url:
-            return urljoin(base_url, value)
-        return value
+    def url_attribute(tag: str, attribute: str, value: str) -> str | None:
+        if attribute not in _URL_ATTRIBUTES:
+            return value
+        if not safe_scheme(value):
+            return None
+        if base_url:
+            try:
+                value = urljoin(base_url, value)
+            except ValueError:  # e.g. "http://[x": no link at all rather than a broken one
+                return None
+        return value if safe_scheme(value) else None
 
-    return nh3.clean(xml_text(html), attribute_filter=absolute).strip()
-
-
-def is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    return nh3.clean(xml_text(html), attribute_filter=url_attribute,
+                     url_schemes=set(URL_SCHEMES)).strip()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-KEY_PATTERN = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+MAX_KEY = 200
+KEY_PATTERN = re.compile(f"[A-Za-z0-9._~-]{{1,{MAX_KEY}}}")
 
 
 def slugify(name: str, max_length: int = 200) -> str:

@@ -99,7 +99,7 @@ def _entry(article: entries.Shown, base: str) -> Entry:
         published=article.published, updated=article.updated,
         authors=tuple(Person(name, email, url) for name, email, url in article.authors),
         categories=tuple(categories), summary=article.summary, content=content,
-        image=image, language=article.language)
+        image=image, language=article.language, key=article.key)
 
 
 def _params() -> tuple[str, int, str | None]:
@@ -161,7 +161,7 @@ def render_feed(session: Session, scope: Scope, fmt: str, *, now: dt.datetime, b
                        site_title=config["SITE_TITLE"], order=order, limit=explicit_limit,
                        cursor=cursor)
     shown = [a.published for a in selection.articles] + [t.deleted for t in feed.tombstones]
-    return cache.Rendered(formats.RENDERERS[fmt](feed), formats.CONTENT_TYPES[fmt],
+    return cache.Rendered(formats.render(feed, fmt), formats.CONTENT_TYPES[fmt],
                           valid_until=selection.next_change, newest=max(shown, default=None))
 
 

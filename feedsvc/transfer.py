@@ -79,8 +79,11 @@ def record_from_json(number: int, data: Any, zone: ZoneInfo) -> Record:
         raise FeedsvcError("the record has no key")
     key = payload.check_key(data["key"])
     fields = payload.parse(data, zone, partial=False)
-    if uid is not None and (not isinstance(uid, str) or not re.fullmatch(r"[a-z][a-z0-9+.-]*:\S{1,290}", uid)):
-        raise FeedsvcError("id must be an absolute IRI of at most 300 characters")
+    if uid is not None:
+        try:
+            uid = payload.check_entry_id(uid)
+        except ValueError as exc:
+            raise FeedsvcError(str(exc)) from None
     when = None
     if deleted is not None:
         try:
@@ -167,7 +170,10 @@ def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo)
         "language": None,
     }
     fields = payload.parse(data, zone, partial=False)
-    uid = source_id if re.fullmatch(r"[a-z][a-z0-9+.-]*:\S{1,290}", source_id) else None
+    try:  # the entry's own id when it can be one of ours (see payload.check_entry_id)
+        uid: str | None = payload.check_entry_id(source_id)
+    except ValueError:
+        uid = None
     return Record(number, key, fields, uid, unit="entry")
 
 
