@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import lxml.html
 import pytest
 from feedcheck import FORMATS, read
 from flask import Flask
 from flask.testing import FlaskClient
-import lxml.html
 from sqlalchemy import text
 
 from feedsvc import db
