@@ -92,6 +92,11 @@ def _timezone(key: str, value: Any) -> str:
 def _base_url(key: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
+    if not str(value).isascii():
+        # Its host becomes the tag-URI authority of every id, recorded at first start, and a
+        # tag URI is ASCII (RFC 4151); links in RSS must be URIs too (issue 12).
+        raise ConfigError(key, f"{value!r} must be ASCII: an internationalised host in its punycode "
+                               "form (xn--…), anything else percent-encoded")
     parts = urlsplit(str(value))
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(key, f"{value!r} must be an http(s) origin such as https://news.example")

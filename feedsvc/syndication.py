@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from importlib.metadata import PackageNotFoundError, version
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -52,13 +52,22 @@ def _query(order: str, limit: int | None, cursor: str | None) -> str:
     return f"?{urlencode(params)}" if params else ""
 
 
+def feed_id(authority: str, kind: str | None, slug: str | None, order: str) -> str:
+    """The permanent tag URI (RFC 4151) of a feed: ASCII, so the slug is percent-encoded.
+
+    Encoded as in the feed's URL (UTF-8, upper-case hex): a tag URI is ASCII, and the W3C
+    validator rejects "feed:sections/বাংলাদেশ" (issue 12). An ASCII slug reads as before.
+    """
+    path = "site" if kind is None or slug is None else f"{kind}/{quote(slug, safe='')}"
+    return f"tag:{authority},{FEED_ID_DATE}:feed:{path}" + (":updated" if order == "updated" else "")
+
+
 def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str, *, base: str,
                 authority: str, site_title: str, order: str, limit: int | None,
                 cursor: str | None) -> Feed:
     """The feed document of one page of a scope: pure data, absolute URLs, UTC."""
     kind, slug = scope.scope.kind, scope.scope.slug
     feed_url = urls.feed(base, kind, slug, fmt)
-    path = "site" if kind is None else f"{kind}/{slug}"
     title = feed_title(site_title, scope)
     subtitle = (f"Latest articles from {site_title}" if scope.name is None
                 else f"{site_title}: articles of the {LABELS[kind or '']} {scope.name}")
@@ -69,7 +78,7 @@ def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str,
         next_url = feed_url + _query(order, limit, selection.next_cursor)
     languages = {a.language for a in selection.articles if a.language}
     return Feed(
-        id=f"tag:{authority},{FEED_ID_DATE}:feed:{path}" + (":updated" if order == "updated" else ""),
+        id=feed_id(authority, kind, slug, order),
         title=title, subtitle=subtitle,
         self_url=feed_url + _query(order, limit, cursor), feed_url=feed_url,
         hub_url=hub_url(base), alternate_url=urls.scope_page(base, kind, slug),
