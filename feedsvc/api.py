@@ -10,7 +10,8 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask import json as flask_json
 from sqlalchemy.orm import Session
 
-from . import auth, changes, db, payload, site, store, urls
+from . import auth, changes, db, params, payload, site, store, urls
+from .conditional import none_match
 from .errors import (
     BadRequest,
     Invalid,
@@ -116,15 +117,20 @@ def _if_match(session: Session, key: str, must_exist: bool = False) -> int | Non
     live = current is not None and current.deleted is None
     if must_exist and not live:
         return None
-    tags = [tag.strip() for tag in header.split(",")]
-    if "*" in tags:
+    if header.strip() == "*":
         if not live:
             raise PreconditionFailed("If-Match: * but the article does not exist.")
         return None
-    for tag in tags:
-        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
-            if live and current is not None and int(tag[2:-1]) == current.version:
-                return current.version
+    # Strong comparison (RFC 9110 13.1.1): a weak tag never matches. Tags are compared as
+    # text, so "v" and 4,400 digits is just a tag that names no version.
+    wanted = etag(current) if live and current is not None else None
+    try:  # read to the end, so a malformed header is a 400 wherever a match stands in it
+        matched = sum(not weak and tag == wanted for weak, tag in params.entity_tags(header)) > 0
+    except ValueError:
+        raise params.problem("If-Match", 'must be "*" or a list of entity-tags such as "v3"',
+                             "header") from None
+    if matched and current is not None:
+        return current.version
     raise PreconditionFailed("The article has changed since you read it (If-Match).")
 
 
@@ -199,26 +205,22 @@ def get(key: str) -> Response:
     if article is None:
         raise NotFound(f"There is no article with the key {key!r}.")
     response = _respond(article)
-    if article.deleted is None and etag(article) in _tags(request.headers.get("If-None-Match")):
+    header = request.headers.get("If-None-Match")
+    # The rule feeds and pages follow (conditional.none_match): weak comparison, "*" for any.
+    if article.deleted is None and header is not None and none_match(header, [etag(article)]):
         response = Response(status=304, headers={"ETag": etag(article)})
     return response
-
-
-def _tags(header: str | None) -> list[str]:
-    return [tag.strip().removeprefix("W/") for tag in (header or "").split(",")]
 
 
 @bp.get("/articles")
 @auth.required
 def index() -> Response:
     args = request.args
-    limit_text = args.get("limit", str(current_app.config["API_PAGE_SIZE"]))
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 200:
-        raise BadRequest("limit must be a whole number from 1 to 200.")
+    limit = params.limit(args, default=current_app.config["API_PAGE_SIZE"], maximum=params.MAX_LISTING)
+    filters = {name: params.slug(args, name) for name in params.SCOPE_FILTERS}
     page = store.list_articles(
-        db.get_session(), now=site.now(), limit=int(limit_text), section=args.get("section"),
-        topic=args.get("topic"), author=args.get("author"), status=args.get("status"),
-        cursor=args.get("cursor"))
+        db.get_session(), now=site.now(), limit=limit, public=False, status=params.status(args),
+        cursor=params.cursor(args), **filters)
     base, now = site.base_url(), site.now()
     next_url = None
     if page.next_cursor:

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
+
 
 class ConfigError(Exception):
     """A configuration value that feedsvc cannot run with."""
@@ -151,6 +153,10 @@ def _proxy(key: str, value: Any) -> str | None:
     return text
 
 
+MAX_FEED_SIZE = 10_000  # entries in one feed document, whatever ?limit= asks
+MAX_TOMBSTONE_DAYS = 36_500  # a century of RFC 6721 deletions
+
+
 # key -> (default, checker). A default of None means "derived" (see the README).
 SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "DATABASE_URL": (None, _database_url),
@@ -174,6 +180,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "MAX_BODY": ("2 MiB", _size),
     "TOMBSTONE_DAYS": (30, _non_negative_int),
     "API_PAGE_SIZE": (50, _positive_int),
+    "PAGE_SIZE": (20, _positive_int),
     "FEED_CACHE_SIZE": (1000, _positive_int),
     "AUTH_FAILURE_LIMIT": (10, _positive_int),
     "AUTH_FAILURE_WINDOW": (60, _positive_int),
@@ -211,7 +218,28 @@ def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, A
     if raw["DATABASE_URL"] in (None, ""):
         raw["DATABASE_URL"] = f"sqlite:///{instance / 'feedsvc.sqlite3'}"
     checked = {key: SETTINGS[key][1](key, value) for key, value in raw.items()}
-    if checked["FEED_SIZE"] > checked["FEED_MAX_SIZE"]:
-        raise ConfigError("FEED_SIZE", "must not exceed FEED_MAX_SIZE")
+    _check_together(checked)
     checked.update(extra)
     return checked
+
+
+def _check_together(config: Mapping[str, Any]) -> None:
+    """Rules between keys, and ceilings past which a request would fail instead of the start.
+
+    An API_PAGE_SIZE above the largest ?limit= the API takes turned every plain listing into
+    a 400 (issue 12); a TOMBSTONE_DAYS past datetime's range, every Atom feed into a 500.
+    """
+    rules = [
+        ("FEED_SIZE", config["FEED_SIZE"] <= config["FEED_MAX_SIZE"], "must not exceed FEED_MAX_SIZE"),
+        ("FEED_MAX_SIZE", config["FEED_MAX_SIZE"] <= MAX_FEED_SIZE, f"must not exceed {MAX_FEED_SIZE}"),
+        ("API_PAGE_SIZE", config["API_PAGE_SIZE"] <= MAX_LISTING,
+         f"must not exceed {MAX_LISTING}, the largest ?limit= of the API"),
+        ("PAGE_SIZE", config["PAGE_SIZE"] <= MAX_LISTING, f"must not exceed {MAX_LISTING}"),
+        ("TOMBSTONE_DAYS", config["TOMBSTONE_DAYS"] <= MAX_TOMBSTONE_DAYS,
+         f"must not exceed {MAX_TOMBSTONE_DAYS}"),
+        ("WEBSUB_RETRY_BASE", config["WEBSUB_RETRY_BASE"] <= config["WEBSUB_RETRY_MAX"],
+         "must not exceed WEBSUB_RETRY_MAX"),
+    ]
+    for key, holds, message in rules:
+        if not holds:
+            raise ConfigError(key, f"{config[key]!r} {message}")

@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 from .changes import Scope
 from .errors import NotFound
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
-from .store import decode_cursor, encode_cursor
+from .params import Cursor
+from .store import cursor_position
 
-ORDERS = ("published", "updated")
 _MODELS: dict[str, Any] = {"sections": Section, "topics": Topic, "authors": Author}
 
 
@@ -174,21 +174,27 @@ def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Sta
 
 
 def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order: str,
-                   limit: int, cursor: str | None, tombstone_days: int,
+                   limit: int, cursor: Cursor | None, tombstone_days: int,
                    with_tombstones: bool) -> Selection:
-    """Published articles of the scope, newest ``order`` first (ties by id), one page."""
+    """Published articles of the scope, newest ``order`` first (ties by id), one page.
+
+    ``cursor`` (from params.cursor, of this ``order``) is resolved as a public one: see
+    store.cursor_position, which keeps a scheduled article's key from placing the page.
+    """
     connection = session.connection()
     statements = _statements(scope.scope.kind, order, cursor is not None,
                              connection.dialect.name == "sqlite")
     params: dict[str, Any] = {"scope_id": scope.id, "now": now, "upper": now, "limit": limit + 1}
     if cursor is not None:
-        when, last_id = decode_cursor(cursor)
+        when, last_id = cursor_position(connection, cursor, now=now, public=True)
         params |= {"when": when, "last_id": last_id}
         if order == "published":
             params["upper"] = min(now, when)
     rows = connection.execute(statements.page, params).all()
-    next_cursor = encode_cursor(rows[limit - 1][1], rows[limit - 1][0]) if len(rows) > limit else None
     articles = _load(connection, [row[0] for row in rows[:limit]])
+    next_cursor = None
+    if len(rows) > limit:  # the page's last entry, by its key: no row id leaves the service
+        next_cursor = Cursor(order, rows[limit - 1][1], articles[-1].key).encode()
     tombstones: list[Gone] = []
     if with_tombstones and tombstone_days > 0:
         since = now - dt.timedelta(days=tombstone_days)

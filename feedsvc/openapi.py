@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .params import MAX_LISTING
 from .payload import (
     EMAIL,
     MAX_AUTHORS,
@@ -96,8 +97,13 @@ _ARTICLE = {"type": "object", "required": list(_ARTICLE_PROPERTIES), "additional
 _PROBLEM = {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
     "detail": {"type": "string"},
-    "errors": {"type": "array", "items": {"type": "object", "required": ["pointer", "detail"],
+    # Each names a body field by its JSON pointer, or a query parameter or header (params.problem).
+    "errors": {"type": "array", "items": {"type": "object", "required": ["detail"],
+                                          "oneOf": [{"required": ["pointer"]},
+                                                    {"required": ["parameter", "in"]}],
                                           "properties": {"pointer": {"type": "string"},
+                                                         "parameter": {"type": "string"},
+                                                         "in": {"enum": ["query", "header"]},
                                                          "detail": {"type": "string"}}}}}}
 _PAGE = {"type": "object", "required": ["articles", "next"], "additionalProperties": False, "properties": {
     "articles": {"type": "array", "items": {"$ref": "#/components/schemas/Article"}},
@@ -161,7 +167,7 @@ def spec(base: str) -> dict[str, Any]:
                             {"name": "status", "in": "query", "required": False,
                              "schema": {"enum": ["published", "scheduled", "deleted"]}},
                             {"name": "limit", "in": "query", "required": False,
-                             "schema": {"type": "integer", "minimum": 1, "maximum": 200}}],
+                             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTING}}],
                         "responses": {"200": {"description": "A page of articles", "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}}}
                         | _problems(400, 401)},

@@ -17,14 +17,12 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import db, directory, polling, site, store, urls
+from . import db, directory, params, polling, site, store, urls
 from .directory import ScopeInfo
 from .errors import Gone, NotFound
 from .sanitize import clean_html
 
 bp = Blueprint("pages", __name__)
-
-PAGE_SIZE = 20  # articles per listing page; tests set PAGE_SIZE in the app config
 
 # Format name, media type for autodiscovery (JSON Feed 1.1 asks for application/feed+json).
 FORMATS = {"atom": ("Atom", "application/atom+xml"), "rss": ("RSS", "application/rss+xml"),
@@ -73,22 +71,19 @@ def alternates(scope: ScopeInfo | None) -> list[FeedLink]:
     return own + feed_links(None, None)
 
 
-def _page_size() -> int:
-    return int(current_app.config.get("PAGE_SIZE", PAGE_SIZE))
-
-
-def _listing(kind: str | None = None, slug: str | None = None) -> store.Page:
+def _listing(kind: str | None = None, slug: str | None = None) -> tuple[store.Page, bool]:
+    """One page of a listing from ``?cursor=`` (params.cursor), and whether it is the first."""
     filters = {"sections": "section", "topics": "topic", "authors": "author"}
     scope = {filters[kind]: slug} if kind and slug else {}
-    return store.list_articles(db.get_session(), now=site.now(), limit=_page_size(),
-                               status="published", cursor=request.args.get("cursor") or None,
-                               **scope)
+    cursor = params.cursor(request.args)
+    page = store.list_articles(db.get_session(), now=site.now(), limit=current_app.config["PAGE_SIZE"],
+                               public=True, status="published", cursor=cursor, **scope)
+    return page, cursor is None
 
 
 @bp.get("/")
 def home() -> str:
-    page = _listing()
-    first = not request.args.get("cursor")
+    page, first = _listing()
     return render_template(
         "pages/home.html", page=page, first=first, nav="home", feeds=alternates(None),
         sections=directory.live_sections(db.get_session(), site.now()),
@@ -99,10 +94,10 @@ def _scope_page(kind: str, slug: str) -> str:
     scope = directory.scope(db.get_session(), kind, slug, site.now())
     if scope is None:
         raise NotFound(f"There is no {KIND_LABELS[kind].lower()} at this address.")
-    page = _listing(kind, slug)
+    page, first = _listing(kind, slug)
     return render_template(
         "pages/scope.html", scope=scope, kind_label=KIND_LABELS[kind], page=page,
-        first=not request.args.get("cursor"), feeds=alternates(scope),
+        first=first, feeds=alternates(scope),
         own_feeds=feed_links(kind, slug, scope.name))
 
 

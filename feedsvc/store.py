@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, insert, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import db
 from .changes import Scope, due_scopes, public_scopes
-from .errors import BadRequest, Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
+from .directory import _ever_shown
+from .errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
+from .params import Cursor
 from .payload import Byline, Image
 from .sanitize import clean_html
 from .slugs import key_from_title, slugify
 
 Named = TypeVar("Named", Section, Topic, Author)
-STATUSES = ("published", "scheduled", "deleted")
 
 
 def id_authority(session: Session, configured: str | None) -> str:
@@ -289,10 +287,16 @@ class Page:
     next_cursor: str | None
 
 
-def list_articles(session: Session, *, now: dt.datetime, limit: int, section: str | None = None,
-                  topic: str | None = None, author: str | None = None,
-                  status: str | None = None, cursor: str | None = None) -> Page:
-    """Articles newest ``published`` first (ties by id), filtered, from an opaque cursor on."""
+def list_articles(session: Session, *, now: dt.datetime, limit: int, public: bool,
+                  section: str | None = None, topic: str | None = None,
+                  author: str | None = None, status: str | None = None,
+                  cursor: Cursor | None = None) -> Page:
+    """Articles newest ``published`` first (ties by id), filtered, from a cursor on.
+
+    ``public`` (the pages) resolves the cursor as every public listing does, see
+    ``cursor_position``; the API (not ``public``) lists scheduled articles, so any key will do.
+    ``status`` is one of params.STATUSES or None for every live article (params.status checks it).
+    """
     query = _with_links(select(Article))
     if section is not None:
         query = query.join(Section).where(Section.slug == section)
@@ -308,36 +312,51 @@ def list_articles(session: Session, *, now: dt.datetime, limit: int, section: st
         query = query.where(Article.deleted.is_(None), Article.published > now)
     elif status == "published":
         query = query.where(Article.deleted.is_(None), Article.published <= now)
-    elif status is None:
-        query = query.where(Article.deleted.is_(None))
     else:
-        raise BadRequest(f"status must be one of {', '.join(STATUSES)}.")
+        query = query.where(Article.deleted.is_(None))
     if cursor is not None:
-        published, last_id = decode_cursor(cursor)
+        published, last_id = cursor_position(session.connection(), cursor, now=now, public=public)
         query = query.where(or_(Article.published < published,
                                 and_(Article.published == published, Article.id < last_id)))
     rows = list(session.scalars(
         query.order_by(Article.published.desc(), Article.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].published, rows[limit - 1].id) if len(rows) > limit else None
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = Cursor("published", rows[limit - 1].published, rows[limit - 1].key).encode()
     return Page(rows[:limit], next_cursor)
 
 
-def encode_cursor(when: dt.datetime, last_id: int) -> str:
-    """An opaque keyset cursor: the sort value and id of the last row of a page."""
-    raw = json.dumps([when.isoformat(), last_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# A cursor names its article by key (params.Cursor); its row id, the keyset's tie-breaker, is
+# one look-up of the unique index on key. For a public listing the article must have been
+# public at some time by now, so the key of a scheduled article (or of one deleted before its
+# instant) resolves exactly as an unknown key does, and the page is the same: one statement
+# either way, a hidden key reading the one row an unknown key has not (as entries.resolve
+# does for scopes; only a covering index on (key, published, deleted) would even that out).
+# A deleted or edited article still resolves, so a reader walking history keeps going.
+_ROW_OF_KEY = select(Article.id).where(Article.key == bindparam("key"))
+_NOW: Any = bindparam("now")
+_ROW_OF_PUBLIC_KEY = _ROW_OF_KEY.where(_ever_shown(_NOW))
+# The position just after every entry of an instant: both databases keep microseconds, and
+# no row id is below 1. (A "largest id" would not do: PostgreSQL casts it to the column's int4.)
+_NEXT_INSTANT = dt.timedelta(microseconds=1)
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        published, last_id = json.loads(raw)
-        when = dt.datetime.fromisoformat(published)
-        if when.tzinfo is None or not isinstance(last_id, int):
-            raise ValueError
-        return when, last_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise BadRequest("The cursor is not one this API gave out.") from None
+def cursor_position(connection: Connection, cursor: Cursor, *, now: dt.datetime,
+                    public: bool) -> tuple[dt.datetime, int]:
+    """The keyset position (sort instant, row id) after which the cursor's page starts.
+
+    A key that does not resolve (unknown, not public, or public once and since rescheduled)
+    is no error: the page then starts at the cursor's instant itself, and at worst repeats the
+    entries that share that instant, rather than refuse a reader whose cursor was good. So
+    no answer, 200 or 400, tells a hidden key from an unknown one.
+    """
+    if public:
+        row_id = connection.scalar(_ROW_OF_PUBLIC_KEY, {"key": cursor.key, "now": now})
+    else:
+        row_id = connection.scalar(_ROW_OF_KEY, {"key": cursor.key})
+    if row_id is None:
+        return cursor.when + _NEXT_INSTANT, 0
+    return cursor.when, row_id
 
 
 def count_articles(session: Session) -> int:

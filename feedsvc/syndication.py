@@ -15,14 +15,12 @@ from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from . import cache, db, entries, formats, site, urls
+from . import cache, db, entries, formats, params, site, urls
 from .changes import Scope
 from .document import Category, Enclosure, Entry, Feed, Person, Tombstone
-from .errors import BadRequest
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
 from .polling import respond
 from .sanitize import clean_html
-from .store import decode_cursor
 
 bp = Blueprint("syndication", __name__)
 FEED_ID_DATE = "2026"  # the tag date of every feed id: fixed, so ids never change
@@ -46,10 +44,11 @@ def feed_title(site_title: str, scope: entries.ScopeRow) -> str:
 
 
 def _query(order: str, limit: int | None, cursor: str | None) -> str:
-    params = {k: v for k, v in (("order", order if order != "published" else None),
-                                ("limit", str(limit) if limit else None),
-                                ("cursor", cursor)) if v}
-    return f"?{urlencode(params)}" if params else ""
+    """The query string of a feed page, parameters in one fixed order (see params for each)."""
+    query = {k: v for k, v in (("order", order if order != "published" else None),
+                               ("limit", str(limit) if limit else None),
+                               ("cursor", cursor)) if v}
+    return f"?{urlencode(query)}" if query else ""
 
 
 def feed_id(authority: str, kind: str | None, slug: str | None, order: str) -> str:
@@ -111,22 +110,12 @@ def _entry(article: entries.Shown, base: str) -> Entry:
         image=image, language=article.language, key=article.key)
 
 
-def _params() -> tuple[str, int, str | None]:
-    config = current_app.config
-    order = request.args.get("order", "published")
-    if order not in entries.ORDERS:
-        raise BadRequest("order must be 'published' or 'updated'.")
-    text = request.args.get("limit")
-    if text is None:
-        limit = config["FEED_SIZE"]
-    elif text.isascii() and text.isdigit() and 1 <= int(text) <= config["FEED_MAX_SIZE"]:
-        limit = int(text)
-    else:
-        raise BadRequest(f"limit must be a whole number from 1 to {config['FEED_MAX_SIZE']}.")
-    cursor = request.args.get("cursor")
-    if cursor is not None:
-        decode_cursor(cursor)  # a bad one is a 400 before anything else
-    return order, limit, cursor
+def _params() -> tuple[str, int, params.Cursor | None]:
+    """order, limit and cursor of a feed request; a bad one is a 400 before anything else."""
+    args, config = request.args, current_app.config
+    order = params.order(args)
+    limit = params.limit(args, default=config["FEED_SIZE"], maximum=config["FEED_MAX_SIZE"])
+    return order, limit, params.cursor(args, order)
 
 
 def variant_key(base: str, scope: Scope, fmt: str, order: str, limit: int | None,
@@ -145,21 +134,23 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
     order, limit, cursor = _params()
     app, now, base = current_app, site.now(), site.base_url()
     explicit_limit = limit if "limit" in request.args else None
-    variant = variant_key(base, scope, fmt, order, explicit_limit, cursor)
+    # The cursor as this service writes it: another spelling of it is the same document.
+    cursor_text = cursor.encode() if cursor else None
+    variant = variant_key(base, scope, fmt, order, explicit_limit, cursor_text)
 
     def render() -> cache.Rendered:
         return render_feed(db.get_session(), scope, fmt, now=now, base=base, order=order,
                            limit=limit, cursor=cursor, explicit_limit=explicit_limit)
 
     document = cache.get_cache(app).fetch(variant, [scope], now, render)
-    self_url = urls.feed(base, scope.kind, scope.slug, fmt) + _query(order, explicit_limit, cursor)
+    self_url = urls.feed(base, scope.kind, scope.slug, fmt) + _query(order, explicit_limit, cursor_text)
     links = [f'<{self_url}>; rel="self"', f'<{hub_url(base)}>; rel="hub"']
     return respond(request, document, ceiling=app.config["CACHE_MAX_AGE"], now=now, links=links)
 
 
 def render_feed(session: Session, scope: Scope, fmt: str, *, now: dt.datetime, base: str,
-                order: str = "published", limit: int | None = None, cursor: str | None = None,
-                explicit_limit: int | None = None) -> cache.Rendered:
+                order: str = "published", limit: int | None = None,
+                cursor: params.Cursor | None = None, explicit_limit: int | None = None) -> cache.Rendered:
     """Select, build and render one feed document; NotFound for an unknown or hidden scope."""
     config = current_app.config
     row = entries.resolve(session, scope, now)
@@ -168,7 +159,7 @@ def render_feed(session: Session, scope: Scope, fmt: str, *, now: dt.datetime, b
         tombstone_days=config["TOMBSTONE_DAYS"], with_tombstones=fmt == "atom" and cursor is None)
     feed = to_document(selection, row, fmt, base=base, authority=site.authority(),
                        site_title=config["SITE_TITLE"], order=order, limit=explicit_limit,
-                       cursor=cursor)
+                       cursor=cursor.encode() if cursor else None)
     shown = [a.published for a in selection.articles] + [t.deleted for t in feed.tombstones]
     return cache.Rendered(formats.render(feed, fmt), formats.CONTENT_TYPES[fmt],
                           valid_until=selection.next_change, newest=max(shown, default=None))

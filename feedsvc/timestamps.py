@@ -12,6 +12,18 @@ _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d{1,9})?"
     r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
 )
+# Every instant feedsvc stores or accepts lies in [EARLIEST, LATEST): far from datetime's own
+# ends (years 1 and 9999), where moving a wall time to UTC overflows (issue 12).
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+RANGE = "must lie between the years 1900 and 9000"
+
+
+def in_range(when: dt.datetime) -> bool:
+    """Whether ``when`` is aware and in [EARLIEST, LATEST), decided without any overflow."""
+    if when.utcoffset() is None or not EARLIEST.year - 1 <= when.year <= LATEST.year:
+        return False  # the year alone decides, before a comparison converts to UTC
+    return EARLIEST <= when < LATEST
 
 
 def parse(text: str, zone: ZoneInfo) -> dt.datetime:
@@ -30,6 +42,8 @@ def parse(text: str, zone: ZoneInfo) -> dt.datetime:
         naive = dt.datetime.fromisoformat(f"{m['date']}T{m['time']}")
     except ValueError:
         raise ValueError(f"{m['date']}T{m['time']} is not a real date and time") from None
+    if not EARLIEST.year - 1 <= naive.year <= LATEST.year:
+        raise ValueError(RANGE)  # before any offset moves it: 9999-12-31T23:00-05:00 overflowed
     offset = m["offset"]
     if offset is None:
         local = naive.replace(tzinfo=zone, fold=0)
@@ -45,8 +59,8 @@ def parse(text: str, zone: ZoneInfo) -> dt.datetime:
                 raise ValueError(f"{offset} is not a valid UTC offset")
             delta = dt.timedelta(hours=hours, minutes=minutes) * (-1 if offset[0] == "-" else 1)
         result = naive.replace(tzinfo=dt.timezone(delta)).astimezone(dt.UTC)
-    if not (dt.datetime(1900, 1, 1, tzinfo=dt.UTC) <= result < dt.datetime(9000, 1, 1, tzinfo=dt.UTC)):
-        raise ValueError("must lie between the years 1900 and 9000")
+    if not in_range(result):
+        raise ValueError(RANGE)
     return result
 
 

@@ -28,6 +28,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -38,6 +39,8 @@ from .sanitize import plain_text
 from .timestamps import format_utc
 
 BATCH = 500
+# The database gone: no record's fault, so the run stops instead of failing every record.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 MAX_DOWNLOAD = 100 * 2**20
 
 
@@ -67,6 +70,10 @@ class Summary:
     unchanged: int = 0
     deleted: int = 0
     failures: list[Failure] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        """One more record ``outcome``: "created", "updated", "unchanged" or "deleted"."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 def record_from_json(number: int, data: Any, zone: ZoneInfo) -> Record:
@@ -101,17 +108,20 @@ def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
         if not line.strip():
             continue
         try:
-            data = json.loads(line.decode("utf-8"))
-            yield record_from_json(number, data, zone)
-        except (ValueError, UnicodeDecodeError) as exc:
-            yield Failure(number, f"not JSON: {exc}")
-        except FeedsvcError as exc:
-            yield Failure(number, _reason(exc))
+            item: Record | Failure = record_from_json(number, json.loads(line.decode("utf-8")), zone)
+        except Exception as exc:  # whatever one line does, it is skipped and reported alone
+            item = Failure(number, _reason(exc))
+        yield item
 
 
-def _reason(exc: FeedsvcError) -> str:
-    details = "; ".join(f"{e['pointer'].removeprefix('#/')}: {e['detail']}" for e in exc.errors)
-    return f"{exc.detail} {details}".strip()
+def _reason(exc: Exception) -> str:
+    """Why a record was skipped: a refusal's own words, or the error that stopped it."""
+    if isinstance(exc, FeedsvcError):
+        details = "; ".join(f"{e['pointer'].removeprefix('#/')}: {e['detail']}" for e in exc.errors)
+        return f"{exc.detail} {details}".strip()
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError | RecursionError):
+        return f"not JSON: {exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]:
@@ -129,9 +139,10 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     feed_title = plain_text(parsed.feed.get("title", "")) or "News"
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            yield _record_from_entry(number, entry, feed_title, zone)
-        except FeedsvcError as exc:
-            yield Failure(number, _reason(exc), "entry")
+            item: Record | Failure = _record_from_entry(number, entry, feed_title, zone)
+        except Exception as exc:  # as for a line: one entry's error skips that entry alone
+            item = Failure(number, _reason(exc), "entry")
+        yield item
 
 
 def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo) -> Record:
@@ -214,20 +225,28 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
                     now=now, authority=authority)
             summary.created += sum(r.deleted is None for r in fresh)
             summary.deleted += sum(r.deleted is not None for r in fresh)
-        except FeedsvcError:
+        except DATABASE_DOWN:
+            raise  # not the records' fault: stop, and the next run writes this batch again
+        except Exception:
             rest = batch  # one of them is bad: find it record by record
         stored = store.live_articles(session, [r.key for r in rest if r.deleted is None])
         for record in sorted(rest, key=lambda r: r.number):
             article = stored.get(record.key)
-            if (article is not None and record.deleted is None and record.uid in (None, article.uid)
-                    and store.put_changes_nothing(article, record.fields)):
-                summary.unchanged += 1  # an import run again (after a crash, say): no write
-                continue
             try:
-                with session.begin_nested():
-                    touched |= _write_record(session, record, summary, now, authority)
-            except FeedsvcError as exc:
+                if (article is not None and record.deleted is None
+                        and record.uid in (None, article.uid)
+                        and store.put_changes_nothing(article, record.fields)):
+                    outcome = "unchanged"  # an import run again (after a crash, say): no write
+                else:
+                    with session.begin_nested():
+                        scopes, outcome = _write_record(session, record, now, authority)
+                    touched |= scopes
+            except DATABASE_DOWN:
+                raise
+            except Exception as exc:  # rolled back to the savepoint: this record alone is lost
                 summary.failures.append(Failure(record.number, _reason(exc), record.unit))
+            else:
+                summary.count(outcome)
         changes.record(app, session, touched, now)  # one notice for the whole batch
     # The session is gone with the batch: memory stays flat however long the file is.
 
@@ -251,15 +270,15 @@ def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], lis
     return fresh, rest
 
 
-def _write_record(session: Session, record: Record, summary: Summary, now: dt.datetime,
-                  authority: str) -> frozenset[changes.Scope]:
+def _write_record(session: Session, record: Record, now: dt.datetime,
+                  authority: str) -> tuple[frozenset[changes.Scope], str]:
+    """Store one record; its scopes, and which of Summary's counts it adds to."""
     existing, gone = session.execute(select(Article.uid, Article.deleted).where(
         Article.key == record.key)).one_or_none() or (None, None)
     if existing is not None and record.uid is not None and existing != record.uid:
         raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
     if record.deleted is not None and gone is not None:
-        summary.unchanged += 1  # a tombstone stays one; its old content serves no feed
-        return frozenset()
+        return frozenset(), "unchanged"  # a tombstone stays one; its old content serves no feed
     if record.uid is not None and existing is None:
         clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
         if clash is not None:
@@ -268,19 +287,14 @@ def _write_record(session: Session, record: Record, summary: Summary, now: dt.da
                                replace=True, uid=record.uid)
     # A bulk load bumps the scopes of embargoed articles too: simpler, and no reader is timing it.
     article, touched = saved.article, saved.touched | frozenset(saved.due)
+    outcome = "created" if saved.created else "updated" if saved.changed else "unchanged"
     if record.deleted is not None and article.deleted is None:
         article.deleted = record.deleted
         article.modified = now
         touched |= changes.scopes_of(article)
-        summary.deleted += 1
-    elif saved.created:
-        summary.created += 1
-    elif saved.changed:
-        summary.updated += 1
-    else:
-        summary.unchanged += 1
-    session.flush()
-    return touched
+        outcome = "deleted"
+    session.flush()  # a row the database refuses fails here, inside the record's savepoint
+    return touched, outcome
 
 
 def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | None]:

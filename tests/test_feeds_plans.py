@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from feedsvc import db, entries, store
+from feedsvc import db, entries, params, store
 from feedsvc.changes import SITE
 
 from conftest import PG_URL, START, Api, make_article
@@ -86,7 +86,7 @@ def test_tombstones_walk_the_deletions(app: Flask, client: FlaskClient) -> None:
         assert found and all("ix_articles_deleted" in plan for plan in found), (url, found)
 
 
-def vm_steps(app: Flask, order: str, cursor: str | None) -> int:
+def vm_steps(app: Flask, order: str, cursor: params.Cursor | None) -> int:
     """SQLite virtual-machine steps (in hundreds) to select one 5-entry page of the site feed."""
     count = 0
 
@@ -116,7 +116,7 @@ def test_a_deep_page_starts_at_its_cursor(app: Flask, order: str) -> None:
              for n in range(1, 801)]
     db.run_write(db.get_engine(app), lambda s: store.create_many(
         s, items, now=NOW, authority="feeds.test"))
-    deep = store.encode_cursor(NOW - dt.timedelta(hours=750), 750)
+    deep = params.Cursor(order, NOW - dt.timedelta(hours=750), "k750")
     # Walking down from the newest entry to the cursor would cost ~750 rows more.
     assert vm_steps(app, order, deep) < 2 * vm_steps(app, order, None) + 20
 

@@ -96,7 +96,8 @@ def test_any_value_in_any_field(app: Flask, client: FlaskClient, api: Api, body:
     if response.status_code >= 400:
         assert response.status_code in (400, 422), response.data[:300]
         assert response.content_type == "application/problem+json"
-        assert response.get_json()["errors"], response.get_json()
+        if response.status_code == 422:  # a 400 is a body that is not JSON (Infinity, say)
+            assert response.get_json()["errors"], response.get_json()
         after = api.get("fuzz")
         assert (after.status_code, after.data) == (before.status_code, before.data)
         return
