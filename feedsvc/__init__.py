@@ -20,6 +20,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         db,
         errors,
         fastpoll,
+        hosts,
         hub,
         outbox,
         pages,
@@ -53,4 +54,5 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     hub.init_app(app)
     worker.init_app(app)
     fastpoll.init_app(app)  # last: it wraps the finished WSGI app
+    hosts.init_app(app)  # outermost: a bad Host is refused before the fast path
     return app

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import resource
 import signal
+import socket
+import time
 from types import FrameType
 from typing import Any
 
@@ -14,9 +17,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from waitress import create_server
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask, WSGITask
+from waitress.utilities import BadRequest, Error, RequestEntityTooLarge, find_double_newline
 
-from . import cache, db, site, worker
+from . import cache, db, hosts, site, worker
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
@@ -67,6 +72,10 @@ class KeepAliveTask(WSGITask):  # type: ignore[misc]
     """
 
     def build_response_header(self) -> bytes:
+        environ = self.environ  # type: ignore[has-type]
+        if environ is not None and environ.get(hosts.CLOSE_CONNECTION):
+            # The app may not send Connection itself (a hop-by-hop header, PEP 3333).
+            self.set_close_on_finish()
         closing: bool = self.close_on_finish  # type: ignore[has-type]
         keep = (not self.has_body and self.version == "1.1" and not closing
                 and self.request.headers.get("CONNECTION", "").lower() != "close")
@@ -94,9 +103,181 @@ class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
         self.write(body)
 
 
+class VersionNotSupported(Error):  # type: ignore[misc]
+    """505: an HTTP version other than 1.0 and 1.1 on an HTTP/1 connection (RFC 9110 15.6.6)."""
+
+    code = 505
+    reason = "HTTP Version Not Supported"
+
+
+class _Refused(Exception):
+    """A refusal with a status of its own, raised from the header checks."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(error.body)
+        self.error = error
+
+
+_VERSION = re.compile(rb" HTTP/([0-9])\.([0-9])\Z")
+_BARE = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")  # a CR or LF not in a CRLF (one may be cut off)
+# A Content-Length this long exceeds any MAX_BODY; Python refuses to convert one of 4,300
+# digits or more, and waitress closed without a word (RFC 9110 8.6: expect large numerals).
+_LONGEST_LENGTH = 18
+
+
+def request_version(header_plus: bytes) -> str:
+    """The HTTP version of a request head, "1.0" or "1.1"; any other is refused."""
+    first = header_plus.partition(b"\r\n")[0].rstrip()
+    version = _VERSION.search(first)
+    if version is None:  # HTTP/0.9 had no headers and no framing to trust
+        raise ParsingError("The request line has no HTTP version (RFC 9112 section 3)")
+    if version.group(1, 2) not in ((b"1", b"0"), (b"1", b"1")):
+        raise _Refused(VersionNotSupported("Only HTTP/1.0 and HTTP/1.1 are served here"))
+    return f"{version.group(1).decode()}.{version.group(2).decode()}"
+
+
+def check_framing(header_plus: bytes, version: str) -> None:
+    """Raise the fault of a request head whose end or body length a proxy could read otherwise.
+
+    RFC 9112 section 6.3 lists what makes a request's length unknowable; a server answers 400
+    and closes, because a request smuggled behind one that a proxy in front reads differently
+    would otherwise be answered as the proxy's next request.
+    """
+    named: dict[bytes, list[bytes]] = {}
+    for line in header_plus.split(b"\r\n")[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise ParsingError("Obsolete line folding is not accepted (RFC 9112 section 5.2)")
+        name, colon, value = line.partition(b":")
+        if colon:
+            named.setdefault(name.lower(), []).append(value.strip(b" \t"))
+    lengths, codings = named.get(b"content-length", []), named.get(b"transfer-encoding")
+    if len(named.get(b"host", [])) > 1:
+        raise ParsingError("More than one Host field (RFC 9112 section 3.2)")
+    if len(lengths) > 1:
+        raise ParsingError("More than one Content-Length field (RFC 9112 section 6.3)")
+    if lengths and lengths[0].isdigit() and len(lengths[0].lstrip(b"0")) > _LONGEST_LENGTH:
+        raise _Refused(RequestEntityTooLarge(f"Content-Length has {len(lengths[0])} digits"))
+    if codings is None:
+        return
+    if lengths:
+        raise ParsingError("Both Content-Length and Transfer-Encoding (RFC 9112 section 6.1)")
+    if version != "1.1":
+        raise ParsingError("Transfer-Encoding in an HTTP/1.0 request (RFC 9112 section 6.1)")
+    listed = [c.strip(b" \t").lower() for c in b",".join(codings).split(b",") if c.strip(b" \t")]
+    if not listed or listed[-1] != b"chunked" or listed.count(b"chunked") > 1:
+        raise ParsingError("chunked must be the final transfer coding, and applied once "
+                           "(RFC 9112 sections 6.3 and 7)")
+
+
+class FramingParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's request parser, also refusing a request whose framing is ambiguous.
+
+    waitress 3.0 answers a request with both Content-Length and Transfer-Encoding (chunked wins)
+    and then the request smuggled behind it; it reads Transfer-Encoding only in HTTP/1.1, joins
+    folded lines, takes "chunked, chunked", answers 501 where a coding other than chunked comes
+    last (RFC 9112 6.3: 400), and closes without a word on a Content-Length of 5,000 digits.
+    Each refusal goes through waitress's error path (ProblemErrorTask): problem+json, then close.
+    """
+
+    def parse_header(self, header_plus: bytes) -> None:
+        self.version = request_version(header_plus)  # the refusal answers in the same version
+        check_framing(header_plus, self.version)
+        super().parse_header(header_plus)
+
+    def received(self, data: bytes) -> int:
+        if self.body_rcv is None and not self.completed:  # type: ignore[has-type]
+            head = (self.header_plus + data).lstrip()
+            end = find_double_newline(head)
+            if _BARE.search(head if end < 0 else head[:end]):
+                # waitress refuses these only once a CRLF CRLF arrives, which a client ending
+                # its lines with LF never sends: it waited for the idle timeout (RFC 9112 2.2).
+                self.parse_header(b"GET / HTTP/1.0\r\n")  # what waitress's own refusals log
+                self._refuse(BadRequest("Bare CR or LF in the request head (RFC 9112 2.2)"))
+                return len(data)
+        try:
+            consumed: int = super().received(data)
+        except _Refused as refused:
+            self._refuse(refused.error)
+        if self.error is None:
+            return consumed
+        # No 100 Continue invites a body that will not be read (RFC 9110 10.1.1), and nothing
+        # after a refused request is read as another request.
+        self.expect_continue = False
+        return len(data)
+
+    def _refuse(self, error: Error) -> None:
+        self.error = error
+        self.completed = self.headers_finished = True
+
+
+# Lingering close, as nginx does it: after a response that ends the connection, the server
+# stops writing but reads and discards what the client still sends, for LINGER_SECONDS or
+# LINGER_BYTES at most, before closing. Closing with unread bytes would send a TCP reset,
+# and a client still sending its body (no Expect: 100-continue, as python-requests and urllib)
+# would lose the response with it (RFC 9112 9.6).
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 16 * 1024 * 1024
+_LINGER_READ = 256 * 1024  # per turn of waitress's loop, so one client cannot hold it
+
+
 class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
+    """waitress's channel with feedsvc's tasks, framing checks and a lingering close."""
+
     task_class = KeepAliveTask
     error_task_class = ProblemErrorTask
+    parser_class = FramingParser
+    linger_until: float | None = None  # time.monotonic() deadline while lingering
+    linger_left = 0
+    _response_ends = False  # set while handle_write may close after a complete response
+
+    def readable(self) -> bool:
+        return self.linger_until is not None or bool(super().readable())
+
+    def writable(self) -> bool:
+        if self.linger_until is not None:
+            return time.monotonic() >= self.linger_until  # then handle_write closes
+        return bool(super().writable())
+
+    def handle_write(self) -> None:
+        if self.linger_until is not None:
+            self.handle_close()
+            return
+        self._response_ends = bool(self.close_when_flushed)
+        try:
+            super().handle_write()
+        finally:
+            self._response_ends = False
+
+    def handle_read(self) -> None:
+        if self.linger_until is None:
+            super().handle_read()
+            return
+        for _ in range(_LINGER_READ // 65536):
+            try:
+                data = self.socket.recv(min(65536, self.linger_left))
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            self.linger_left -= len(data)
+            if not data or self.linger_left <= 0:
+                self.handle_close()
+                return
+
+    def handle_close(self) -> None:
+        """Close, or first linger when a whole response ends the connection."""
+        if (self.linger_until is None and self._response_ends and self.connected
+                and not self.total_outbufs_len):
+            try:
+                self.socket.shutdown(socket.SHUT_WR)  # the client reads the response to its end
+            except OSError:
+                pass
+            else:
+                self.linger_until = time.monotonic() + LINGER_SECONDS
+                self.linger_left = LINGER_BYTES
+                return
+        self.linger_until = None
+        super().handle_close()
 
 
 def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
