@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
+from .payload import MAX_AUTHORITY
 
 
 class ConfigError(Exception):
@@ -99,19 +100,28 @@ def _base_url(key: str, value: Any) -> str | None:
         # tag URI is ASCII (RFC 4151); links in RSS must be URIs too (issue 12).
         raise ConfigError(key, f"{value!r} must be ASCII: an internationalised host in its punycode "
                                "form (xn--…), anything else percent-encoded")
-    parts = urlsplit(str(value))
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+    try:
+        parts = urlsplit(str(value))
+        host, _ = parts.hostname, parts.port  # port: ValueError when out of range
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
         raise ConfigError(key, f"{value!r} must be an http(s) origin such as https://news.example")
     return str(value).rstrip("/")
+
+
+# RFC 4151 section 2.1: a tag's authority is a DNS name or an email address. Every id is
+# "tag:<authority>,<date>:article:<key>" and must fit its column, hence the length.
+_AUTHORITY = re.compile(r"([a-z0-9._%+-]+@)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 
 
 def _authority(key: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
     text = str(value).strip().lower()
-    # RFC 4151: a tag's authority is a DNS name or an email address.
-    if not re.fullmatch(r"([a-z0-9._%+-]+@)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", text):
-        raise ConfigError(key, f"{value!r} is not a DNS name or email address")
+    if not _AUTHORITY.fullmatch(text) or len(text) > MAX_AUTHORITY:
+        raise ConfigError(key, f"{value!r} is not a DNS name or email address of at most "
+                               f"{MAX_AUTHORITY} characters")
     return text
 
 
@@ -240,6 +250,12 @@ def _check_together(config: Mapping[str, Any]) -> None:
         ("WEBSUB_RETRY_BASE", config["WEBSUB_RETRY_BASE"] <= config["WEBSUB_RETRY_MAX"],
          "must not exceed WEBSUB_RETRY_MAX"),
     ]
+    if config["ID_AUTHORITY"] is None and config["BASE_URL"] is not None:
+        # The id authority is then BASE_URL's host (site.authority): it must be one too.
+        host = urlsplit(config["BASE_URL"]).hostname or ""
+        rules.append(("BASE_URL", bool(_AUTHORITY.fullmatch(host)) and len(host) <= MAX_AUTHORITY,
+                      f"has a host that cannot be a tag-URI authority (a DNS name of at most "
+                      f"{MAX_AUTHORITY} characters): set ID_AUTHORITY"))
     for key, holds, message in rules:
         if not holds:
             raise ConfigError(key, f"{config[key]!r} {message}")

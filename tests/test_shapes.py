@@ -147,3 +147,33 @@ def test_a_token_name_the_column_cannot_hold_is_refused(app: Flask, runner: Any,
     result = runner.invoke(args=["token", "create", name])
     assert result.exit_code == 2 and "printable" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("environ,key", [
+    ({"FEEDSVC_ID_AUTHORITY": "a" * (payload.MAX_AUTHORITY - 7) + "x.example"}, "ID_AUTHORITY"),
+    ({"FEEDSVC_BASE_URL": "https://" + "a" * payload.MAX_AUTHORITY + ".example"}, "BASE_URL"),
+    ({"FEEDSVC_BASE_URL": "http://my_host"}, "BASE_URL"),
+    ({"FEEDSVC_BASE_URL": "http://[::1]:8000"}, "BASE_URL"),
+    ({"FEEDSVC_BASE_URL": "http://[bad"}, "BASE_URL"),
+    ({"FEEDSVC_BASE_URL": "http://news.example:99999"}, "BASE_URL"),
+])
+def test_an_id_authority_that_cannot_make_ids_is_refused_at_start(tmp_path: Any, environ: dict[str, str],
+                                                                  key: str) -> None:
+    # Every id is "tag:<authority>,<date>:article:<key>" (RFC 4151): the authority must be a DNS
+    # name or e-mail address, short enough for the id to fit its column with the longest key.
+    from feedsvc.config import ConfigError, load
+
+    with pytest.raises(ConfigError) as refused:
+        load(tmp_path, environ, None)
+    assert refused.value.key == key
+
+
+@pytest.mark.parametrize("environ", [
+    {"FEEDSVC_ID_AUTHORITY": "a" * (payload.MAX_AUTHORITY - 8) + ".example"},
+    {"FEEDSVC_BASE_URL": "http://[::1]:8000", "FEEDSVC_ID_AUTHORITY": "news.example"},
+    {"FEEDSVC_ID_AUTHORITY": "desk@news.example"},
+])
+def test_authorities_that_fit_are_taken(tmp_path: Any, environ: dict[str, str]) -> None:
+    from feedsvc.config import load
+
+    load(tmp_path, environ, None)
