@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
-from .payload import MAX_AUTHORITY
+from .payload import MAX_AUTHORITY, as_uri
+from .sanitize import has_forbidden
 
 
 class ConfigError(Exception):
@@ -87,7 +88,7 @@ def _bool(key: str, value: Any) -> bool:
 def _timezone(key: str, value: Any) -> str:
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory: IsADirectoryError
         raise ConfigError(key, f"{value!r} is not an IANA time zone such as 'Asia/Dhaka'") from None
     return str(value)
 
@@ -107,7 +108,23 @@ def _base_url(key: str, value: Any) -> str | None:
         host = None
     if host is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
         raise ConfigError(key, f"{value!r} must be an http(s) origin such as https://news.example")
+    if not _URI.fullmatch(str(value)) or "@" in parts.netloc:
+        # Every link and rel=self starts with it: a space, a control, "<" or a user:password
+        # in it made every feed invalid or published a credential (issue 12).
+        raise ConfigError(key, f"{value!r} must be a URI: no spaces, controls, user:password "
+                               "or characters a URI cannot hold")
     return str(value).rstrip("/")
+
+
+# RFC 3986 section 2: the characters a URI may hold ("%" for escapes).
+_URI = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
+def _link(text: str) -> str | None:
+    """``text`` as the ASCII http(s) URI a feed can carry, or None (see payload.as_uri)."""
+    if has_forbidden(text) or any(ch.isspace() or not ch.isprintable() for ch in text):
+        return None
+    return as_uri(text, public=False)
 
 
 # RFC 4151 section 2.1: a tag's authority is a DNS name or an email address. Every id is
@@ -140,16 +157,21 @@ def _text(key: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
         raise ConfigError(key, "must not be empty")
+    if has_forbidden(text):
+        # SITE_TITLE is in every feed: "\x01" or "\uffff" made every Atom and RSS feed a 500
+        # and the OPML not well-formed (issue 12).
+        raise ConfigError(key, f"{value!r} holds a control character or one XML 1.0 forbids")
     return text
 
 
 def _optional_url(key: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
-    parts = urlsplit(str(value))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, f"{value!r} is not an http(s) URL")
-    return str(value)
+    uri = _link(str(value))
+    if uri is None:
+        raise ConfigError(key, f"{value!r} is not an http(s) URL (a URI: no spaces, controls, "
+                               "user:password or characters a URI cannot hold)")
+    return uri  # every feed names it: an IRI's other characters percent-encoded
 
 
 def _proxy(key: str, value: Any) -> str | None:

@@ -86,30 +86,39 @@ def hub() -> Response:
         raise NotFound(f"This service's feeds use the hub {config['WEBSUB_HUB']}.")
     if request.mimetype != FORM:
         raise UnsupportedMediaType(f"Send the hub parameters as {FORM} (W3C WebSub 5.1).")
-    form, errors = request.form, []
+    form, errors, refused = request.form, [], set()
 
     def one(name: str) -> str | None:
         values = form.getlist(name)
         if len(values) > 1:
             errors.append({"parameter": name, "detail": "is given more than once"})
+        if values and "\x00" in values[0]:
+            # PostgreSQL can neither store nor compare text holding U+0000: a hub.secret or a
+            # topic slug with one was a 500 there (issue 12); no URL, mode or secret needs it.
+            errors.append({"parameter": name, "detail": "must not hold a NUL character"})
+            refused.add(name)
+            return None
         return values[0] if values else None
 
     mode, callback, topic_url = one("hub.mode"), one("hub.callback"), one("hub.topic")
     lease_text, secret = one("hub.lease_seconds"), one("hub.secret") or None
     if mode is None:
-        errors.append({"parameter": "hub.mode", "detail": "is required: subscribe or unsubscribe"})
+        if "hub.mode" not in refused:
+            errors.append({"parameter": "hub.mode", "detail": "is required: subscribe or unsubscribe"})
     elif mode not in MODES:
         errors.append({"parameter": "hub.mode", "detail": f"{mode[:50]!r} is not subscribe or "
                        "unsubscribe (this hub publishes feedsvc's own feeds by itself)"})
     if callback is None:
-        errors.append({"parameter": "hub.callback", "detail": "is required"})
+        if "hub.callback" not in refused:
+            errors.append({"parameter": "hub.callback", "detail": "is required"})
     else:
         problem = check_callback(callback, config["WEBSUB_ALLOW_PRIVATE"])
         if problem:
             errors.append({"parameter": "hub.callback", "detail": problem})
     now, topic = site.now(), None
     if topic_url is None:
-        errors.append({"parameter": "hub.topic", "detail": "is required"})
+        if "hub.topic" not in refused:
+            errors.append({"parameter": "hub.topic", "detail": "is required"})
     else:
         checked = check_topic(db.get_session(), topic_url, site.base_url(), now)
         if isinstance(checked, str):

@@ -7,6 +7,7 @@ from typing import Any
 from .params import MAX_LISTING
 from .payload import (
     EMAIL,
+    LANGUAGE,
     MAX_AUTHORS,
     MAX_BYTES,
     MAX_EMAIL,
@@ -59,7 +60,7 @@ _INPUT_PROPERTIES: dict[str, Any] = {
                                       "maxLength": MAX_MEDIA_TYPE, "pattern": f"^{MEDIA_TYPE}$"},
                              "length": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_BYTES}}},
     "language": {"type": ["string", "null"], "maxLength": MAX_LANGUAGE,
-                 "pattern": r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$"},
+                 "pattern": f"^{LANGUAGE}$"},
 }
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _FEEDS = {"type": "object", "required": ["scope", "name", "atom", "rss", "json"],

@@ -64,6 +64,8 @@ def parse_topic(url: str) -> Topic | None:
         return None
     base, kind, fmt = match["base"], match["kind"], match["fmt"]
     slug = unquote(match["slug"]) if match["slug"] else None
+    if slug is not None and "\x00" in slug:
+        return None  # no slug holds one, and PostgreSQL cannot compare it: it was a 500 there
     order = match["order"] or "published"
     if urls.feed(base, kind, slug, fmt) + ("?order=updated" if order == "updated" else "") != url:
         return None  # another spelling of the URL: subscribers must use the feed's own

@@ -41,7 +41,11 @@ MAX_ID = 300  # an entry id: ours ("tag:<authority>,<date>:article:<key>") or an
 MAX_BYTES = 2**31 - 1  # image length
 # The longest id authority that leaves room in MAX_ID for the date, "article" and any key.
 MAX_AUTHORITY = MAX_ID - len("tag:,2000-01-01:article:") - MAX_KEY
-_LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+# RFC 5646: a primary language subtag of 2 or 3 letters (ISO 639; the 4-8 letter forms are
+# reserved and none is registered, "i-" tags are deprecated), or "x-" private use. "a" and
+# "abcdefgh" were accepted and every feed holding them failed the W3C validator (issue 12).
+LANGUAGE = r"([A-Za-z]{2,3}|[Xx])(-[A-Za-z0-9]{1,8})*"
+_LANGUAGE = re.compile(LANGUAGE)
 # RFC 6838 section 4.2 restricted names, together no longer than MAX_MEDIA_TYPE.
 MEDIA_TYPE = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 # An ASCII addr-spec (RFC 5322 section 3.4.1, dot-atom form): what Atom's atom:email and RSS's
@@ -158,13 +162,25 @@ def _optional_url(value: Any) -> str | None:
     return uri
 
 
+# The host of a link a feed carries: a DNS name of letter-digit-hyphen labels, at least two of
+# them (RFC 1123 section 2.1; an IPv4 address is such a name). urlsplit takes any characters
+# in a host ("a\\b", "exa<mple", "a`b", "[v1.x]"); they made links that are not URIs, and the
+# W3C validator also refuses IP-literals in RSS links and undotted hosts in enclosures
+# (issue 12).
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+")
+_LOCAL_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*")
 # RFC 3986 section 2: every ASCII character that may stand in a URI's path, query and fragment,
 # "%" for escapes included ("[" and "]" only in a host, so they are escaped here).
 _URI_SAFE = "!#$%&'()*+,/:;=?@~"
+_LONE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 
 
-def as_uri(text: str) -> str | None:
-    """The http(s) URL ``text`` as an ASCII URI, or None when it is not one (no host, bad port)."""
+def as_uri(text: str, *, public: bool = True) -> str | None:
+    """The http(s) URL ``text`` as an ASCII URI, or None when it is not one (no host, bad port).
+
+    ``public``: the host must be a dotted DNS name (see _HOST), as every link of an article
+    must; otherwise (configuration such as BASE_URL) a single label such as localhost will do.
+    """
     try:
         parts = urlsplit(text)
         host, port = parts.hostname, parts.port  # port: ValueError when out of range
@@ -173,14 +189,18 @@ def as_uri(text: str) -> str | None:
     # A user name or password in a feed's link would publish a credential (RFC 9110 4.2.4).
     if parts.scheme.lower() not in ("http", "https") or not host or "@" in parts.netloc:
         return None
-    netloc = parts.netloc
-    if not netloc.isascii():
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-        netloc = ascii_host if port is None else f"{ascii_host}:{port}"
+    if "[" in parts.netloc:  # an IP-literal: hostname drops the brackets, "[v1.x]" is "v1.x"
+        return None
+    try:
+        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    if not (_HOST if public else _LOCAL_HOST).fullmatch(ascii_host) or len(ascii_host) > 253:
+        return None
+    netloc = parts.netloc if parts.netloc.isascii() else (
+        ascii_host if port is None else f"{ascii_host}:{port}")
     rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+    rest = _LONE_PERCENT.sub("%25", rest)  # "%zz" is no escape (RFC 3986 2.1): a literal "%"
     return f"{parts.scheme.lower()}://{netloc}{quote(rest, safe=_URI_SAFE)}"
 
 

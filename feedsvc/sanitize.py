@@ -70,6 +70,10 @@ def clean_html(html: str, base_url: str | None) -> str:
     """
 
     def url_attribute(tag: str, attribute: str, value: str) -> str | None:
+        # ammonia decodes character references, so "&#1;" or "&#xFFFF;" arrive here (and in
+        # text) as the characters themselves: removed before the scheme is read, so that
+        # "java&#1;script:" is judged as the "javascript:" it becomes (issue 12).
+        value = xml_text(value)
         if attribute not in _URL_ATTRIBUTES:
             return value
         if not safe_scheme(value):
@@ -81,5 +85,7 @@ def clean_html(html: str, base_url: str | None) -> str:
                 return None
         return value if safe_scheme(value) else None
 
-    return nh3.clean(xml_text(html), attribute_filter=url_attribute,
-                     url_schemes=set(URL_SCHEMES)).strip()
+    # xml_text again on the output: a character reference in text ("&#xFFFF;", "&#1;") comes
+    # out of ammonia as the character it names, which no XML feed can carry.
+    return xml_text(nh3.clean(xml_text(html), attribute_filter=url_attribute,
+                              url_schemes=set(URL_SCHEMES))).strip()

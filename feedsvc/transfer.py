@@ -108,7 +108,10 @@ def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
         if not line.strip():
             continue
         try:
-            item: Record | Failure = record_from_json(number, json.loads(line.decode("utf-8")), zone)
+            # A byte order mark opens many files saved on Windows (RFC 8259 8.1 lets a parser
+            # ignore it); it cost the first article.
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            item: Record | Failure = record_from_json(number, json.loads(text), zone)
         except Exception as exc:  # whatever one line does, it is skipped and reported alone
             item = Failure(number, _reason(exc))
         yield item
@@ -166,9 +169,17 @@ def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo)
     image = None
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            length = str(link.get("length") or "")
-            image = {"url": link.get("href"), "type": link.get("type"),
-                     "length": int(length) if length.isdigit() else None}
+            # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
+            # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
+            # ValueError, "99999999999" is past the column) or a type with parameters cost the
+            # whole entry (issue 12). Unusable ones are left out instead.
+            length = str(link.get("length") or "").strip()
+            media_type = str(link.get("type")).split(";", 1)[0].strip()
+            image = {"url": link.get("href"),
+                     "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
+                     and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
+                     "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
+                     and int(length) <= payload.MAX_BYTES else None}
             break
     data = {
         "key": key, "title": entry.get("title") or "Untitled",
