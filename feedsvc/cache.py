@@ -1,43 +1,49 @@
-"""The render cache: each feed document is rendered once per change, and revalidated cheaply.
+"""Feed documents: rendered once per change for the whole deployment, revalidated without a render.
 
-A request for a cached variant costs one primary-key read (the scope's version in
-``feed_scopes``, bumped inside every write that touches the scope, by any process), so a
-process never serves a document older than a write another process has acknowledged. A
-document that time alone changes (a scheduled article coming due, a tombstone ageing out)
-carries ``valid_until``, and is rendered again from that instant on.
+Every write that touches a scope bumps the scope's version in ``feed_scopes`` (``bump``, inside
+the write's transaction). A canonical document (a feed's first page as pollers poll it) is
+stored in ``feed_documents`` with the version it was rendered at, its validators, the instant
+time alone changes it (``valid_until``) and its gzipped bytes, where every process sees it. A
+poll is then one indexed read of that row joined to its scope's: if the row is current, its
+validators answer a conditional poll (304) and its bytes, from this process's memory or from
+the row, answer the others. Only a document whose scope changed is rendered again, once, by
+whichever process is asked first; the others read what it stored.
 
-Writing an embargoed article changes no public byte, so it moves no version: were the next
-poll to re-render, a 304 slower than usual would tell that something is scheduled in the
-scope. It records instead when the article comes due (``due``/``settled``, read with the
-version), and documents rendered before that instant go stale at it.
+An embargoed article's write changes no public byte, so it moves no version (the next poll
+must not render, or its time would tell); it records when the article comes due
+(``due``/``settled``, read with the version), documents rendered before that instant go stale
+at it, and every answer's ``max-age`` ends there (``Current.until``).
 
 Validators belong to the bytes: the ETag is a hash of the document, and ``Last-Modified``
-is stored per variant in ``feed_validators`` and moves only when a render gives new bytes —
-so every process answers with the same validators, and they change exactly when the document
-does (RFC 9110 8.8).
+moves only when a render gives new bytes, and then always forward (RFC 9110 8.8), the same in
+both encodings and in every process.
+
+Other documents (later pages, an explicit ``?limit=``, every document when ``BASE_URL`` is not
+set and each Host gets its own) are kept in this process only: nothing an anonymous client
+sends adds a row. This process's memory holds at most ``max_bytes`` of documents, least
+recently used out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import gzip
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine, and_, case, or_
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from . import changes, commits, db
+from . import changes, db
 from .changes import Scope
-from .models import FeedScope, FeedValidator
+from .conditional import http_date
+from .models import FeedDocument, FeedScope
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -52,49 +58,101 @@ class Rendered:
     newest: dt.datetime | None = None  # the latest instant shown (an entry published, a deletion)
 
 
-@dataclass(frozen=True)
 class Document:
-    """A cached document in both encodings, with the validators of each."""
+    """A document in both encodings, with its validators. One of the two bodies may be made
+    from the other when first asked for: the gzip one by a render, the plain one by a process
+    that read the stored (gzipped) bytes."""
 
-    body: bytes
-    content_type: str
-    etag: str
-    gzip_etag: str
-    last_modified: dt.datetime
-    valid_until: dt.datetime | None
+    def __init__(self, *, content_type: str, digest: str, last_modified: dt.datetime,
+                 valid_until: dt.datetime | None, body: bytes | None = None,
+                 gzipped: bytes | None = None) -> None:
+        assert body is not None or gzipped is not None
+        self.content_type, self.last_modified, self.valid_until = content_type, last_modified, valid_until
+        self.etag, self.gzip_etag = f'"{digest}"', f'"{digest}-gzip"'
+        self.http_date = http_date(last_modified)  # formatted once, not on every answer
+        self.digest = digest
+        self._body, self._gzipped = body, gzipped
+        self._lock = threading.Lock()
 
-    @functools.cached_property
+    @property
+    def body(self) -> bytes:
+        if self._body is None:
+            with self._lock:
+                if self._body is None:
+                    self._body = gzip.decompress(self._gzipped or b"")
+        return self._body
+
+    @property
     def gzipped(self) -> bytes:
-        """The body gzipped, once, when a client first asks for it (not on the render's path)."""
-        return gzip.compress(self.body, compresslevel=6, mtime=0)
+        """The body gzipped, once, when first asked for (mtime 0: the same bytes everywhere)."""
+        if self._gzipped is None:
+            with self._lock:
+                if self._gzipped is None:
+                    self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gzipped
+
+    @property
+    def size(self) -> int:
+        """Bytes this document may hold: both bodies, whether made yet or not (gzip's trailer
+        gives the plain size, RFC 1952 ISIZE; a plain body not yet gzipped counts a fifth more)."""
+        if self._gzipped is not None:
+            return len(self._gzipped) + int.from_bytes(self._gzipped[-4:], "little")
+        return len(self._body or b"") * 6 // 5
 
 
 @dataclass(frozen=True)
-class _Entry:
-    version: tuple[int, ...]
+class Current:
+    """A current document, and the instant after which no cache may keep it: the earlier of
+    its ``valid_until`` and the next embargo due in its scope (None: nothing scheduled)."""
+
     document: Document
+    until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class _Row:
+    """What one read says of a document and its scope (or of a scope alone: ``version`` None)."""
+
+    scope_version: int
+    changed: Any
+    due: int | None
+    settled: int | None
+    version: int | None = None
+    digest: str | None = None
+    last_modified: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
+    rendered: dt.datetime | None = None
+    content_type: str | None = None
+
+    def stale_before(self, now: dt.datetime) -> float | None:
+        """The last instant at which an embargo recorded in the scope came due (POSIX
+        seconds), if one did: documents rendered before it miss that article."""
+        clock = now.timestamp()
+        if self.due is not None and self.due <= clock:
+            return float(self.due) if self.settled is None else float(max(self.due, self.settled))
+        return float(self.settled) if self.settled is not None else None
+
+    def until(self, valid_until: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        upcoming = (dt.datetime.fromtimestamp(self.due, dt.UTC)
+                    if self.due is not None and self.due > now.timestamp() else None)
+        return min([t for t in (valid_until, upcoming) if t is not None], default=None)
+
+
+@dataclass
+class _Held:
+    version: int
     rendered: float  # POSIX seconds of the render's clock
-
-
-class _State(NamedTuple):
-    """What one read of the scopes' rows says: their versions, and the last instant at which
-    an embargoed article written since (without a version) came due, if one did. (A named
-    tuple: a frozen dataclass cost about a microsecond of each poll to build.)"""
-
-    version: tuple[int, ...]
-    passed: float | None
-
-
-class Mark(NamedTuple):
-    """SQLite: a document is current while the commit counter stays at ``seen`` and the
-    monotonic clock is before ``deadline`` (see FeedCache.peek_marked)."""
-
-    seen: int
-    deadline: float
+    document: Document
+    size: int
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
     return (scope.kind or "", scope.slug or "")
+
+
+def variant_of(key: str) -> str:
+    """The stored name of a document: the SHA-256 of its address key (unbounded in length)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
@@ -102,7 +160,6 @@ def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
 
     Rows are touched in one order so that two writers never wait on each other in a cycle.
     """
-    commits.changed(session)
     insert = db.dialect_insert(session)
     for kind, slug in sorted(_scope_key(scope) for scope in scopes):
         statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
@@ -118,7 +175,6 @@ def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime)
     earliest instant still to come; when a new one arrives after it passed, it moves to
     ``settled``, so documents rendered before it still know they are stale.
     """
-    commits.changed(session)
     insert = db.dialect_insert(session)
     clock = int(now.timestamp())
     for scope, when in sorted(due.items(), key=lambda item: _scope_key(item[0])):
@@ -134,229 +190,212 @@ def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime)
 
 
 class FeedCache:
-    """Rendered documents of this process, at most ``size`` of them, least recently used out."""
+    """The feed documents of the deployment (see the module docstring), with this process's
+    share of them in memory, at most ``max_bytes``."""
 
-    def __init__(self, engine: Engine, size: int = 1000) -> None:
-        self.engine, self.size = engine, size
+    def __init__(self, engine: Engine, max_bytes: int = 64 * 2**20, *, shared: bool = True) -> None:
+        self.engine, self.max_bytes, self.shared = engine, max_bytes, shared
+        self._postgres = engine.dialect.name == "postgresql"
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._version_sql = ("SELECT version, changed, due, settled FROM feed_scopes"
-                             f" WHERE kind = {mark} AND slug = {mark}")
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._scope_sql = ("SELECT version, changed, due, settled FROM feed_scopes"
+                           f" WHERE kind = {mark} AND slug = {mark}")
+        self._document_sql = (
+            "SELECT s.version, s.changed, s.due, s.settled, d.version, d.etag, d.last_modified,"
+            " d.valid_until, d.rendered, d.content_type FROM feed_documents d LEFT JOIN feed_scopes s"
+            f" ON s.kind = d.kind AND s.slug = d.slug WHERE d.variant = {mark}")
+        self._body_sql = f"SELECT body FROM feed_documents WHERE variant = {mark} AND etag = {mark}"
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self._rendering = [threading.Lock() for _ in range(64)]  # striped by variant
-        self._local = threading.local()
-        self._kept: list[Any] = []  # every thread's kept connection, for close()
-        # SQLite: scope rows read when the shared commit counter stood at a value (see commits)
-        self._commits = commits.for_engine(engine)
-        self._rows: dict[tuple[str, str], tuple[int, float, tuple[Any, ...]]] = {}
+        self.renders = 0  # renders by this process, for tests and benchmarks
 
-    def fetch(self, variant: str, scopes: Iterable[Scope], now: dt.datetime,
-              render: Callable[[], Rendered]) -> Document:
-        """The document of ``variant`` (a string naming scope, format, order, page, origin).
+    # -- a poll: one read, no render ---------------------------------------------------------
 
-        ``scopes`` are those whose writes can change it (for feeds, their own scope). One
-        read of their versions; ``render`` runs only when one moved or time ran out.
+    def lookup(self, key: str, scope: Scope, now: dt.datetime, *, canonical: bool) -> Current | None:
+        """The current document of address ``key`` if there is one, else None (never renders).
+
+        ``canonical`` documents are read from ``feed_documents`` (one indexed read with their
+        scope's row); others only from this process's memory (one read of the scope's row).
         """
-        rows = [self._version(scope) for scope in scopes]
-        state = _state(rows, now)
-        fresh = self._fresh(variant, state, now)
-        if fresh is not None:
-            return fresh
-        # One render per variant at a time: the polls that find a feed changed all at once
-        # wait for the first one's render instead of each rendering it (and, sharing the GIL,
-        # each taking as long as all of them together).
-        with self._rendering[hash(variant) % len(self._rendering)]:
-            fresh = self._fresh(variant, state, now)  # rendered meanwhile from this version
-            if fresh is not None:
-                return fresh
-            changed = max([_as_utc(row[1]) for row in rows if row[1] is not None] + [EPOCH])
-            document = self._build(variant, render(), changed, now)
-            with self._lock:
-                self._entries[variant] = _Entry(state.version, document, now.timestamp())
-                self._entries.move_to_end(variant)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
-        return document
-
-    def peek(self, variant: str, scopes: Iterable[Scope], now: dt.datetime) -> Document | None:
-        """The cached document of ``variant`` if it is still current, else None (no render)."""
-        return self._fresh(variant, _state([self._version(scope) for scope in scopes], now), now)
-
-    def peek_marked(self, variant: str, scope: Scope,
-                    now: dt.datetime) -> tuple[Document | None, Mark | None]:
-        """``peek`` for a document of one scope, with the mark under which it stays current.
-
-        The mark is the commit counter and the deadline of the scope's row as read for this very
-        decision: while ``still(mark)``, the document is current without reading anything
-        (SQLite). None on PostgreSQL, and for a document that time alone will change (an
-        upcoming publication, an ageing tombstone, an embargo recorded in the scope not yet due).
-        """
-        if self._commits is None:
-            return self.peek(variant, [scope], now), None
-        seen, deadline, row = self._known(scope)
-        document = self._fresh(variant, _state([row], now), now)
-        due = row[2]
-        if document is None or document.valid_until is not None or (
-                due is not None and due > now.timestamp()):
-            return document, None
-        return document, Mark(seen, deadline)
-
-    def still(self, mark: Mark) -> bool:
-        """Whether no feed changed since ``mark`` was taken and its row is not due a re-read."""
-        assert self._commits is not None
-        return self._commits.read() == mark.seen and time.monotonic() < mark.deadline
-
-    def _fresh(self, variant: str, state: _State, now: dt.datetime) -> Document | None:
+        variant = variant_of(key)
+        stored = canonical and self.shared
+        row = self._read_document(variant) if stored else None
+        if row is None:
+            row = self._read_scope(scope)
+            held = self._held_current(variant, row, now)
+            return None if held is None else Current(held, row.until(held.valid_until, now))
+        if not self._row_current(row, now):
+            return None
+        assert row.digest is not None and row.last_modified is not None and row.content_type is not None
         with self._lock:
-            entry = self._entries.get(variant)
-            if entry is not None and entry.version == state.version and (
+            entry = self._held.get(variant)
+            if entry is not None and entry.document.digest == row.digest:
+                self._held.move_to_end(variant)
+                document = entry.document
+            else:
+                document = None
+        if document is None:  # rendered by another process (or evicted here): its stored bytes
+            gzipped = self._read_body(variant, row.digest)
+            if gzipped is None:
+                return None
+            document = Document(content_type=row.content_type, digest=row.digest,
+                                last_modified=row.last_modified, valid_until=row.valid_until,
+                                gzipped=gzipped)
+            self._hold(variant, row.version or 0, (row.rendered or EPOCH).timestamp(), document)
+        return Current(document, row.until(row.valid_until, now))
+
+    def fetch(self, key: str, scope: Scope, now: dt.datetime, render: Callable[[Session], Rendered],
+              *, canonical: bool) -> Current:
+        """The current document of address ``key``, rendered (in a session of its own) when
+        there is none. One render per variant at a time in this process: the polls that find
+        a feed changed together wait for the first one's render instead of each rendering it."""
+        current = self.lookup(key, scope, now, canonical=canonical)
+        if current is not None:
+            return current
+        variant = variant_of(key)
+        with self._rendering[int(variant[:8], 16) % len(self._rendering)]:
+            current = self.lookup(key, scope, now, canonical=canonical)
+            if current is not None:
+                return current
+            row = self._read_scope(scope)  # before the render: a write after it makes it stale
+            with Session(self.engine) as session:
+                rendered = render(session)
+            self.renders += 1
+            document = self._build(variant, scope, row, rendered, now, canonical and self.shared)
+            return Current(document, row.until(document.valid_until, now))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> Any:
+        """One row of a primary-key read on a pooled connection, skipping the ORM (whose session
+        costs fifty times the query itself). The connection goes back to the pool at once."""
+        try:
+            connection = self.engine.raw_connection()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise OperationalError(sql, None, exc) from exc
+        dbapi = connection.dbapi_connection
+        autocommit = self._postgres and dbapi is not None
+        try:
+            if autocommit:  # one round trip: no transaction to begin, and none to end
+                dbapi.autocommit = True  # type: ignore[union-attr]
+            cursor = connection.cursor()
+            cursor.execute(sql, args)
+            row = cursor.fetchone()
+            cursor.close()
+            if autocommit:  # back as the pool's other users expect it
+                dbapi.autocommit = False  # type: ignore[union-attr]
+            return row
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            connection.invalidate()
+            raise OperationalError(sql, None, exc) from exc
+        finally:
+            connection.close()
+
+    def _read_scope(self, scope: Scope) -> _Row:
+        row = self._query(self._scope_sql, _scope_key(scope))
+        return _Row(0, None, None, None) if row is None else _Row(row[0], row[1], row[2], row[3])
+
+    def _read_document(self, variant: str) -> _Row | None:
+        row = self._query(self._document_sql, (variant,))
+        if row is None:
+            return None
+        return _Row(row[0] or 0, row[1], row[2], row[3], row[4], row[5], _utc(row[6]),
+                    _utc(row[7]) if row[7] is not None else None, _utc(row[8]), row[9])
+
+    def _read_body(self, variant: str, digest: str) -> bytes | None:
+        row = self._query(self._body_sql, (variant, digest))
+        return None if row is None else bytes(row[0])
+
+    def _row_current(self, row: _Row, now: dt.datetime) -> bool:
+        passed = row.stale_before(now)
+        return (row.version == row.scope_version
+                and (row.valid_until is None or now < row.valid_until)
+                and (passed is None or (row.rendered or EPOCH).timestamp() >= passed))
+
+    def _held_current(self, variant: str, row: _Row, now: dt.datetime) -> Document | None:
+        passed = row.stale_before(now)
+        with self._lock:
+            entry = self._held.get(variant)
+            if entry is not None and entry.version == row.scope_version and (
                     entry.document.valid_until is None or now < entry.document.valid_until) and (
-                    state.passed is None or entry.rendered >= state.passed):
-                self._entries.move_to_end(variant)
+                    passed is None or entry.rendered >= passed):
+                self._held.move_to_end(variant)
                 return entry.document
         return None
 
-    def _version(self, scope: Scope) -> tuple[Any, ...]:
-        """The scope's (version, changed, due, settled); on SQLite without a read while no feed
-        has changed since the last one (see commits)."""
-        if self._commits is None:
-            return self._read(scope)
-        return self._known(scope)[2]
+    # -- after a render ---------------------------------------------------------------------------
 
-    def _known(self, scope: Scope) -> tuple[int, float, tuple[Any, ...]]:
-        """SQLite: (counter seen before the read, monotonic deadline, row) of the scope's row."""
-        assert self._commits is not None
-        key, seen = _scope_key(scope), self._commits.read()
-        known = self._rows.get(key)
-        if known is not None and known[0] == seen and time.monotonic() < known[1]:
-            return known
-        row = self._read(scope)
-        if len(self._rows) > 4 * self.size:  # bounded under a spray of unknown slugs
-            self._rows.clear()
-        known = (seen, time.monotonic() + commits.RECHECK, row)  # seen before the read
-        self._rows[key] = known
-        return known
-
-    def _read(self, scope: Scope) -> tuple[Any, ...]:
-        """The scope's row: a primary-key read on this thread's kept connection.
-
-        This is the whole cost of a poll for an unchanged feed, so it skips the ORM, whose
-        session and identity map cost fifty times the query itself.
-        """
-        kept = getattr(self._local, "connection", None) is not None
-        try:
-            return self._read_version(scope)
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            if not kept:  # a new connection failed: the database is away (503)
-                raise OperationalError(self._version_sql, None, exc) from exc
-        # The kept connection broke (the database restarted since this thread last read through
-        # it): a new one decides, so a restart between polls costs the poller nothing (issue 7).
-        try:
-            return self._read_version(scope)
-        except self.engine.dialect.loaded_dbapi.Error as exc:
-            raise OperationalError(self._version_sql, None, exc) from exc
-
-    def _read_version(self, scope: Scope) -> tuple[Any, ...]:
-        connection = getattr(self._local, "connection", None)
-        try:
-            if connection is None:
-                connection = self._keep()
-            cursor = connection.cursor()
-            cursor.execute(self._version_sql, _scope_key(scope))
-            row = cursor.fetchone()
-            cursor.close()
-        except self.engine.dialect.loaded_dbapi.Error:
-            if connection is not None:  # broken: dropped, and the next read opens another
-                self._local.connection = None
-                with self._lock:
-                    self._kept = [c for c in self._kept if c is not connection]
-                connection.invalidate()
-            raise
-        # ``changed`` stays as the driver gave it: it is parsed only when a render needs it.
-        return (0, None, None, None) if row is None else tuple(row)
-
-    def _keep(self) -> Any:
-        """This thread's connection, kept, in autocommit: no pool checkout, no transaction to end.
-
-        ``raw_connection`` raises the driver's own errors, unwrapped, when the database is away.
-        """
-        connection = self.engine.raw_connection()
-        if self.engine.dialect.name == "postgresql":
-            connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-        self._local.connection = connection
-        with self._lock:
-            self._kept.append(connection)
-        return connection
-
-    def close(self) -> None:
-        """Close the kept connections (they never go back to the pool: one is in autocommit)."""
-        with self._lock:
-            kept, self._kept = self._kept, []
-        for connection in kept:
-            if connection.dbapi_connection is not None:
-                connection.invalidate()
-
-    def _build(self, variant: str, rendered: Rendered, changed: dt.datetime,
-               now: dt.datetime) -> Document:
+    def _build(self, variant: str, scope: Scope, row: _Row, rendered: Rendered, now: dt.datetime,
+              stored: bool) -> Document:
         digest = hashlib.sha256(rendered.body).hexdigest()[:32]
+        changed = _utc(row.changed) if row.changed is not None else EPOCH
         # The instant these bytes came to be: the last write to the scope or the newest
         # instant the document shows (a scheduled article that came due), never in the future.
         candidate = min(max(changed, rendered.newest or EPOCH), now).replace(microsecond=0)
-        last_modified = stored_last_modified(self.engine, variant, digest, candidate)
-        return Document(
-            body=rendered.body,
-            content_type=rendered.content_type,
-            etag=f'"{digest}"',
-            gzip_etag=f'"{digest}-gzip"',
-            last_modified=last_modified,
-            valid_until=rendered.valid_until)
+        gzipped = gzip.compress(rendered.body, compresslevel=6, mtime=0) if stored else None
+        last_modified = candidate
+        if stored:
+            assert gzipped is not None
+            last_modified = db.run_write(self.engine, lambda s: _store(
+                s, variant, scope, row.scope_version, digest, candidate, rendered, now, gzipped))
+        document = Document(content_type=rendered.content_type, digest=digest,
+                            last_modified=last_modified, valid_until=rendered.valid_until,
+                            body=rendered.body, gzipped=gzipped)
+        self._hold(variant, row.scope_version, now.timestamp(), document)
+        return document
+
+    def _hold(self, variant: str, version: int, rendered: float, document: Document) -> None:
+        size = document.size
+        with self._lock:
+            old = self._held.pop(variant, None)
+            if old is not None:
+                self._bytes -= old.size
+            if size > self.max_bytes:
+                return
+            self._held[variant] = _Held(version, rendered, document, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._held.popitem(last=False)
+                self._bytes -= evicted.size
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
+
+    def close(self) -> None:
+        """Nothing is held outside the pool; kept for the callers that stop a server."""
 
 
-def stored_last_modified(engine: Engine, variant: str, digest: str,
-                         candidate: dt.datetime) -> dt.datetime:
-    """The Last-Modified of ``variant`` while its bytes hash to ``digest``, shared by processes.
+def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,
+           candidate: dt.datetime, rendered: Rendered, now: dt.datetime, gzipped: bytes) -> dt.datetime:
+    """Store a render of ``variant``; its Last-Modified: kept while the bytes are the same,
+    else moved to ``candidate`` and strictly past the previous one (If-Modified-Since sees it).
+    A render of an older version than the stored one's changes nothing."""
+    kind, slug = _scope_key(scope)
+    row = session.get(FeedDocument, variant)
+    if row is None:
+        db.insert_ignore(session, FeedDocument, {
+            "variant": variant, "kind": kind, "slug": slug, "version": version, "etag": digest,
+            "last_modified": candidate, "valid_until": rendered.valid_until, "rendered": now,
+            "content_type": rendered.content_type, "body": gzipped})
+        row = session.get(FeedDocument, variant, populate_existing=True)
+        assert row is not None
+    if row.version > version:
+        return row.last_modified if row.etag == digest else candidate
+    if row.etag != digest:
+        row.etag, row.body = digest, gzipped
+        row.last_modified = max(candidate, row.last_modified + dt.timedelta(seconds=1))
+    row.version, row.valid_until, row.rendered = version, rendered.valid_until, now
+    row.content_type = rendered.content_type
+    return row.last_modified
 
-    A read when the bytes are known; a short write transaction only when they are new.
-    """
-    key = hashlib.sha256(variant.encode()).hexdigest()
-    with Session(engine) as session:
-        row = session.get(FeedValidator, key)
-        if row is not None and row.etag == digest:
-            return row.last_modified
-    return db.run_write(engine, lambda s: _validators(s, key, digest, candidate))
 
-
-def _state(rows: list[tuple[Any, ...]], now: dt.datetime) -> _State:
-    if len(rows) == 1 and rows[0][2] is None and rows[0][3] is None:  # a feed's own scope, the usual
-        return _State((rows[0][0],), None)
-    if all(row[2] is None and row[3] is None for row in rows):  # nothing ever scheduled
-        return _State(tuple(row[0] for row in rows), None)
-    clock = now.timestamp()
-    passed = [due if due is not None and due <= clock else settled for _, _, due, settled in rows]
-    return _State(tuple(row[0] for row in rows), max((p for p in passed if p is not None), default=None))
-
-
-def _as_utc(value: dt.datetime | str) -> dt.datetime:
-    """A ``changed`` value as the DBAPI gives it (SQLite: naive UTC text) made aware UTC."""
+def _utc(value: dt.datetime | str) -> dt.datetime:
+    """A datetime as the DBAPI gives it (SQLite: naive UTC text) made aware UTC."""
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-def _validators(session: Session, variant: str, digest: str,
-                candidate: dt.datetime) -> dt.datetime:
-    """The stored Last-Modified of these bytes; a new one only when the bytes are new."""
-    row = session.get(FeedValidator, variant)
-    if row is None:
-        db.insert_ignore(session, FeedValidator,
-                         {"variant": variant, "etag": digest, "last_modified": candidate})
-        row = session.get(FeedValidator, variant, populate_existing=True)
-        assert row is not None
-    if row.etag != digest:
-        row.etag = digest
-        # Strictly later than before, so If-Modified-Since sees the change.
-        row.last_modified = max(candidate, row.last_modified + dt.timedelta(seconds=1))
-    return row.last_modified
 
 
 def get_cache(app: Flask) -> FeedCache:
@@ -364,5 +403,7 @@ def get_cache(app: Flask) -> FeedCache:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_SIZE"])
+    app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_BYTES"],
+                                                shared=app.config["BASE_URL"] is not None)
     changes.listen(app, bump, due=expect)
+

@@ -48,20 +48,38 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings feedsvc relies on for the given database."""
+def make_engine(url: str, pool_size: int = 20) -> Engine:
+    """An engine with the settings feedsvc relies on for the given database.
+
+    ``pool_size`` connections are kept (``feedsvc serve`` sizes it from its threads and its
+    worker's, see size_pool), a few more may open for a moment, and a thread that finds none
+    free waits at most 5 s before its request is a 503 with Retry-After (errors.py).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=20, max_overflow=20)
+                               pool_size=pool_size, max_overflow=10, pool_timeout=5)
         _sqlite_settings(engine)
         return engine
     # Fail fast when PostgreSQL is down: a request answers 503 in seconds instead of holding
     # a thread (connect_timeout), and no thread waits long for a pooled connection.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_timeout=5,
-                         connect_args={"connect_timeout": 3})
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True,
+                         pool_timeout=5, connect_args={"connect_timeout": 3})
+
+
+def size_pool(app: Flask, connections: int) -> Engine:
+    """Give the app an engine whose pool keeps ``connections``: one for each thread that may use
+    one at a time (the server's and the WebSub worker's), so none waits for another's.
+
+    Call before anything holds the old engine's connections; the old engine is disposed.
+    """
+    old = app.extensions["feedsvc.engine"]
+    engine = make_engine(app.config["DATABASE_URL"], pool_size=connections)
+    app.extensions["feedsvc.engine"] = engine
+    old.dispose()
+    return engine
 
 
 def _sqlite_settings(engine: Engine) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, json, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 PROBLEM = "application/problem+json"
@@ -124,10 +125,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def database_unavailable(exc: DBAPIError) -> Response:
-        # The database is down or unreachable: say so at once, and when to try again, instead
-        # of a 500 or a hung thread (connections time out quickly, see db.make_engine).
-        app.logger.error("database unavailable: %s", exc.orig)
+    @app.errorhandler(PoolTimeout)
+    def database_unavailable(exc: DBAPIError | PoolTimeout) -> Response:
+        # The database is down or unreachable, or every pooled connection is in use: say so at
+        # once, and when to try again, instead of a 500 or a hung thread (connections and the
+        # pool time out quickly, see db.make_engine).
+        app.logger.error("database unavailable: %s", getattr(exc, "orig", exc))
         response = page_or_problem(503, "Service Unavailable", UNAVAILABLE)  # a person: HTML
         response.headers["Retry-After"] = RETRY_AFTER
         return response

@@ -152,7 +152,7 @@ class FeedScope(Base):
 
     __tablename__ = "feed_scopes"
     kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # "" for the whole site
-    slug: Mapped[str] = mapped_column(String(220), primary_key=True)  # "" for the whole site
+    slug: Mapped[str] = mapped_column(String(MAX_SLUG), primary_key=True)  # "" for the whole site
     version: Mapped[int] = mapped_column(Integer)
     changed: Mapped[dt.datetime]
     # POSIX seconds, compared on every poll.
@@ -160,17 +160,26 @@ class FeedScope(Base):
     settled: Mapped[int | None] = mapped_column(BigInteger)  # a later-written due that passed
 
 
-class FeedValidator(Base):
-    """The validators of one feed document variant, shared by every server process.
+class FeedDocument(Base):
+    """A canonical feed document (a feed's first page as pollers poll it), rendered once per
+    change for every server process (cache.py).
 
-    ``last_modified`` moves only when a render gives bytes whose hash differs from ``etag``,
-    so it changes exactly when the document does (RFC 9110 8.8.2).
+    ``version`` is the scope's version it was rendered at; ``last_modified`` moves only when a
+    render gives bytes whose hash differs from ``etag``, and then always forward, so it changes
+    exactly when the document does (RFC 9110 8.8.2). ``body`` is the gzipped document.
     """
 
-    __tablename__ = "feed_validators"
-    variant: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the variant
-    etag: Mapped[str] = mapped_column(String(64))
+    __tablename__ = "feed_documents"
+    variant: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the address
+    kind: Mapped[str] = mapped_column(String(20))  # its scope; "" for the whole site
+    slug: Mapped[str] = mapped_column(String(MAX_SLUG))
+    version: Mapped[int] = mapped_column(Integer)
+    etag: Mapped[str] = mapped_column(String(64))  # the hash of the plain bytes
     last_modified: Mapped[dt.datetime]
+    valid_until: Mapped[dt.datetime | None]  # the instant time alone changes it
+    rendered: Mapped[dt.datetime]  # the render's clock
+    content_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class WebSubSubscription(Base):
@@ -188,7 +197,7 @@ class WebSubSubscription(Base):
     topic_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the topic
     callback: Mapped[str] = mapped_column(Text)
     scope_kind: Mapped[str] = mapped_column(String(20))  # "" for the whole site
-    scope_slug: Mapped[str] = mapped_column(String(220))  # "" for the whole site
+    scope_slug: Mapped[str] = mapped_column(String(MAX_SLUG))  # "" for the whole site
     state: Mapped[str] = mapped_column(String(20))
     secret: Mapped[str | None] = mapped_column(String(200))
     lease_seconds: Mapped[int] = mapped_column(Integer)

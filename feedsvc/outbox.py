@@ -17,24 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from flask import Flask, has_request_context, request
 from sqlalchemy import event, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from . import changes, db, syndication, urls
+from .address import FeedAddress
 from .changes import Scope, scopes_of
+from .config import MAX_FEED_SIZE
 from .errors import NotFound
 from .models import Article, Setting, WebSubJob, WebSubSubscription, WebSubTopic
 
 DUE_CURSOR = "websub_due_cursor"
-_TOPIC = re.compile(r"(?P<base>https?://[^?#]+?)(?:/(?P<kind>sections|topics|authors)/(?P<slug>[^/?#]+))?"
-                    r"/feed\.(?P<fmt>atom|rss|json)(?:\?order=(?P<order>updated))?")
 CHUNK = 500
 
 
@@ -58,25 +56,19 @@ def digest(text: str) -> str:
 
 
 def parse_topic(url: str) -> Topic | None:
-    """The feed a URL names, when it is exactly one of the URLs the feeds give as rel=self."""
-    match = _TOPIC.fullmatch(url)
-    if match is None:
-        return None
-    base, kind, fmt = match["base"], match["kind"], match["fmt"]
-    slug = unquote(match["slug"]) if match["slug"] else None
-    if slug is not None and "\x00" in slug:
-        return None  # no slug holds one, and PostgreSQL cannot compare it: it was a 500 there
-    order = match["order"] or "published"
-    if urls.feed(base, kind, slug, fmt) + ("?order=updated" if order == "updated" else "") != url:
-        return None  # another spelling of the URL: subscribers must use the feed's own
-    return Topic(url, base, Scope(kind, slug), fmt, order)
+    """The feed a URL names, when it is exactly one of the URLs the feeds give as rel=self
+    (a feed's first page, in either order: address.FeedAddress.from_url)."""
+    address = FeedAddress.from_url(url, max_limit=MAX_FEED_SIZE)
+    if address is None or not address.canonical:
+        return None  # another spelling of the URL, or a page: subscribers use the feed's own
+    return Topic(url, address.origin, address.scope, address.fmt, address.order)
 
 
 def document(session: Session, topic: Topic, now: dt.datetime) -> tuple[bytes, str] | None:
     """The topic's document as a poller would get it now; None when the feed does not exist."""
     try:
-        rendered = syndication.render_feed(session, topic.scope, topic.fmt, now=now,
-                                           base=topic.base, order=topic.order)
+        rendered = syndication.render_feed(
+            session, FeedAddress(topic.base, topic.scope, topic.fmt, topic.order), now=now)
     except NotFound:
         return None
     return rendered.body, rendered.content_type

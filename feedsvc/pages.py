@@ -200,13 +200,13 @@ def error_page(status: int, title: str, detail: str) -> Response | None:
     return current_app.response_class(html, status=status, mimetype="text/html")
 
 
-# Pages get ETag and Last-Modified the way feeds do (issue 4); see polling.validate_page.
+# Pages get a hash ETag and no-cache, nothing stored per URL (issue 13); see polling.validate_page.
 bp.after_request(polling.validate_page)
 
 
 def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    for name, value in polling.SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
     return response

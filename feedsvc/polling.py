@@ -1,4 +1,10 @@
-"""HTTP for pollers: one cached document answered as 200 or 304, in the encoding asked for."""
+"""HTTP for pollers: the one function that turns a current feed document into an answer.
+
+The Flask route (syndication.serve_feed) and the WSGI fast path (fastpoll.py) both call
+``answer``, so a header is computed from the document, the request and the clock in one
+place, and a change to it reaches every client at once: nothing is replayed from an earlier
+answer.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,16 @@ import functools
 import hashlib
 import math
 
-from flask import Request, Response, request
+from flask import Response, request
 
-from . import db, site
-from .cache import Document, stored_last_modified
-from .conditional import http_date, not_modified
+from .address import FeedAddress
+from .cache import Current
+from .conditional import not_modified
 
-
-def accepts_gzip(request: Request) -> bool:
-    """Whether the request's Accept-Encoding admits gzip."""
-    return accepts_gzip_header(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
+Headers = list[tuple[str, str]]
+# On every response (pages.py adds them to Flask's, answer to every feed's, both paths alike).
+SECURITY_HEADERS: Headers = [("X-Content-Type-Options", "nosniff"),
+                             ("Referrer-Policy", "strict-origin-when-cross-origin")]
 
 
 @functools.lru_cache(maxsize=256)  # pollers send a handful of distinct values
@@ -35,70 +41,59 @@ def accepts_gzip_header(header: str) -> bool:
     return False
 
 
-def cache_control(document: Document, ceiling: int, now: dt.datetime) -> str:
-    return f"public, max-age={max_age(document, ceiling, now)}"
-
-
-def max_age(document: Document, ceiling: int, now: dt.datetime) -> int:
-    """``ceiling`` seconds, shortened so no cache keeps the document past its ``valid_until``."""
-    if document.valid_until is None:
+def max_age(until: dt.datetime | None, ceiling: int, now: dt.datetime) -> int:
+    """``ceiling`` seconds, shortened so that no cache keeps the document past ``until`` (the
+    instant time alone changes it, or the next embargo in its scope comes due)."""
+    if until is None:
         return ceiling
-    return max(0, min(ceiling, math.floor((document.valid_until - now).total_seconds())))
+    return max(0, min(ceiling, math.floor((until - now).total_seconds())))
 
 
-def respond(request: Request, document: Document, *, ceiling: int, now: dt.datetime,
-            links: list[str]) -> Response:
-    """The 200 or 304 for this request (GET or HEAD; Flask drops the body of a HEAD).
+def answer(current: Current, address: FeedAddress, *, hub: str, zipped: bool, head: bool,
+           if_none_match: str | None, if_modified_since: str | None, ceiling: int,
+           now: dt.datetime) -> tuple[int, Headers, bytes]:
+    """(status, headers, body) of a GET or HEAD for a current document (RFC 9110 13.2.2).
 
     Both encodings' ETags revalidate either encoding, since they name the same content; the
-    response carries the tag of the encoding it sends. A 304 repeats the 200's ETag,
-    Cache-Control, Vary and Link (RFC 9110 15.4.5).
+    answer carries the tag of the encoding it sends, and the same Last-Modified in both. A
+    304 repeats the 200's ETag, Last-Modified, Cache-Control, Vary and Link (RFC 9110
+    15.4.5); a HEAD gets the 200's headers with no body.
     """
-    zipped = accepts_gzip(request)
+    document = current.document
     etag = document.gzip_etag if zipped else document.etag
-    headers = {
-        "ETag": etag,
-        "Last-Modified": http_date(document.last_modified),
-        "Cache-Control": cache_control(document, ceiling, now),
-        "Vary": "Accept-Encoding",
-        "Link": ", ".join(links),
-    }
-    # Read from the environ: werkzeug's headers.get() builds an exception for every absent
-    # header, which on this path cost more than the database read.
-    environ = request.environ
-    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
-                    (document.etag, document.gzip_etag), document.last_modified):
-        return Response(status=304, headers=headers)
-    # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).
-    response = Response(document.gzipped if zipped else document.body, headers=headers,
-                        content_type=document.content_type)
+    headers: Headers = [
+        ("ETag", etag),
+        ("Last-Modified", document.http_date),
+        ("Cache-Control", f"public, max-age={max_age(current.until, ceiling, now)}"),
+        ("Vary", "Accept-Encoding"),
+        ("Link", f'<{address.url()}>; rel="self", <{hub}>; rel="hub"'),
+        *SECURITY_HEADERS,
+    ]
+    # The usual revalidation sends back exactly the tag it was given: no parsing then.
+    if if_none_match == etag or not_modified(if_none_match, if_modified_since,
+                                             (document.etag, document.gzip_etag), document.last_modified):
+        return 304, headers, b""
+    body = document.gzipped if zipped else document.body
+    headers += [("Content-Type", document.content_type), ("Content-Length", str(len(body)))]
     if zipped:
-        response.headers["Content-Encoding"] = "gzip"
-    return response
+        headers.append(("Content-Encoding", "gzip"))
+    return 200, headers, b"" if head else body
 
 
 def validate_page(response: Response) -> Response:
-    """ETag and Last-Modified for an HTML page, and a 304 when the client has it already.
+    """A hash ETag and ``no-cache`` for an HTML page, and a 304 when the client has it already.
 
-    Pages are rendered on every request (they are few and cheap next to feeds), but their
-    validators follow the feeds' rule: the ETag is a hash of the bytes and Last-Modified moves
-    only when the bytes do, stored per URL for every process. ``no-cache`` makes browsers and
-    proxies revalidate, so a scheduled article shows on its page at its instant.
+    Pages are rendered on every request (they are few and cheap next to feeds); ``no-cache``
+    makes browsers and proxies revalidate, so a scheduled article shows on its page at its
+    instant. Nothing is stored per URL: a page's query string is the visitor's to choose.
     """
     if request.method not in ("GET", "HEAD") or response.status_code != 200 \
             or response.mimetype != "text/html" or response.direct_passthrough:
         return response
-    body = response.get_data()
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    now = site.now()
-    last_modified = stored_last_modified(db.get_engine(), f"page|{request.url}", digest,
-                                         now.replace(microsecond=0))
+    digest = hashlib.sha256(response.get_data()).hexdigest()[:32]
     response.headers["ETag"] = f'"{digest}"'
-    response.headers["Last-Modified"] = http_date(last_modified)
     response.headers["Cache-Control"] = "no-cache"
-    environ = request.environ
-    if not_modified(environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_IF_MODIFIED_SINCE"),
-                    (f'"{digest}"',), last_modified):
+    if not_modified(request.environ.get("HTTP_IF_NONE_MATCH"), None, (f'"{digest}"',), dt.datetime.now(dt.UTC)):
         response.status_code = 304
         response.set_data(b"")
     return response

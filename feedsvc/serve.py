@@ -34,7 +34,11 @@ from . import cache, db, hosts, site, worker
 def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    engine = db.get_engine(app)
+    # A connection for every thread that may hold one at once: the server's, the worker's
+    # senders and clock, and two for the start-up and the signal handler's goodbye.
+    worker_threads = 0 if no_worker else app.config["WEBSUB_WORKER_THREADS"] + 1
+    engine = db.size_pool(app, threads + worker_threads + 2)
+    cache.get_cache(app).engine = engine
     db.upgrade(engine)
     site.authority(app)  # records the id authority at first start
     server = make_server(app, host, port, threads)

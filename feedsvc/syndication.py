@@ -8,18 +8,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from importlib.metadata import PackageNotFoundError, version
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from . import cache, db, entries, formats, params, site, urls
+from . import cache, db, entries, formats, params, polling, site, urls
+from .address import FeedAddress
 from .changes import Scope
 from .document import Category, Enclosure, Entry, Feed, Person, Tombstone
 from .models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
-from .polling import respond
 from .sanitize import clean_html
 
 bp = Blueprint("syndication", __name__)
@@ -43,14 +43,6 @@ def feed_title(site_title: str, scope: entries.ScopeRow) -> str:
     return site_title if scope.name is None else f"{site_title}: {scope.name}"
 
 
-def _query(order: str, limit: int | None, cursor: str | None) -> str:
-    """The query string of a feed page, parameters in one fixed order (see params for each)."""
-    query = {k: v for k, v in (("order", order if order != "published" else None),
-                               ("limit", str(limit) if limit else None),
-                               ("cursor", cursor)) if v}
-    return f"?{urlencode(query)}" if query else ""
-
-
 def feed_id(authority: str, kind: str | None, slug: str | None, order: str) -> str:
     """The permanent tag URI (RFC 4151) of a feed: ASCII, so the slug is percent-encoded.
 
@@ -61,12 +53,11 @@ def feed_id(authority: str, kind: str | None, slug: str | None, order: str) -> s
     return f"tag:{authority},{FEED_ID_DATE}:feed:{path}" + (":updated" if order == "updated" else "")
 
 
-def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str, *, base: str,
-                authority: str, site_title: str, order: str, limit: int | None,
-                cursor: str | None) -> Feed:
+def to_document(selection: entries.Selection, scope: entries.ScopeRow, address: FeedAddress, *,
+                authority: str, site_title: str) -> Feed:
     """The feed document of one page of a scope: pure data, absolute URLs, UTC."""
-    kind, slug = scope.scope.kind, scope.scope.slug
-    feed_url = urls.feed(base, kind, slug, fmt)
+    kind, slug, base, order = scope.scope.kind, scope.scope.slug, address.origin, address.order
+    feed_url = address.feed_url()
     title = feed_title(site_title, scope)
     subtitle = (f"Latest articles from {site_title}" if scope.name is None
                 else f"{site_title}: articles of the {LABELS[kind or '']} {scope.name}")
@@ -74,12 +65,12 @@ def to_document(selection: entries.Selection, scope: entries.ScopeRow, fmt: str,
         subtitle += ", most recently updated first"
     next_url = None
     if selection.next_cursor:
-        next_url = feed_url + _query(order, limit, selection.next_cursor)
+        next_url = feed_url + address.query(cursor=selection.next_cursor)
     languages = {a.language for a in selection.articles if a.language}
     return Feed(
         id=feed_id(authority, kind, slug, order),
         title=title, subtitle=subtitle,
-        self_url=feed_url + _query(order, limit, cursor), feed_url=feed_url,
+        self_url=address.url(), feed_url=feed_url,
         hub_url=hub_url(base), alternate_url=urls.scope_page(base, kind, slug),
         next_url=next_url, language=languages.pop() if len(languages) == 1 else None,
         generator=_generator(), site_title=site_title,
@@ -110,58 +101,41 @@ def _entry(article: entries.Shown, base: str) -> Entry:
         image=image, language=article.language, key=article.key)
 
 
-def _params() -> tuple[str, int, params.Cursor | None]:
-    """order, limit and cursor of a feed request; a bad one is a 400 before anything else."""
-    args, config = request.args, current_app.config
-    order = params.order(args)
-    limit = params.limit(args, default=config["FEED_SIZE"], maximum=config["FEED_MAX_SIZE"])
-    return order, limit, params.cursor(args, order)
-
-
-def variant_key(base: str, scope: Scope, fmt: str, order: str, limit: int | None,
-                cursor: str | None) -> str:
-    """The render cache's name for one feed document: everything its bytes depend on.
-
-    ``limit`` is the one the client gave (None without ?limit=): it shows in the rel="self"
-    URL, so ``?limit=50`` and no limit are two documents even when FEED_SIZE is 50. The fast
-    path (fastpoll.py) names the default document through this same function.
-    """
-    return "|".join(map(str, (base, scope.kind, scope.slug, fmt, order, limit, cursor)))
-
-
 def serve_feed(scope: Scope, fmt: str) -> Response:
-    """A feed for a poller: from the render cache, as 200 or 304, identity or gzip."""
-    order, limit, cursor = _params()
+    """A feed for a poller: its current document as 200 or 304, identity or gzip.
+
+    The address (a bad parameter is params' 400), then the document, rendered only when its
+    scope changed since (cache.py), then the answer that the fast path gives too (polling.answer).
+    """
     app, now, base = current_app, site.now(), site.base_url()
-    explicit_limit = limit if "limit" in request.args else None
-    # The cursor as this service writes it: another spelling of it is the same document.
-    cursor_text = cursor.encode() if cursor else None
-    variant = variant_key(base, scope, fmt, order, explicit_limit, cursor_text)
+    address = FeedAddress.from_args(base, scope, fmt, request.args, max_limit=app.config["FEED_MAX_SIZE"])
+    current = cache.get_cache(app).fetch(
+        address.key(), scope, now, lambda session: render_feed(session, address, now=now),
+        canonical=address.canonical)
+    environ = request.environ
+    status, headers, body = polling.answer(
+        current, address, hub=hub_url(base),
+        zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")), head=False,
+        if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
+        if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
+        ceiling=app.config["CACHE_MAX_AGE"], now=now)
+    # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).
+    return Response(body, status=status, headers=headers)
 
-    def render() -> cache.Rendered:
-        return render_feed(db.get_session(), scope, fmt, now=now, base=base, order=order,
-                           limit=limit, cursor=cursor, explicit_limit=explicit_limit)
 
-    document = cache.get_cache(app).fetch(variant, [scope], now, render)
-    self_url = urls.feed(base, scope.kind, scope.slug, fmt) + _query(order, explicit_limit, cursor_text)
-    links = [f'<{self_url}>; rel="self"', f'<{hub_url(base)}>; rel="hub"']
-    return respond(request, document, ceiling=app.config["CACHE_MAX_AGE"], now=now, links=links)
-
-
-def render_feed(session: Session, scope: Scope, fmt: str, *, now: dt.datetime, base: str,
-                order: str = "published", limit: int | None = None,
-                cursor: params.Cursor | None = None, explicit_limit: int | None = None) -> cache.Rendered:
+def render_feed(session: Session, address: FeedAddress, *, now: dt.datetime) -> cache.Rendered:
     """Select, build and render one feed document; NotFound for an unknown or hidden scope."""
     config = current_app.config
-    row = entries.resolve(session, scope, now)
+    row = entries.resolve(session, address.scope, now)
+    cursor = params.parse_cursor(address.cursor, address.order) if address.cursor else None
     selection = entries.select_entries(
-        session, row, now=now, order=order, limit=limit or config["FEED_SIZE"], cursor=cursor,
-        tombstone_days=config["TOMBSTONE_DAYS"], with_tombstones=fmt == "atom" and cursor is None)
-    feed = to_document(selection, row, fmt, base=base, authority=site.authority(),
-                       site_title=config["SITE_TITLE"], order=order, limit=explicit_limit,
-                       cursor=cursor.encode() if cursor else None)
+        session, row, now=now, order=address.order, limit=address.limit or config["FEED_SIZE"],
+        cursor=cursor, tombstone_days=config["TOMBSTONE_DAYS"],
+        with_tombstones=address.fmt == "atom" and cursor is None)
+    feed = to_document(selection, row, address, authority=site.authority(),
+                       site_title=config["SITE_TITLE"])
     shown = [a.published for a in selection.articles] + [t.deleted for t in feed.tombstones]
-    return cache.Rendered(formats.render(feed, fmt), formats.CONTENT_TYPES[fmt],
+    return cache.Rendered(formats.render(feed, address.fmt), formats.CONTENT_TYPES[address.fmt],
                           valid_until=selection.next_change, newest=max(shown, default=None))
 
 

@@ -1,8 +1,9 @@
-"""The render cache and its validators, with a counting renderer."""
+"""The feed documents and their validators, with a counting renderer."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from typing import Any
 
 from flask import Flask
@@ -21,15 +22,15 @@ class Renderer:
         self.body, self.calls = body, 0
         self.valid_until: dt.datetime | None = None
 
-    def __call__(self) -> Rendered:
+    def __call__(self, session: Any = None) -> Rendered:
         self.calls += 1
         return Rendered(self.body, "application/atom+xml; charset=utf-8", self.valid_until)
 
 
 def fetch(app: Flask, cache: FeedCache, renderer: Renderer, now: dt.datetime,
-          variant: str = "world.atom", scope: Scope = WORLD) -> Any:
+          variant: str = "world.atom", scope: Scope = WORLD, canonical: bool = True) -> Any:
     with app.app_context():
-        return cache.fetch(variant, [scope], now, renderer)
+        return cache.fetch(variant, scope, now, renderer, canonical=canonical).document
 
 
 def write(app: Flask, scopes: set[Scope], now: dt.datetime) -> None:
@@ -63,11 +64,13 @@ def test_a_write_to_the_scope_renders_again(app: Flask, clock: Clock) -> None:
     assert new.last_modified == changed_at  # the instant of the write, not of the render
 
 
-def test_validators_are_shared_by_processes(app: Flask, clock: Clock) -> None:
-    one, other = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app))
-    first = fetch(app, one, Renderer(), clock.now)
-    later = fetch(app, other, Renderer(), clock.advance(hours=1))
-    assert (later.etag, later.last_modified) == (first.etag, first.last_modified)
+def test_a_document_is_rendered_once_for_every_process(app: Flask, clock: Clock) -> None:
+    one, other, renderer = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app)), Renderer()
+    first = fetch(app, one, renderer, clock.now)
+    later = fetch(app, other, renderer, clock.advance(hours=1))
+    assert renderer.calls == 1  # the other process read what the first one stored
+    assert (later.etag, later.last_modified, later.body) == (first.etag, first.last_modified, first.body)
+    assert gzip.decompress(later.gzipped) == first.body
 
 
 def test_time_alone_expires_a_document(app: Flask, clock: Clock) -> None:
@@ -81,13 +84,18 @@ def test_time_alone_expires_a_document(app: Flask, clock: Clock) -> None:
     assert renderer.calls == 2
 
 
-def test_least_recently_used_out(app: Flask, clock: Clock) -> None:
-    cache, renderer = FeedCache(db.get_engine(app), size=2), Renderer()
-    for variant in ("a", "b", "a", "c", "a"):
-        fetch(app, cache, renderer, clock.now, variant)
+def test_memory_is_bounded_in_bytes(app: Flask, clock: Clock) -> None:
+    body = b"<feed>" + b"x" * 4000 + b"</feed>"
+    cache, renderer = FeedCache(db.get_engine(app), max_bytes=12_000), Renderer(body)
+    for variant in ("a", "b", "a", "c", "a"):  # pages of a feed: kept in this process only
+        fetch(app, cache, renderer, clock.now, variant, canonical=False)
     assert renderer.calls == 3  # b was evicted by c; a stayed in use
-    fetch(app, cache, renderer, clock.now, "b")
+    assert cache.held_bytes <= 12_000
+    fetch(app, cache, renderer, clock.now, "b", canonical=False)
     assert renderer.calls == 4
+    for variant in ("d", "e", "f", "d"):  # canonical documents evicted here are read, not rendered
+        fetch(app, cache, renderer, clock.now, variant)
+    assert renderer.calls == 7 and cache.held_bytes <= 12_000
 
 
 def test_writes_bump_scopes_through_the_change_listener(app: Flask, api: Any,
@@ -113,14 +121,14 @@ def test_polls_that_find_a_feed_changed_at_once_render_it_once(app: Flask, clock
     slow_render = renderer.__call__
     start = threading.Barrier(8)
 
-    def slow() -> Rendered:
+    def slow(session: Any) -> Rendered:
         time.sleep(0.2)
         return slow_render()
 
     def poll(_: int) -> Any:
         start.wait()
         with app.app_context():
-            return cache.fetch("world.atom", [WORLD], clock.now, slow)
+            return cache.fetch("world.atom", WORLD, clock.now, slow, canonical=True).document
 
     with ThreadPoolExecutor(8) as pool:
         documents = list(pool.map(poll, range(8)))

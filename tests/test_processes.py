@@ -1,7 +1,7 @@
 """Two real server processes on one database: a write through one is seen by both at once.
 
-On PostgreSQL each poll reads the scope's version; on SQLite the processes share a commit
-counter in memory (feedsvc.commits), which this shows is advanced before a write is acknowledged.
+Every poll reads its document's row joined to its scope's version (cache.py), which the write
+bumped inside its own transaction, so no process serves a document older than an acknowledged write.
 """
 
 from __future__ import annotations

@@ -1,0 +1,223 @@
+"""Serving every feed of a newsroom (issue 13): one place decides a feed answer, a revalidation
+never renders, a document is rendered once for the whole deployment, nothing an anonymous
+client sends grows a table or the memory, and the pool never runs dry into 500s.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import json
+import threading
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from feedsvc import cache, db
+from feedsvc.conditional import parse_http_date
+
+from conftest import Api, Clock, make_article, new_token, table_counts
+from live import LiveServer
+
+VARIANTS = [f"{scope}.{fmt}{query}" for scope in ("/feed", "/sections/world/feed", "/topics/rivers/feed")
+            for fmt in ("atom", "rss", "json") for query in ("", "?order=updated", "?limit=5")]
+
+
+def renders(app: Flask) -> int:
+    return cache.get_cache(app).renders
+
+
+def max_age(response: Any) -> int:
+    return int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_max_age_ends_at_an_embargo_written_after_the_document_was_cached(
+        client: FlaskClient, api: Api, clock: Clock, encoding: str) -> None:
+    api.put("out", make_article(key="out", topics=["Rivers"]))
+    etags = {}
+    for url in VARIANTS:  # every variant cached, through Flask and then the fast path
+        for _ in range(2):
+            response = client.get(url, headers={"Accept-Encoding": encoding})
+            assert response.status_code == 200 and max_age(response) == 60
+        etags[url] = response.headers["ETag"]
+    due = clock.now + dt.timedelta(seconds=37)
+    stamp = due.isoformat().replace("+00:00", "Z")
+    assert api.put("soon", make_article(key="soon", topics=["Rivers"], published=stamp,
+                                        updated=stamp)).get_json()["status"] == "scheduled"
+    for url in VARIANTS:
+        for method, headers in (("GET", {}), ("HEAD", {}), ("GET", {"If-None-Match": etags[url]})):
+            response = client.open(url, method=method, headers=headers | {"Accept-Encoding": encoding})
+            assert response.status_code in (200, 304), url
+            assert max_age(response) <= 37, (url, method, headers, response.headers["Cache-Control"])
+    clock.advance(seconds=38)
+    for url in VARIANTS:
+        response = client.get(url, headers={"If-None-Match": etags[url], "Accept-Encoding": encoding})
+        assert response.status_code == 200 and b"soon" in (
+            response.data if encoding == "identity" else __import__("gzip").decompress(response.data))
+        assert max_age(response) == 60
+
+
+def test_last_modified_never_moves_backwards_with_mixed_encodings(client: FlaskClient, api: Api,
+                                                                  clock: Clock) -> None:
+    """Bytes A, then B (read only by gzip clients), then A again: every answer to A's second
+    coming, in both encodings, through Flask and the fast path, is later than B's."""
+    feed = "/sections/world/feed.atom"
+    api.put("a", make_article(key="a", title="A"))
+    seen: list[dt.datetime] = []
+    for title, encodings in (("A", ("identity", "identity", "gzip", "gzip")), ("B", ("gzip", "gzip")),
+                             ("A", ("identity", "identity", "gzip", "gzip")), ("B", ("gzip",)),
+                             ("A", ("gzip", "identity", "identity"))):
+        api.patch("a", {"title": title})
+        clock.advance(seconds=5)
+        answers = [client.get(feed, headers={"Accept-Encoding": e}) for e in encodings]
+        stamps = {parse_http_date(r.headers["Last-Modified"]) for r in answers}
+        assert len(stamps) == 1, f"one Last-Modified per document, in both encodings: {stamps}"
+        seen.append(stamps.pop())  # type: ignore[arg-type]
+        since = client.get(feed, headers={"If-Modified-Since": answers[0].headers["Last-Modified"]})
+        assert since.status_code == 304
+    assert seen == sorted(seen) and len(set(seen)) == len(seen), seen
+
+
+def test_anonymous_gets_write_nothing(app: Flask, client: FlaskClient, api: Api) -> None:
+    for n in range(60):
+        api.put(f"a{n}", make_article(key=f"a{n}", topics=["Rivers"], published=f"2026-10-01T10:{n:02}:00Z",
+                                      updated=f"2026-10-01T10:{n:02}:00Z"))
+    for url in ("/feed.atom", "/topics/rivers/feed.rss", "/", "/topics/rivers/"):
+        client.get(url)  # the first render of each canonical document may be stored
+    first_page = client.get("/feed.json?limit=2").get_json()
+    before = table_counts(app)
+    cursor = first_page["next_url"].split("cursor=")[1]
+    for n in range(300):
+        # Tracking parameters, pages of a feed, forged-but-valid cursors, pages of the site.
+        raw = json.dumps(["published", f"2026-10-01T10:{n % 60:02}:00Z", f"a{n % 60}"]).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for url in (f"/feed.atom?fbclid={n}", f"/feed.json?limit=2&cursor={cursor}&utm={n}",
+                    f"/topics/rivers/feed.rss?cursor={forged}", f"/?cursor={forged}", f"/topics/rivers/?x={n}"):
+            assert client.get(url).status_code == 200, url
+    assert table_counts(app) == before
+
+
+def test_a_second_process_serves_what_the_first_rendered(make_app: Callable[..., Flask], clock: Clock) -> None:
+    one, other = make_app(), make_app()
+    api = Api(one.test_client(), {"Authorization": f"Bearer {new_token(one)}"})
+    api.put("a", make_article(key="a", topics=["Rivers"]))
+    first = {url: one.test_client().get(url, headers={"Accept-Encoding": "gzip"}) for url in VARIANTS[:9]}
+    rendered = renders(other)
+    for url, answer in first.items():
+        if "limit" in url:
+            continue  # explicit limits are kept per process, not shared
+        for headers in ({"Accept-Encoding": "gzip"}, {}, {"If-None-Match": answer.headers["ETag"]}):
+            got = other.test_client().get(url, headers=headers)
+            assert got.status_code in (200, 304)
+            assert got.headers["Last-Modified"] == answer.headers["Last-Modified"]
+            if headers == {"Accept-Encoding": "gzip"}:
+                assert got.data == answer.data and got.headers["ETag"] == answer.headers["ETag"]
+    assert renders(other) == rendered  # every canonical document read, none rendered
+    assert other.test_client().get("/feed.atom?limit=5").status_code == 200
+    assert renders(other) == rendered + 1  # an explicit limit is kept per process
+
+
+def test_an_exhausted_pool_is_a_503(app: Flask, client: FlaskClient, api: Api) -> None:
+    api.put("a", make_article(key="a"))
+    assert client.get("/feed.atom").status_code == 200
+    engine = db.size_pool(app, 1)
+    cache.get_cache(app).engine = engine
+    engine.pool._max_overflow = 0  # type: ignore[attr-defined]
+    engine.pool._timeout = 0.2  # type: ignore[attr-defined]
+    held = engine.connect()
+    try:
+        for url in ("/feed.atom", "/feed.rss?limit=3", "/"):
+            response = client.get(url, headers={"Accept": "application/json"})
+            assert response.status_code == 503, url
+            assert response.headers["Retry-After"]
+    finally:
+        held.close()
+    assert client.get("/feed.atom").status_code == 200
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_unknown_slugs_do_not_grow_the_server(make_app: Callable[..., Flask], db_url: str, tmp_path: Path) -> None:
+    app = make_app()
+    Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"}).put("a", make_article(key="a"))
+    server = LiveServer(tmp_path / "i", db_url, threads=4, POLL_LIMIT="5")
+    try:
+        def spray(start: int, count: int) -> None:
+            for n in range(start, start + count):
+                slug = f"{n:06}" + "x" * 10_000
+                for path in (f"/topics/{slug}/feed.atom", f"/feed.atom?q={slug}"):
+                    status = server.request("GET", path, headers={"If-None-Match": '"x"'} if n % 2 else {})[0]
+                    assert status in (404, 200, 304, 429), status
+        spray(0, 300)  # warm: the allocator's arenas, the pool, the caches' fixed bounds
+        before = rss_kib(server.process.pid)
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: spray(10_000 + i * 500, 500), range(4)))
+        grown = rss_kib(server.process.pid) - before
+        assert grown < 8 * 1024, f"grew {grown} KiB over 2,000 unknown 10 KB slugs"
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres_only
+def test_many_threads_on_postgres_never_run_out_of_connections(make_app: Callable[..., Flask], db_url: str,
+                                                               tmp_path: Path) -> None:
+    app = make_app()
+    api = Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"})
+    for n in range(30):
+        api.put(f"a{n}", make_article(key=f"a{n}", topics=[f"T{n % 6}"]))
+    server = LiveServer(tmp_path / "pg", db_url, threads=32)
+    try:
+        def get(n: int) -> int:
+            url = f"{server.base}/topics/t{n % 6}/feed.{('atom', 'rss', 'json')[n % 3]}?limit={1 + n % 40}"
+            with urllib.request.urlopen(url, timeout=30) as response:  # an HTTPError is a failure
+                return int(response.status)
+
+        def together(start: threading.Barrier, n: int) -> int:
+            start.wait()
+            return get(n)
+
+        for _ in range(2):
+            start = threading.Barrier(96)
+            with ThreadPoolExecutor(96) as pool:
+                assert set(pool.map(functools.partial(together, start), range(96))) == {200}
+        assert get(7) == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres_only
+def test_two_processes_on_postgres_render_once(make_app: Callable[..., Flask], db_url: str,
+                                               tmp_path: Path) -> None:
+    app = make_app()
+    Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"}).put(
+        "a", make_article(key="a", topics=["Rivers"]))
+    a = LiveServer(tmp_path / "a", db_url, threads=4)
+    b = LiveServer(tmp_path / "b", db_url, threads=4)
+    try:
+        status, first, body = a.request("GET", "/topics/rivers/feed.atom")
+        assert status == 200
+        with db.get_engine(app).connect() as conn:
+            stamp = conn.execute(text("SELECT rendered FROM feed_documents")).all()
+        for headers in ({}, {"Accept-Encoding": "gzip"}, {"If-None-Match": first["ETag"]}):
+            status, got, again = b.request("GET", "/topics/rivers/feed.atom", headers=headers)
+            assert status in (200, 304) and got["Last-Modified"] == first["Last-Modified"]
+        assert b.request("GET", "/topics/rivers/feed.atom")[2] == body
+        with db.get_engine(app).connect() as conn:  # B stored nothing: it rendered nothing
+            assert conn.execute(text("SELECT rendered FROM feed_documents")).all() == stamp
+    finally:
+        a.stop()
+        b.stop()
