@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -134,47 +135,34 @@ def feedsvc(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Com
 
 def database(count: int) -> Path:
     """A SQLite database of ``count`` generated articles, built once under bench/out/."""
-    OUT.mkdir(exist_ok=True)
-    path = OUT / f"articles-{count}.sqlite3"
-    if path.exists():
-        return path
-    source = OUT / f"articles-{count}.jsonl"
-    print(f"  building a database of {count:,} articles (once; kept in {path})", flush=True)
-    generate(source, count)
-    started = time.monotonic()
-    partial = OUT / f"building-{count}.sqlite3"
-    for leftover in OUT.glob(f"building-{count}.sqlite3*"):
-        leftover.unlink()
-    result = feedsvc("import", "--quiet", str(source), env=env_for(OUT, partial))
-    if result.returncode != 0:
-        sys.exit(f"import failed: {result.stdout}{result.stderr}")
-    source.unlink()
-    partial.rename(path)
-    for leftover in OUT.glob(f"building-{count}.sqlite3*"):  # the commit counter beside it
-        leftover.unlink()
-    print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
-    return path
+    return _built("articles", count, generate)
 
 
 def newsroom_database(count: int) -> Path:
     """A SQLite database of ``count`` newsroom-shaped articles (``generate_newsroom``), built once."""
+    return _built("newsroom", count, generate_newsroom)
+
+
+def _built(name: str, count: int, generator: Callable[[Path, int], None]) -> Path:
+    """bench/out/<name>-<count>.sqlite3: ``generator``'s articles imported by ``feedsvc import``,
+    built under another name first so that an interrupted build is never taken for a whole one."""
     OUT.mkdir(exist_ok=True)
-    path = OUT / f"newsroom-{count}.sqlite3"
+    path = OUT / f"{name}-{count}.sqlite3"
     if path.exists():
         return path
-    source = OUT / f"newsroom-{count}.jsonl"
-    print(f"  building a newsroom database of {count:,} articles (once; kept in {path})", flush=True)
-    generate_newsroom(source, count)
+    source = OUT / f"{name}-{count}.jsonl"
+    print(f"  building a database of {count:,} {name} articles (once; kept in {path})", flush=True)
+    generator(source, count)
     started = time.monotonic()
-    partial = OUT / f"building-newsroom-{count}.sqlite3"
-    for leftover in OUT.glob(f"building-newsroom-{count}.sqlite3*"):
+    partial = OUT / f"building-{name}-{count}.sqlite3"
+    for leftover in OUT.glob(f"building-{name}-{count}.sqlite3*"):
         leftover.unlink()
     result = feedsvc("import", "--quiet", str(source), env=env_for(OUT, partial))
     if result.returncode != 0:
         sys.exit(f"import failed: {result.stdout}{result.stderr}")
     source.unlink()
     partial.rename(path)
-    for leftover in OUT.glob(f"building-newsroom-{count}.sqlite3*"):  # the commit counter beside it
+    for leftover in OUT.glob(f"building-{name}-{count}.sqlite3*"):  # its -wal and -shm files
         leftover.unlink()
     print(f"  built in {time.monotonic() - started:.0f} s", flush=True)
     return path
