@@ -19,12 +19,11 @@ from . import params, urls
 from .changes import Scope
 from .errors import FeedsvcError
 
-FORMATS = ("atom", "rss", "json")
-KINDS = ("sections", "topics", "authors")
-# The path of every feed; the slug is one path segment, percent-decoded (UTF-8).
-PATH = re.compile(r"/(?:(sections|topics|authors)/([^/\x00]+)/)?feed\.(atom|rss|json)")
-# The same, in a whole URL's path (the slug still percent-encoded), after the origin's own path.
-_URL_PATH = re.compile(r"(.*?)/(?:(sections|topics|authors)/([^/]+)/)?feed\.(atom|rss|json)")
+# The path of every feed; the slug is one path segment (percent-decoded in a request's path).
+_FEED = r"/(?:(sections|topics|authors)/([^/\x00]+)/)?feed\.(atom|rss|json)"
+PATH = re.compile(_FEED)
+# The same at the end of a whole URL's path (the slug still percent-encoded), after the origin's.
+_URL_PATH = re.compile(f"(.*?){_FEED}")
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,11 @@ class Document:
                     self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
         return self._gzipped
 
+    def revalidated(self, last_modified: dt.datetime, valid_until: dt.datetime | None) -> Document:
+        """The same bytes under other validators (no copy of the bodies)."""
+        return Document(content_type=self.content_type, digest=self.digest, last_modified=last_modified,
+                        valid_until=valid_until, body=self._body, gzipped=self._gzipped)
+
     @property
     def size(self) -> int:
         """Bytes this document may hold: both bodies, whether made yet or not (gzip's trailer
@@ -235,6 +240,11 @@ class FeedCache:
                 document = entry.document
             else:
                 document = None
+        if document is not None and document.last_modified != row.last_modified:
+            # The same bytes again after others (A -> B -> A, rendered elsewhere): the row's
+            # Last-Modified, later than B's, not the one this process kept from A's first time.
+            document = document.revalidated(row.last_modified, row.valid_until)
+            self._hold(variant, row.version or 0, (row.rendered or EPOCH).timestamp(), document)
         if document is None:  # rendered by another process (or evicted here): its stored bytes
             gzipped = self._read_body(variant, row.digest)
             if gzipped is None:

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from feedsvc import cache, db
-from feedsvc.conditional import parse_http_date
+from feedsvc.conditional import http_date, parse_http_date
 
 from conftest import Api, Clock, make_article, new_token, table_counts
 from live import LiveServer
@@ -85,6 +85,25 @@ def test_last_modified_never_moves_backwards_with_mixed_encodings(client: FlaskC
         since = client.get(feed, headers={"If-Modified-Since": answers[0].headers["Last-Modified"]})
         assert since.status_code == 304
     assert seen == sorted(seen) and len(set(seen)) == len(seen), seen
+
+
+def test_a_process_that_kept_old_bytes_takes_their_new_last_modified(make_app: Callable[..., Flask],
+                                                                       clock: Clock) -> None:
+    """Bytes A (kept by one process), then B and A again rendered by another: the first
+    process answers A with its new Last-Modified, later than B's, not the one it kept."""
+    one, other = make_app(), make_app()
+    api = Api(other.test_client(), {"Authorization": f"Bearer {new_token(other)}"})
+    feed = "/sections/world/feed.atom"
+    api.put("a", make_article(key="a", title="A"))
+    first = one.test_client().get(feed).headers["Last-Modified"]
+    stamps = [parse_http_date(first)]
+    for title in ("B", "A"):
+        clock.advance(seconds=5)
+        api.patch("a", {"title": title})
+        stamps.append(parse_http_date(other.test_client().get(feed).headers["Last-Modified"]))
+    again = one.test_client().get(feed, headers={"If-Modified-Since": http_date(stamps[1])})
+    assert again.status_code == 200 and parse_http_date(again.headers["Last-Modified"]) == stamps[2]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 3, stamps
 
 
 def test_anonymous_gets_write_nothing(app: Flask, client: FlaskClient, api: Api) -> None:
