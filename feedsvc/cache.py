@@ -46,6 +46,7 @@ from .conditional import http_date
 from .models import FeedDocument, FeedScope
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_OVERHEAD = 1200  # bytes a held document costs besides its bodies (measured: tests/test_review.py)
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,14 @@ class Document:
     @property
     def size(self) -> int:
         """Bytes this document may hold: both bodies, whether made yet or not (gzip's trailer
-        gives the plain size, RFC 1952 ISIZE; a plain body not yet gzipped counts a fifth more)."""
+        gives the plain size, RFC 1952 ISIZE; a plain body not yet gzipped counts half more,
+        as feeds gzip to a third or more), and what every document costs besides (its key,
+        validators and bookkeeping: about a KiB, which small pages of ?limit=1 make count)."""
         if self._gzipped is not None:
-            return len(self._gzipped) + int.from_bytes(self._gzipped[-4:], "little")
-        return len(self._body or b"") * 6 // 5
+            bodies = len(self._gzipped) + int.from_bytes(self._gzipped[-4:], "little")
+        else:
+            bodies = len(self._body or b"") * 3 // 2
+        return bodies + _OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -299,6 +304,9 @@ class FeedCache:
         except self.engine.dialect.loaded_dbapi.Error as exc:
             connection.invalidate()
             raise OperationalError(sql, None, exc) from exc
+        except BaseException:  # never back to the pool half-way (autocommit still on, say)
+            connection.invalidate()
+            raise
         finally:
             connection.close()
 
@@ -383,13 +391,15 @@ def _store(session: Session, variant: str, scope: Scope, version: int, digest: s
     else moved to ``candidate`` and strictly past the previous one (If-Modified-Since sees it).
     A render of an older version than the stored one's changes nothing."""
     kind, slug = _scope_key(scope)
-    row = session.get(FeedDocument, variant)
+    # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
+    # store of a newer version must be seen here, not overwritten after it committed.
+    row = session.get(FeedDocument, variant, with_for_update=True, populate_existing=True)
     if row is None:
         db.insert_ignore(session, FeedDocument, {
             "variant": variant, "kind": kind, "slug": slug, "version": version, "etag": digest,
             "last_modified": candidate, "valid_until": rendered.valid_until, "rendered": now,
             "content_type": rendered.content_type, "body": gzipped})
-        row = session.get(FeedDocument, variant, populate_existing=True)
+        row = session.get(FeedDocument, variant, with_for_update=True, populate_existing=True)
         assert row is not None
     if row.version > version:
         return row.last_modified if row.etag == digest else candidate

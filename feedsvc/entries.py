@@ -71,6 +71,7 @@ class Selection:
     next_cursor: str | None
     tombstones: list[Gone]
     next_change: dt.datetime | None  # the next instant time alone changes this selection
+    aged_out: dt.datetime | None = None  # the last instant time alone changed it (a tombstone expired)
 
 
 # Every statement of a feed is built once per shape (scope kind, order, first or later page,
@@ -149,6 +150,7 @@ class _Statements:
     page: Select[Any]  # (id, sort value) of one page and one row more, newest first
     upcoming: Select[Any]  # the next scheduled publication of the scope
     tombstones: Select[Any]
+    expired: Select[Any]  # the latest deletion that is no longer reported
 
 
 @functools.cache
@@ -170,7 +172,7 @@ def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Sta
             .where(*filters, due <= bindparam("upper"), live, *keyset)
             .order_by(sort.desc(), id_column.desc()).limit(bindparam("limit")))
     upcoming = _joined(select(func.min(published)), id_column).where(*filters, published > _NOW, live)
-    return _Statements(page, upcoming, _tombstones(kind))
+    return _Statements(page, upcoming, _tombstones(kind), _expired(kind))
 
 
 def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order: str,
@@ -200,10 +202,17 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
         since = now - dt.timedelta(days=tombstone_days)
         tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
             statements.tombstones, params | {"since": since, "limit": limit})]
+    aged_out = None
+    if with_tombstones and tombstone_days > 0:
+        # A tombstone that aged out changed the bytes with no write: that instant is when the
+        # document last changed, in every process alike (its Last-Modified, cache.py).
+        days = dt.timedelta(days=tombstone_days)
+        expired = connection.scalar(statements.expired, params | {"since": now - days, "before": now - 2 * days})
+        aged_out = None if expired is None else expired + dt.timedelta(days=tombstone_days)
     upcoming = connection.scalar(statements.upcoming, params)
     expiries = [t.deleted + dt.timedelta(days=tombstone_days) for t in tombstones]
     next_change = min([when for when in [upcoming, *expiries] if when is not None], default=None)
-    return Selection(articles, next_cursor, tombstones, next_change)
+    return Selection(articles, next_cursor, tombstones, next_change, aged_out)
 
 
 def _tombstones(kind: str | None) -> Select[Any]:
@@ -224,6 +233,24 @@ def _tombstones(kind: str | None) -> Select[Any]:
         key = link.topic_id if kind == "topics" else link.author_id
         query = query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
     return query.order_by(Article.deleted.desc(), Article.id.desc()).limit(bindparam("limit"))
+
+
+def _expired(kind: str | None) -> Select[Any]:
+    """The latest deletion in (:before, :since] of an article that had been public: its
+    tombstone is no longer reported (RFC 6721 section 2). The walk is bounded like
+    _tombstones' (recent deletions only): one that aged out longer ago than TOMBSTONE_DAYS
+    has long been followed by a write or a render that the Last-Modified already shows."""
+    query: Any = select(func.max(Article.deleted)).where(
+        Article.deleted.is_not(None), Article.deleted > bindparam("before"),
+        Article.deleted <= bindparam("since"),
+        Article.published <= Article.deleted)
+    if kind == "sections":
+        query = query.where(Article.section_id + 0 == _SCOPE_ID)
+    elif kind is not None:
+        link: Any = ArticleTopic if kind == "topics" else ArticleAuthor
+        key = link.topic_id if kind == "topics" else link.author_id
+        query = query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
+    return query
 
 
 _IDS: Any = bindparam("ids", expanding=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
@@ -120,7 +121,20 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
         if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
         ceiling=app.config["CACHE_MAX_AGE"], now=now)
     # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).
-    return Response(body, status=status, headers=headers)
+    return FeedAnswer(body if status == 200 else None, status=status, headers=headers)
+
+
+class FeedAnswer(Response):
+    """polling.answer's status and headers as they are, as the fast path sends them: werkzeug
+    would strip a 304's Last-Modified (an RFC 2616 "entity header") and type a 304 text/html
+    (which then drew the pages' Content-Security-Policy)."""
+
+    default_mimetype = None
+
+    def get_wsgi_headers(self, environ: Any) -> Any:
+        if self.status_code == 304:
+            return self.headers.copy()
+        return super().get_wsgi_headers(environ)
 
 
 def render_feed(session: Session, address: FeedAddress, *, now: dt.datetime) -> cache.Rendered:
@@ -135,6 +149,7 @@ def render_feed(session: Session, address: FeedAddress, *, now: dt.datetime) -> 
     feed = to_document(selection, row, address, authority=site.authority(),
                        site_title=config["SITE_TITLE"])
     shown = [a.published for a in selection.articles] + [t.deleted for t in feed.tombstones]
+    shown += [selection.aged_out] if selection.aged_out is not None else []
     return cache.Rendered(formats.render(feed, address.fmt), formats.CONTENT_TYPES[address.fmt],
                           valid_until=selection.next_change, newest=max(shown, default=None))
 
