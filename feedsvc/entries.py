@@ -198,17 +198,15 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
     if len(rows) > limit:  # the page's last entry, by its key: no row id leaves the service
         next_cursor = Cursor(order, rows[limit - 1][1], articles[-1].key).encode()
     tombstones: list[Gone] = []
-    if with_tombstones and tombstone_days > 0:
-        since = now - dt.timedelta(days=tombstone_days)
-        tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
-            statements.tombstones, params | {"since": since, "limit": limit})]
     aged_out = None
     if with_tombstones and tombstone_days > 0:
+        days = dt.timedelta(days=tombstone_days)
+        tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
+            statements.tombstones, params | {"since": now - days, "limit": limit})]
         # A tombstone that aged out changed the bytes with no write: that instant is when the
         # document last changed, in every process alike (its Last-Modified, cache.py).
-        days = dt.timedelta(days=tombstone_days)
         expired = connection.scalar(statements.expired, params | {"since": now - days, "before": now - 2 * days})
-        aged_out = None if expired is None else expired + dt.timedelta(days=tombstone_days)
+        aged_out = None if expired is None else expired + days
     upcoming = connection.scalar(statements.upcoming, params)
     expiries = [t.deleted + dt.timedelta(days=tombstone_days) for t in tombstones]
     next_change = min([when for when in [upcoming, *expiries] if when is not None], default=None)
@@ -226,13 +224,8 @@ def _tombstones(kind: str | None) -> Select[Any]:
     query: Any = select(Article.uid, Article.deleted).where(
         Article.deleted.is_not(None), Article.deleted > bindparam("since"),
         Article.deleted <= _NOW, Article.published <= Article.deleted)
-    if kind == "sections":
-        query = query.where(Article.section_id + 0 == _SCOPE_ID)
-    elif kind is not None:
-        link: Any = ArticleTopic if kind == "topics" else ArticleAuthor
-        key = link.topic_id if kind == "topics" else link.author_id
-        query = query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
-    return query.order_by(Article.deleted.desc(), Article.id.desc()).limit(bindparam("limit"))
+    return _deleted_in_scope(query, kind).order_by(Article.deleted.desc(), Article.id.desc()).limit(
+        bindparam("limit"))
 
 
 def _expired(kind: str | None) -> Select[Any]:
@@ -244,12 +237,18 @@ def _expired(kind: str | None) -> Select[Any]:
         Article.deleted.is_not(None), Article.deleted > bindparam("before"),
         Article.deleted <= bindparam("since"),
         Article.published <= Article.deleted)
+    return _deleted_in_scope(query, kind)
+
+
+def _deleted_in_scope(query: Any, kind: str | None) -> Any:
+    """A walk over ix_articles_deleted kept to the scope by a filter only: "section_id + 0" and
+    a correlated EXISTS keep SQLite (without statistics) from walking the scope's index instead."""
     if kind == "sections":
-        query = query.where(Article.section_id + 0 == _SCOPE_ID)
-    elif kind is not None:
+        return query.where(Article.section_id + 0 == _SCOPE_ID)
+    if kind is not None:
         link: Any = ArticleTopic if kind == "topics" else ArticleAuthor
         key = link.topic_id if kind == "topics" else link.author_id
-        query = query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
+        return query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
     return query
 
 
