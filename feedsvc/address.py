@@ -83,9 +83,7 @@ class FeedAddress:
                                     max_limit=max_limit)
         except FeedsvcError:  # a bad parameter: not a feed's own URL
             return None
-        if address is None or address.url() != url:
-            return None
-        return address
+        return address if address.url() == url else None
 
     @property
     def canonical(self) -> bool:

@@ -134,6 +134,15 @@ class _Row:
     rendered: dt.datetime | None = None
     content_type: str | None = None
 
+    def serves(self, version: int, valid_until: dt.datetime | None, rendered: float,
+               now: dt.datetime) -> bool:
+        """Whether a document rendered (POSIX seconds) at scope ``version`` and good until
+        ``valid_until`` is still current by this row: no write since, no instant of its own
+        passed, no embargo come due after its render."""
+        passed = self.stale_before(now)
+        return (version == self.scope_version and (valid_until is None or now < valid_until)
+                and (passed is None or rendered >= passed))
+
     def stale_before(self, now: dt.datetime) -> float | None:
         """The last instant at which an embargo recorded in the scope came due (POSIX
         seconds), if one did: documents rendered before it miss that article."""
@@ -235,7 +244,7 @@ class FeedCache:
             row = self._read_scope(scope)
             held = self._held_current(variant, row, now)
             return None if held is None else Current(held, row.until(held.valid_until, now))
-        if not self._row_current(row, now):
+        if not row.serves(row.version or 0, row.valid_until, (row.rendered or EPOCH).timestamp(), now):
             return None
         assert row.digest is not None and row.last_modified is not None and row.content_type is not None
         with self._lock:
@@ -325,19 +334,11 @@ class FeedCache:
         row = self._query(self._body_sql, (variant, digest))
         return None if row is None else bytes(row[0])
 
-    def _row_current(self, row: _Row, now: dt.datetime) -> bool:
-        passed = row.stale_before(now)
-        return (row.version == row.scope_version
-                and (row.valid_until is None or now < row.valid_until)
-                and (passed is None or (row.rendered or EPOCH).timestamp() >= passed))
-
     def _held_current(self, variant: str, row: _Row, now: dt.datetime) -> Document | None:
-        passed = row.stale_before(now)
         with self._lock:
             entry = self._held.get(variant)
-            if entry is not None and entry.version == row.scope_version and (
-                    entry.document.valid_until is None or now < entry.document.valid_until) and (
-                    passed is None or entry.rendered >= passed):
+            if entry is not None and row.serves(entry.version, entry.document.valid_until,
+                                                entry.rendered, now):
                 self._held.move_to_end(variant)
                 return entry.document
         return None

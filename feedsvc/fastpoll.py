@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.datastructures import MultiDict
 
-from . import cache, errors, limits, polling, site
+from . import cache, errors, limits, polling, site, urls
 from .address import PATH, FeedAddress
 from .errors import FeedsvcError
 
@@ -99,7 +99,7 @@ class FastPolls:
         if current is None:
             return self.wsgi_app(environ, start_response)
         status, headers, body = polling.answer(
-            current, address, hub=self.hub or f"{origin}/websub",
+            current, address, hub=urls.hub(origin, self.hub),
             zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
             head=method == "HEAD", if_none_match=if_none_match,
             if_modified_since=if_modified_since, ceiling=self.ceiling, now=now)

@@ -17,7 +17,7 @@ from flask import Response, request
 
 from .address import FeedAddress
 from .cache import Current
-from .conditional import not_modified
+from .conditional import none_match, not_modified
 
 Headers = list[tuple[str, str]]
 # On every response (pages.py adds them to Flask's, answer to every feed's, both paths alike).
@@ -93,7 +93,8 @@ def validate_page(response: Response) -> Response:
     digest = hashlib.sha256(response.get_data()).hexdigest()[:32]
     response.headers["ETag"] = f'"{digest}"'
     response.headers["Cache-Control"] = "no-cache"
-    if not_modified(request.environ.get("HTTP_IF_NONE_MATCH"), None, (f'"{digest}"',), dt.datetime.now(dt.UTC)):
+    if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None and none_match(if_none_match, (f'"{digest}"',)):
         response.status_code = 304
         response.set_data(b"")
     return response

@@ -37,7 +37,7 @@ def _generator() -> tuple[str, str, str]:
 
 
 def hub_url(base: str) -> str:
-    return current_app.config["WEBSUB_HUB"] or f"{base}/websub"
+    return urls.hub(base, current_app.config["WEBSUB_HUB"])
 
 
 def feed_title(site_title: str, scope: entries.ScopeRow) -> str:

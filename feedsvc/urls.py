@@ -9,6 +9,11 @@ FORMATS = ("atom", "rss", "json")
 SCOPES = ("sections", "topics", "authors")
 
 
+def hub(base: str, configured: str | None) -> str:
+    """The WebSub hub feeds name: WEBSUB_HUB when set, else the built-in one at ``base``."""
+    return configured or f"{base}/websub"
+
+
 def article_page(base: str, key: str) -> str:
     return f"{base}/articles/{quote(key)}"
 
