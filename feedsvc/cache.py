@@ -22,6 +22,12 @@ Other documents (later pages, an explicit ``?limit=``, every document when ``BAS
 set and each Host gets its own) are kept in this process only: nothing an anonymous client
 sends adds a row. This process's memory holds at most ``max_bytes`` of documents, least
 recently used out.
+
+On SQLite, a read that found a held document current stays good until anything is committed
+to the database, by any connection of any process: ``PRAGMA data_version`` on one connection
+of this process's own says so (``_Watch``, about 2 µs against the 25 µs of a pooled read), so
+a hot feed's polls read nothing else while nothing changes. PostgreSQL has no such local
+signal, and every poll reads its rows.
 """
 
 from __future__ import annotations
@@ -29,11 +35,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask
 from sqlalchemy import Engine, and_, case, or_
@@ -110,10 +117,10 @@ class Document:
         return bodies + _OVERHEAD
 
 
-@dataclass(frozen=True)
-class Current:
+class Current(NamedTuple):
     """A current document, and the instant after which no cache may keep it: the earlier of
-    its ``valid_until`` and the next embargo due in its scope (None: nothing scheduled)."""
+    its ``valid_until`` and the next embargo due in its scope (None: nothing scheduled).
+    A named tuple: one is made for every poll, and a frozen dataclass costs twice as much."""
 
     document: Document
     until: dt.datetime | None
@@ -152,9 +159,10 @@ class _Row:
         return float(self.settled) if self.settled is not None else None
 
     def until(self, valid_until: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        upcoming = (dt.datetime.fromtimestamp(self.due, dt.UTC)
-                    if self.due is not None and self.due > now.timestamp() else None)
-        return min([t for t in (valid_until, upcoming) if t is not None], default=None)
+        if self.due is None or self.due <= now.timestamp():
+            return valid_until
+        upcoming = dt.datetime.fromtimestamp(self.due, dt.UTC)
+        return upcoming if valid_until is None else min(valid_until, upcoming)
 
 
 @dataclass
@@ -163,6 +171,10 @@ class _Held:
     rendered: float  # POSIX seconds of the render's clock
     document: Document
     size: int
+    # The last read that found the document current, and the database's data version before
+    # it (``_Watch``): trusted while that version stays.
+    row: _Row | None = None
+    seen: tuple[int, int] | None = None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -214,6 +226,7 @@ class FeedCache:
 
     def __init__(self, engine: Engine, max_bytes: int = 64 * 2**20, *, shared: bool = True) -> None:
         self.engine, self.max_bytes, self.shared = engine, max_bytes, shared
+        self._watch = _Watch.of(engine)
         self._postgres = engine.dialect.name == "postgresql"
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._scope_sql = ("SELECT version, changed, due, settled FROM feed_scopes"
@@ -237,13 +250,25 @@ class FeedCache:
         ``canonical`` documents are read from ``feed_documents`` (one indexed read with their
         scope's row); others only from this process's memory (one read of the scope's row).
         """
-        variant = variant_of(key)
+        return self.lookup_variant(variant_of(key), scope, now, canonical=canonical)
+
+    def lookup_variant(self, variant: str, scope: Scope, now: dt.datetime, *,
+                       canonical: bool) -> Current | None:
+        """``lookup`` by the stored name of the address (``variant_of(key)``), for a caller
+        that keeps it."""
+        seen = self._watch.version() if self._watch is not None else None  # before the read
+        trusted = self._trusted(variant, seen, now)
+        if trusted is not None:
+            return trusted
         stored = canonical and self.shared
         row = self._read_document(variant) if stored else None
         if row is None:
             row = self._read_scope(scope)
             held = self._held_current(variant, row, now)
-            return None if held is None else Current(held, row.until(held.valid_until, now))
+            if held is None:
+                return None
+            self._trust(variant, held, row, seen)
+            return Current(held, row.until(held.valid_until, now))
         if not row.serves(row.version or 0, row.valid_until, (row.rendered or EPOCH).timestamp(), now):
             return None
         assert row.digest is not None and row.last_modified is not None and row.content_type is not None
@@ -267,7 +292,33 @@ class FeedCache:
                                 last_modified=row.last_modified, valid_until=row.valid_until,
                                 gzipped=gzipped)
             self._hold(variant, row.version or 0, (row.rendered or EPOCH).timestamp(), document)
+        self._trust(variant, document, row, seen)
         return Current(document, row.until(row.valid_until, now))
+
+    def _trusted(self, variant: str, seen: tuple[int, int] | None, now: dt.datetime) -> Current | None:
+        """The held document of ``variant`` if a read found it current at data version ``seen``
+        (nothing committed since) and no instant that read knew of has passed since."""
+        entry = self._held.get(variant)
+        if seen is None or entry is None or entry.seen != seen or entry.row is None:
+            return None
+        document = entry.document
+        if not entry.row.serves(entry.version, document.valid_until, entry.rendered, now):
+            return None
+        with self._lock:
+            if variant in self._held:
+                self._held.move_to_end(variant)
+        return Current(document, entry.row.until(document.valid_until, now))
+
+    def _trust(self, variant: str, document: Document, row: _Row, seen: tuple[int, int] | None) -> None:
+        """Remember that ``row`` found the held ``document`` current, read after the database
+        was at data version ``seen`` (taken before the read, so that a commit during it is
+        never trusted away)."""
+        if seen is None:
+            return
+        with self._lock:
+            entry = self._held.get(variant)
+            if entry is not None and entry.document is document:
+                entry.row, entry.seen = row, seen
 
     def fetch(self, key: str, scope: Scope, now: dt.datetime, render: Callable[[Session], Rendered],
               *, canonical: bool) -> Current:
@@ -383,7 +434,56 @@ class FeedCache:
         return self._bytes
 
     def close(self) -> None:
-        """Nothing is held outside the pool; kept for the callers that stop a server."""
+        """Close the data-version connection (SQLite); the rest is the pool's."""
+        if self._watch is not None:
+            self._watch.close()
+
+
+class _Watch:
+    """Whether anything was committed to a SQLite database since an earlier look: its
+    ``PRAGMA data_version``, which moves whenever another connection, in this process or any
+    other, commits (https://sqlite.org/pragma.html#pragma_data_version). The values of one
+    connection only compare with each other, so this process asks one connection of its own
+    (a pooled one commits writes, which would hide them from it), one thread at a time; a
+    SQLite file has no server whose connections it could use up, and it holds no transaction."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._connection: sqlite3.Connection | None = None
+        self._connections = 0  # opened so far: a version counts only beside its connection's
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, engine: Engine) -> _Watch | None:
+        """The watch of ``engine``'s database: None unless it is a SQLite file."""
+        database = engine.url.database
+        if engine.dialect.name != "sqlite" or not database or database == ":memory:" \
+                or database.startswith("file:"):
+            return None
+        return cls(database)
+
+    def version(self) -> tuple[int, int] | None:
+        """The database's data version now, beside which connection read it; None when it
+        cannot be read (then trust nothing)."""
+        with self._lock:
+            try:
+                if self._connection is None:
+                    self._connection = sqlite3.connect(self._database, check_same_thread=False,
+                                                       isolation_level=None)
+                    self._connections += 1
+                return self._connections, int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                self._close()
+                return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,
@@ -427,4 +527,3 @@ def init_app(app: Flask) -> None:
     app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_BYTES"],
                                                 shared=app.config["BASE_URL"] is not None)
     changes.listen(app, bump, due=expect)
-

@@ -7,6 +7,10 @@ Flask route (polling.answer), in about a tenth of that. Anything else — anothe
 bad parameter, a document to render, an unknown scope — goes through Flask.
 
 Feed requests without validators are also where POLL_LIMIT is applied, before any work.
+
+The addresses of short feed URLs that named a current document are kept parsed (at most
+``_ADDRESSES`` of them, all forgotten when full): a hot feed's poll then parses nothing, and
+what a client sends grows nothing past that bound.
 """
 
 from __future__ import annotations
@@ -30,6 +34,18 @@ from .errors import FeedsvcError
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
+_ADDRESSES = 4096  # parsed addresses kept (see the module docstring)
+_SHORT = 512  # characters of origin, path and query together, at most, for an address to be kept
+
+
+class _Parsed:
+    """A feed URL parsed once: its address, its document's stored name and its Link field."""
+
+    __slots__ = ("address", "variant", "links")
+
+    def __init__(self, address: FeedAddress, hub: str) -> None:
+        self.address, self.links = address, polling.links(address, hub)
+        self.variant = cache.variant_of(address.key())
 
 
 class FastPolls:
@@ -45,6 +61,7 @@ class FastPolls:
         # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
         limit = app.config["POLL_LIMIT"]
         self.polls = limits.Throttle(limit, app.config["POLL_WINDOW"]) if limit else None
+        self._parsed: dict[tuple[str, str, str], _Parsed] = {}
 
     def _limit(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes] | None:
         """A 429 if this client has polled this feed URL without validators too often, else None."""
@@ -80,17 +97,23 @@ class FastPolls:
         if host is None and self.base_url is None:
             return self.wsgi_app(environ, start_response)
         origin = self.base_url or f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
-        try:  # WSGI hands the path over as latin-1; it is UTF-8 (PEP 3333)
-            query = environ.get("QUERY_STRING", "")
-            args = MultiDict(parse_qsl(query, keep_blank_values=True)) if query else None
-            address = FeedAddress.from_path(origin, path.encode("latin-1").decode("utf-8"), args,
-                                            max_limit=self.max_limit)
-        except (UnicodeError, FeedsvcError):  # Flask answers these, with the same parsers
-            return self.wsgi_app(environ, start_response)
-        assert address is not None
+        query = environ.get("QUERY_STRING", "")
+        name = (origin, path, query)
+        parsed = self._parsed.get(name)
+        if parsed is None:
+            try:  # WSGI hands the path over as latin-1; it is UTF-8 (PEP 3333)
+                args = MultiDict(parse_qsl(query, keep_blank_values=True)) if query else None
+                address = FeedAddress.from_path(origin, path.encode("latin-1").decode("utf-8"), args,
+                                                max_limit=self.max_limit)
+            except (UnicodeError, FeedsvcError):  # Flask answers these, with the same parsers
+                return self.wsgi_app(environ, start_response)
+            assert address is not None
+            parsed = _Parsed(address, urls.hub(origin, self.hub))
+        address = parsed.address
         now = site.now(self.app)
         try:
-            current = self.cache.lookup(address.key(), address.scope, now, canonical=address.canonical)
+            current = self.cache.lookup_variant(parsed.variant, address.scope, now,
+                                                canonical=address.canonical)
         except (OperationalError, InterfaceError, PoolTimeout) as exc:
             # Outside Flask, so its error handler never sees this: the same 503 it would give
             # (issue 7), not waitress's 500.
@@ -98,8 +121,12 @@ class FastPolls:
             return errors.unavailable()(environ, start_response)  # type: ignore[no-any-return]
         if current is None:
             return self.wsgi_app(environ, start_response)
+        if name not in self._parsed and len(origin) + len(path) + len(query) <= _SHORT:
+            if len(self._parsed) >= _ADDRESSES:
+                self._parsed.clear()
+            self._parsed[name] = parsed
         status, headers, body = polling.answer(
-            current, address, hub=urls.hub(origin, self.hub),
+            current, links=parsed.links,
             zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
             head=method == "HEAD", if_none_match=if_none_match,
             if_modified_since=if_modified_since, ceiling=self.ceiling, now=now)

@@ -8,6 +8,7 @@ the connection is closed; an absolute-form target names the host itself (section
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable
@@ -42,6 +43,11 @@ _ABSOLUTE_FORM = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authori
 
 def valid_authority(value: str) -> bool:
     """Whether ``value`` is ``host[:port]`` that can name this site (see above), no userinfo."""
+    # A server sees a handful of hosts again and again; a DNS name is at most 253 characters.
+    return _known_authority(value) if len(value) <= 261 else _valid_authority(value)
+
+
+def _valid_authority(value: str) -> bool:
     match = _AUTHORITY.fullmatch(value)
     if match is None or (match["port"] is not None and int(match["port"]) > 65535):
         return False
@@ -54,6 +60,9 @@ def valid_authority(value: str) -> bool:
     return True
 
 
+_known_authority = functools.lru_cache(maxsize=64)(_valid_authority)
+
+
 def refusal(environ: Environ) -> str | None:
     """Why this request's host is refused, or None; an absolute-form target sets HTTP_HOST."""
     host = environ.get("HTTP_HOST")
@@ -63,7 +72,8 @@ def refusal(environ: Environ) -> str | None:
     elif not valid_authority(host):
         # More than one Host line arrives joined by ", ", never a valid authority.
         return "The Host field is not host[:port] (RFC 9112 section 3.2, RFC 3986 section 3.2)."
-    target = _ABSOLUTE_FORM.match(environ.get("REQUEST_URI", ""))
+    uri = environ.get("REQUEST_URI", "")
+    target = None if uri.startswith("/") else _ABSOLUTE_FORM.match(uri)  # origin-form: the usual
     if target is not None:
         if target["scheme"].lower() not in ("http", "https"):
             return "The request target is not an http or https URI (RFC 9112 section 3.2.2)."

@@ -49,7 +49,12 @@ def max_age(until: dt.datetime | None, ceiling: int, now: dt.datetime) -> int:
     return max(0, min(ceiling, math.floor((until - now).total_seconds())))
 
 
-def answer(current: Current, address: FeedAddress, *, hub: str, zipped: bool, head: bool,
+def links(address: FeedAddress, hub: str) -> str:
+    """The Link field of every answer for ``address``: its rel="self" and the hub (WebSub 4)."""
+    return f'<{address.url()}>; rel="self", <{hub}>; rel="hub"'
+
+
+def answer(current: Current, *, links: str, zipped: bool, head: bool,
            if_none_match: str | None, if_modified_since: str | None, ceiling: int,
            now: dt.datetime) -> tuple[int, Headers, bytes]:
     """(status, headers, body) of a GET or HEAD for a current document (RFC 9110 13.2.2).
@@ -57,7 +62,7 @@ def answer(current: Current, address: FeedAddress, *, hub: str, zipped: bool, he
     Both encodings' ETags revalidate either encoding, since they name the same content; the
     answer carries the tag of the encoding it sends, and the same Last-Modified in both. A
     304 repeats the 200's ETag, Last-Modified, Cache-Control, Vary and Link (RFC 9110
-    15.4.5); a HEAD gets the 200's headers with no body.
+    15.4.5); a HEAD gets the 200's headers with no body. ``links`` is the Link field (``links``).
     """
     document = current.document
     etag = document.gzip_etag if zipped else document.etag
@@ -66,7 +71,7 @@ def answer(current: Current, address: FeedAddress, *, hub: str, zipped: bool, he
         ("Last-Modified", document.http_date),
         ("Cache-Control", f"public, max-age={max_age(current.until, ceiling, now)}"),
         ("Vary", "Accept-Encoding"),
-        ("Link", f'<{address.url()}>; rel="self", <{hub}>; rel="hub"'),
+        ("Link", links),
         *SECURITY_HEADERS,
     ]
     # The usual revalidation sends back exactly the tag it was given: no parsing then.

@@ -115,7 +115,7 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
         canonical=address.canonical)
     environ = request.environ
     status, headers, body = polling.answer(
-        current, address, hub=hub_url(base),
+        current, links=polling.links(address, hub_url(base)),
         zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")), head=False,
         if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
         if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),

@@ -240,3 +240,84 @@ def test_two_processes_on_postgres_render_once(make_app: Callable[..., Flask], d
     finally:
         a.stop()
         b.stop()
+
+
+class Reads:
+    """Counts the feed cache's database reads (every one goes through FeedCache._query)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        query = cache.FeedCache._query
+
+        def counting(feeds: cache.FeedCache, sql: str, args: tuple[Any, ...]) -> Any:
+            self.count += 1
+            return query(feeds, sql, args)
+
+        monkeypatch.setattr(cache.FeedCache, "_query", counting)
+
+
+HOT = ["/sections/world/feed.atom", "/feed.json?order=updated", "/topics/rivers/feed.rss?limit=5"]
+
+
+@pytest.mark.parametrize("url", HOT)
+def test_a_hot_poll_reads_nothing_until_something_is_committed(
+        app: Flask, client: FlaskClient, api: Api, clock: Clock, url: str, db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a held document that a read found current is served without another read
+    while nothing is committed; a write here, public or embargoed, is seen by the next poll."""
+    api.put("a", make_article(key="a", topics=["Rivers"]))
+    etag = client.get(url).headers["ETag"]
+    client.get(url, headers={"If-None-Match": etag})
+    reads = Reads(monkeypatch)
+    for headers in ({}, {"If-None-Match": etag}, {"Accept-Encoding": "gzip"}) * 5:
+        assert client.get(url, headers=headers).status_code in (200, 304)
+    assert reads.count == (0 if db_url.startswith("sqlite") else 15)
+    api.patch("a", {"title": "Changed here"})
+    changed = client.get(url, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and b"Changed here" in changed.data
+    client.get(url, headers={"If-None-Match": changed.headers["ETag"]})
+    due = clock.now + dt.timedelta(seconds=21)
+    stamp = due.isoformat().replace("+00:00", "Z")
+    api.put("soon", make_article(key="soon", topics=["Rivers"], published=stamp, updated=stamp))
+    assert max_age(client.get(url, headers={"If-None-Match": changed.headers["ETag"]})) <= 21
+
+
+@pytest.mark.parametrize("url", HOT)
+def test_another_process_write_is_seen_by_the_next_poll(make_app: Callable[..., Flask], clock: Clock,
+                                                        url: str) -> None:
+    """A write committed by another process (another app, another connection) is seen by this
+    process's very next poll, however often it answered that feed from memory before."""
+    reader, newsroom = make_app(), make_app()
+    api = Api(newsroom.test_client(), {"Authorization": f"Bearer {new_token(newsroom)}"})
+    api.put("a", make_article(key="a", topics=["Rivers"]))
+    client = reader.test_client()
+    etag = client.get(url).headers["ETag"]
+    for n in range(3):
+        for _ in range(3):
+            assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+        api.patch("a", {"title": f"Changed elsewhere {n}"})
+        answer = client.get(url, headers={"If-None-Match": etag})
+        assert answer.status_code == 200 and f"Changed elsewhere {n}" in answer.get_data(as_text=True)
+        assert answer.headers["ETag"] != etag
+        etag = answer.headers["ETag"]
+    due = clock.now + dt.timedelta(seconds=13)
+    stamp = due.isoformat().replace("+00:00", "Z")
+    api.put("soon", make_article(key="soon", topics=["Rivers"], published=stamp, updated=stamp))
+    assert max_age(client.get(url, headers={"If-None-Match": etag})) <= 13
+
+
+def test_parsed_feed_addresses_are_bounded(app: Flask, client: FlaskClient, api: Api) -> None:
+    """The fast path keeps short feed URLs it answered parsed, at most a fixed number of them,
+    whatever query strings clients send; long ones never."""
+    from feedsvc import fastpoll
+
+    api.put("a", make_article(key="a"))
+    polls = app.wsgi_app.wsgi_app  # type: ignore[attr-defined]  # HostCheck, then FastPolls
+    assert isinstance(polls, fastpoll.FastPolls)
+    for n in range(fastpoll._ADDRESSES + 50):
+        assert client.get(f"/feed.atom?utm_source={n}").status_code == 200
+        assert len(polls._parsed) <= fastpoll._ADDRESSES
+    polls._parsed.clear()
+    assert client.get("/feed.atom?q=" + "x" * 600).status_code == 200
+    assert client.get("/feed.atom?q=" + "x" * 600).status_code == 200
+    assert polls._parsed == {}
