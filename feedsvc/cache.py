@@ -37,6 +37,7 @@ import gzip
 import hashlib
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -66,25 +67,54 @@ class Rendered:
     newest: dt.datetime | None = None  # the latest instant shown (an entry published, a deletion)
 
 
+class Changed(Exception):
+    """The stored bytes of a document were replaced before this process read them: ask again."""
+
+
 class Document:
     """A document in both encodings, with its validators. One of the two bodies may be made
     from the other when first asked for: the gzip one by a render, the plain one by a process
-    that read the stored (gzipped) bytes."""
+    that read the stored (gzipped) bytes. A stored document may also hold no body at all, only
+    its validators: ``load`` reads its gzipped bytes when a body is first asked for (None when
+    they were replaced meanwhile: ``Changed``), and ``on_load`` is then told."""
 
     def __init__(self, *, content_type: str, digest: str, last_modified: dt.datetime,
                  valid_until: dt.datetime | None, body: bytes | None = None,
-                 gzipped: bytes | None = None) -> None:
-        assert body is not None or gzipped is not None
+                 gzipped: bytes | None = None, load: Callable[[], bytes | None] | None = None,
+                 on_load: Callable[[Document], None] | None = None) -> None:
+        assert body is not None or gzipped is not None or load is not None
         self.content_type, self.last_modified, self.valid_until = content_type, last_modified, valid_until
         self.etag, self.gzip_etag = f'"{digest}"', f'"{digest}-gzip"'
         self.http_date = http_date(last_modified)  # formatted once, not on every answer
         self.digest = digest
         self._body, self._gzipped = body, gzipped
+        self._load, self._on_load = load, on_load
         self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a body is here (else only the validators, and ``load``)."""
+        return self._body is not None or self._gzipped is not None
+
+    def load(self) -> None:
+        """Read the stored bytes if no body is here yet; ``Changed`` if they were replaced."""
+        if self.loaded:
+            return
+        with self._lock:
+            if self.loaded:
+                return
+            assert self._load is not None
+            gzipped = self._load()
+            if gzipped is None:
+                raise Changed(self.digest)
+            self._gzipped = gzipped
+        if self._on_load is not None:
+            self._on_load(self)
 
     @property
     def body(self) -> bytes:
         if self._body is None:
+            self.load()
             with self._lock:
                 if self._body is None:
                     self._body = gzip.decompress(self._gzipped or b"")
@@ -94,15 +124,25 @@ class Document:
     def gzipped(self) -> bytes:
         """The body gzipped, once, when first asked for (mtime 0: the same bytes everywhere)."""
         if self._gzipped is None:
+            self.load()
             with self._lock:
                 if self._gzipped is None:
-                    self._gzipped = gzip.compress(self.body, compresslevel=6, mtime=0)
+                    self._gzipped = gzip.compress(self._body or b"", compresslevel=6, mtime=0)
         return self._gzipped
 
     def revalidated(self, last_modified: dt.datetime, valid_until: dt.datetime | None) -> Document:
         """The same bytes under other validators (no copy of the bodies)."""
         return Document(content_type=self.content_type, digest=self.digest, last_modified=last_modified,
-                        valid_until=valid_until, body=self._body, gzipped=self._gzipped)
+                        valid_until=valid_until, body=self._body, gzipped=self._gzipped,
+                        load=self._load, on_load=self._on_load)
+
+    def stripped(self) -> Document | None:
+        """The same validators without the bodies, if they can be read again (else None)."""
+        if self._load is None:
+            return None
+        return Document(content_type=self.content_type, digest=self.digest,
+                        last_modified=self.last_modified, valid_until=self.valid_until,
+                        load=self._load, on_load=self._on_load)
 
     @property
     def size(self) -> int:
@@ -174,7 +214,7 @@ class _Held:
     # The last read that found the document current, and the database's data version before
     # it (``_Watch``): trusted while that version stays.
     row: _Row | None = None
-    seen: tuple[int, int] | None = None
+    seen: int | None = None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -236,7 +276,11 @@ class FeedCache:
             " d.valid_until, d.rendered, d.content_type FROM feed_documents d LEFT JOIN feed_scopes s"
             f" ON s.kind = d.kind AND s.slug = d.slug WHERE d.variant = {mark}")
         self._body_sql = f"SELECT body FROM feed_documents WHERE variant = {mark} AND etag = {mark}"
-        self._held: OrderedDict[str, _Held] = OrderedDict()
+        self._held: OrderedDict[str, _Held] = OrderedDict()  # with bodies, at most max_bytes
+        # Stored documents whose bodies went out of memory: validators only (a 304 needs no
+        # more), the bodies read again when asked for. At most an eighth of max_bytes of them.
+        self._known: OrderedDict[str, _Held] = OrderedDict()
+        self._max_known = max(64, max_bytes // 8 // _OVERHEAD)
         self._bytes = 0
         self._lock = threading.Lock()
         self._rendering = [threading.Lock() for _ in range(64)]  # striped by variant
@@ -273,50 +317,48 @@ class FeedCache:
             return None
         assert row.digest is not None and row.last_modified is not None and row.content_type is not None
         with self._lock:
-            entry = self._held.get(variant)
-            if entry is not None and entry.document.digest == row.digest:
-                self._held.move_to_end(variant)
-                document = entry.document
-            else:
-                document = None
+            entry = self._entry(variant)
+            document = entry.document if entry is not None and entry.document.digest == row.digest else None
+        version, rendered = row.version or 0, (row.rendered or EPOCH).timestamp()
         if document is not None and document.last_modified != row.last_modified:
             # The same bytes again after others (A -> B -> A, rendered elsewhere): the row's
             # Last-Modified, later than B's, not the one this process kept from A's first time.
             document = document.revalidated(row.last_modified, row.valid_until)
-            self._hold(variant, row.version or 0, (row.rendered or EPOCH).timestamp(), document)
-        if document is None:  # rendered by another process (or evicted here): its stored bytes
-            gzipped = self._read_body(variant, row.digest)
-            if gzipped is None:
-                return None
-            document = Document(content_type=row.content_type, digest=row.digest,
+            self._keep(variant, version, rendered, document)
+        elif document is not None:
+            self._touch(variant)
+        if document is None:
+            # Rendered by another process (or gone from memory here): its validators now, its
+            # stored bytes only if a body is asked for (a 304 needs none).
+            digest = row.digest
+            document = Document(content_type=row.content_type, digest=digest,
                                 last_modified=row.last_modified, valid_until=row.valid_until,
-                                gzipped=gzipped)
-            self._hold(variant, row.version or 0, (row.rendered or EPOCH).timestamp(), document)
+                                load=lambda: self._read_body(variant, digest),
+                                on_load=lambda loaded: self._loaded(variant, loaded))
+            self._keep(variant, version, rendered, document)
         self._trust(variant, document, row, seen)
         return Current(document, row.until(row.valid_until, now))
 
-    def _trusted(self, variant: str, seen: tuple[int, int] | None, now: dt.datetime) -> Current | None:
+    def _trusted(self, variant: str, seen: int | None, now: dt.datetime) -> Current | None:
         """The held document of ``variant`` if a read found it current at data version ``seen``
         (nothing committed since) and no instant that read knew of has passed since."""
-        entry = self._held.get(variant)
+        entry = self._held.get(variant) or self._known.get(variant)
         if seen is None or entry is None or entry.seen != seen or entry.row is None:
             return None
         document = entry.document
         if not entry.row.serves(entry.version, document.valid_until, entry.rendered, now):
             return None
-        with self._lock:
-            if variant in self._held:
-                self._held.move_to_end(variant)
+        self._touch(variant)
         return Current(document, entry.row.until(document.valid_until, now))
 
-    def _trust(self, variant: str, document: Document, row: _Row, seen: tuple[int, int] | None) -> None:
+    def _trust(self, variant: str, document: Document, row: _Row, seen: int | None) -> None:
         """Remember that ``row`` found the held ``document`` current, read after the database
         was at data version ``seen`` (taken before the read, so that a commit during it is
         never trusted away)."""
         if seen is None:
             return
         with self._lock:
-            entry = self._held.get(variant)
+            entry = self._entry(variant)
             if entry is not None and entry.document is document:
                 entry.row, entry.seen = row, seen
 
@@ -324,13 +366,14 @@ class FeedCache:
               *, canonical: bool) -> Current:
         """The current document of address ``key``, rendered (in a session of its own) when
         there is none. One render per variant at a time in this process: the polls that find
-        a feed changed together wait for the first one's render instead of each rendering it."""
-        current = self.lookup(key, scope, now, canonical=canonical)
+        a feed changed together wait for the first one's render instead of each rendering it.
+        Its document holds a body (read from the stored row if need be)."""
+        current = self._loaded_lookup(key, scope, now, canonical)
         if current is not None:
             return current
         variant = variant_of(key)
         with self._rendering[int(variant[:8], 16) % len(self._rendering)]:
-            current = self.lookup(key, scope, now, canonical=canonical)
+            current = self._loaded_lookup(key, scope, now, canonical)
             if current is not None:
                 return current
             row = self._read_scope(scope)  # before the render: a write after it makes it stale
@@ -339,6 +382,20 @@ class FeedCache:
             self.renders += 1
             document = self._build(variant, scope, row, rendered, now, canonical and self.shared)
             return Current(document, row.until(document.valid_until, now))
+
+    def _loaded_lookup(self, key: str, scope: Scope, now: dt.datetime, canonical: bool) -> Current | None:
+        """``lookup``, with the document's stored bytes read; None (render) if they keep
+        changing under it."""
+        for _ in range(3):
+            current = self.lookup(key, scope, now, canonical=canonical)
+            if current is None:
+                return None
+            try:
+                current.document.load()
+            except Changed:
+                continue
+            return current
+        return None
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -411,23 +468,73 @@ class FeedCache:
                 s, variant, scope, row.scope_version, digest, candidate, rendered, now, gzipped))
         document = Document(content_type=rendered.content_type, digest=digest,
                             last_modified=last_modified, valid_until=rendered.valid_until,
-                            body=rendered.body, gzipped=gzipped)
-        self._hold(variant, row.scope_version, now.timestamp(), document)
+                            body=rendered.body, gzipped=gzipped,
+                            load=(lambda: self._read_body(variant, digest)) if stored else None,
+                            on_load=(lambda loaded: self._loaded(variant, loaded)) if stored else None)
+        self._keep(variant, row.scope_version, now.timestamp(), document)
         return document
 
-    def _hold(self, variant: str, version: int, rendered: float, document: Document) -> None:
-        size = document.size
+    # -- memory ------------------------------------------------------------------------------------
+
+    def _entry(self, variant: str) -> _Held | None:
+        """This process's entry for ``variant``, with bodies or validators only (under _lock)."""
+        return self._held.get(variant) or self._known.get(variant)
+
+    def _touch(self, variant: str) -> None:
+        """Mark ``variant`` as just used (least recently used goes first)."""
         with self._lock:
-            old = self._held.pop(variant, None)
-            if old is not None:
-                self._bytes -= old.size
-            if size > self.max_bytes:
+            for table in (self._held, self._known):
+                if variant in table:
+                    table.move_to_end(variant)
+
+    def _keep(self, variant: str, version: int, rendered: float, document: Document) -> None:
+        """Hold ``document`` as ``variant``'s: with its bodies if it has them, else its validators."""
+        with self._lock:
+            self._forget(variant)
+            entry = _Held(version, rendered, document, document.size)
+            if document.loaded:
+                self._hold(variant, entry)
+            else:
+                self._remember(variant, entry)
+
+    def _loaded(self, variant: str, document: Document) -> None:
+        """``document``, held with validators only, has read its bodies: hold them, if it is
+        still this variant's (what was read about it stays)."""
+        with self._lock:
+            entry = self._known.get(variant)
+            if entry is None or entry.document is not document:
                 return
-            self._held[variant] = _Held(version, rendered, document, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, evicted = self._held.popitem(last=False)
-                self._bytes -= evicted.size
+            del self._known[variant]
+            entry.size = document.size
+            self._hold(variant, entry)
+
+    def _forget(self, variant: str) -> None:
+        old = self._held.pop(variant, None)
+        if old is not None:
+            self._bytes -= old.size
+        self._known.pop(variant, None)
+
+    def _hold(self, variant: str, entry: _Held) -> None:
+        """Under _lock: ``entry`` with its bodies, then the least recently used out of memory
+        until max_bytes holds; those that can be read again keep their validators."""
+        if entry.size > self.max_bytes:
+            return
+        self._held[variant] = entry
+        self._bytes += entry.size
+        while self._bytes > self.max_bytes:
+            name, evicted = self._held.popitem(last=False)
+            self._bytes -= evicted.size
+            stripped = evicted.document.stripped()
+            if stripped is not None:
+                self._remember(name, _Held(evicted.version, evicted.rendered, stripped, _OVERHEAD,
+                                           evicted.row, evicted.seen))
+
+    def _remember(self, variant: str, entry: _Held) -> None:
+        """Under _lock: ``entry`` with validators only, the least recently used such out past
+        their bound."""
+        self._known[variant] = entry
+        while len(self._known) > self._max_known:
+            self._known.popitem(last=False)
 
     @property
     def held_bytes(self) -> int:
@@ -439,19 +546,28 @@ class FeedCache:
             self._watch.close()
 
 
+class _WatchConnection(sqlite3.Connection):
+    """A connection of _Watch's (a subclass, so that a weak reference can name it)."""
+
+
 class _Watch:
-    """Whether anything was committed to a SQLite database since an earlier look: its
-    ``PRAGMA data_version``, which moves whenever another connection, in this process or any
-    other, commits (https://sqlite.org/pragma.html#pragma_data_version). The values of one
-    connection only compare with each other, so this process asks one connection of its own
-    (a pooled one commits writes, which would hide them from it), one thread at a time; a
-    SQLite file has no server whose connections it could use up, and it holds no transaction."""
+    """Whether anything was committed to a SQLite database since an earlier look.
+
+    SQLite's ``PRAGMA data_version`` moves whenever another connection, in this process or any
+    other, commits (https://sqlite.org/pragma.html#pragma_data_version), but its values only
+    compare with those of the same connection. Each thread that asks has a connection of its
+    own for it (a pooled one commits writes, which would hide them from it; one shared by the
+    threads made them queue for it: bench/mix), and the first look of any thread after a
+    commit moves this process's ``generation``, the value callers compare. A SQLite file has
+    no server whose connections these could use up, and they hold no transaction."""
 
     def __init__(self, database: str) -> None:
         self._database = database
-        self._connection: sqlite3.Connection | None = None
-        self._connections = 0  # opened so far: a version counts only beside its connection's
+        self._local = threading.local()
         self._lock = threading.Lock()
+        # To close at the end; a thread's own goes when the thread does.
+        self._connections: weakref.WeakSet[_WatchConnection] = weakref.WeakSet()
+        self.generation = 0
 
     @classmethod
     def of(cls, engine: Engine) -> _Watch | None:
@@ -462,28 +578,33 @@ class _Watch:
             return None
         return cls(database)
 
-    def version(self) -> tuple[int, int] | None:
-        """The database's data version now, beside which connection read it; None when it
-        cannot be read (then trust nothing)."""
-        with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = sqlite3.connect(self._database, check_same_thread=False,
-                                                       isolation_level=None)
-                    self._connections += 1
-                return self._connections, int(self._connection.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.Error:
-                self._close()
-                return None
+    def version(self) -> int | None:
+        """A number that has moved if anything was committed since it was last returned to
+        any thread; None when the database cannot be asked (then trust nothing)."""
+        local = self._local
+        try:
+            connection = getattr(local, "connection", None)
+            if connection is None:
+                connection = sqlite3.connect(self._database, check_same_thread=False,
+                                             isolation_level=None, factory=_WatchConnection)
+                with self._lock:
+                    self._connections.add(connection)
+                local.connection, local.seen = connection, None
+            seen = connection.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return None
+        if seen != local.seen:  # a commit since this thread last looked (or its first look)
+            with self._lock:
+                self.generation += 1
+            local.seen = seen
+        return self.generation
 
     def close(self) -> None:
         with self._lock:
-            self._close()
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+            connections, self._connections = list(self._connections), weakref.WeakSet()
+            self._local = threading.local()
+        for connection in connections:
+            connection.close()
 
 
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,

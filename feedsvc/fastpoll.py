@@ -125,11 +125,17 @@ class FastPolls:
             if len(self._parsed) >= _ADDRESSES:
                 self._parsed.clear()
             self._parsed[name] = parsed
-        status, headers, body = polling.answer(
-            current, links=parsed.links,
-            zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
-            head=method == "HEAD", if_none_match=if_none_match,
-            if_modified_since=if_modified_since, ceiling=self.ceiling, now=now)
+        try:
+            status, headers, body = polling.answer(
+                current, links=parsed.links,
+                zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
+                head=method == "HEAD", if_none_match=if_none_match,
+                if_modified_since=if_modified_since, ceiling=self.ceiling, now=now)
+        except cache.Changed:  # replaced while its bytes were read: Flask's route reads again
+            return self.wsgi_app(environ, start_response)
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
+            self.app.logger.error("database unavailable: %s", exc)
+            return errors.unavailable()(environ, start_response)  # type: ignore[no-any-return]
         start_response(_STATUS[status], headers)
         # One bytes object: waitress writes it at once (many small chunks cost ~4x).
         return [body]

@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from feedsvc import db
@@ -135,3 +136,114 @@ def test_polls_that_find_a_feed_changed_at_once_render_it_once(app: Flask, clock
     assert renderer.calls == 2  # the first fetch, then one render for all eight
     assert all(document is documents[0] for document in documents)
     cache.close()
+
+
+class BodyReads:
+    """Counts the reads of stored bodies (FeedCache._read_body) and of rows (FeedCache._query)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        self.bodies = self.queries = 0
+        read_body, query = FeedCache._read_body, FeedCache._query
+
+        def counting_body(feeds: FeedCache, variant: str, digest: str) -> bytes | None:
+            self.bodies += 1
+            return read_body(feeds, variant, digest)
+
+        def counting_query(feeds: FeedCache, sql: str, args: Any) -> Any:
+            self.queries += 1
+            return query(feeds, sql, args)
+
+        monkeypatch.setattr(FeedCache, "_read_body", counting_body)
+        monkeypatch.setattr(FeedCache, "_query", counting_query)
+
+
+def test_validators_outlive_the_bodies_in_memory(app: Flask, clock: Clock, monkeypatch: Any) -> None:
+    """A stored document pushed out of memory keeps its validators: a revalidation is answered
+    without a render or a read of its bytes (on SQLite, while nothing is committed, without a
+    read at all), and a 200 reads its bytes once, not a render."""
+    body = b"<feed>" + b"x" * 4000 + b"</feed>"
+    one, renderer = FeedCache(db.get_engine(app)), Renderer(body)
+    for variant in ("a", "b", "c", "d"):
+        fetch(app, one, renderer, clock.now, variant)
+    other = FeedCache(db.get_engine(app), max_bytes=16_000)
+    for variant in ("a", "b", "c", "d"):  # read, not rendered: a is pushed out by d
+        assert fetch(app, other, renderer, clock.now, variant).body == body
+    assert renderer.calls == 4 and other.held_bytes <= 16_000
+    reads = BodyReads(monkeypatch)
+    with app.app_context():
+        current = other.lookup("a", WORLD, clock.now, canonical=True)
+    assert current is not None and not current.document.loaded
+    assert current.document.etag == f'"{__import__("hashlib").sha256(body).hexdigest()[:32]}"'
+    assert reads.bodies == 0 and reads.queries == (0 if other._watch is not None else 1)
+    assert current.document.body == body and reads.bodies == 1
+    assert current.document.gzipped and reads.bodies == 1
+    assert fetch(app, other, renderer, clock.now, "a").body == body
+    assert renderer.calls == 4 and reads.bodies == 1 and other.held_bytes <= 16_000
+
+
+def test_a_process_reads_no_bytes_to_answer_a_revalidation(app: Flask, clock: Clock,
+                                                           monkeypatch: Any) -> None:
+    """Another process's render: this one learns its validators from the row, and its bytes
+    only when it sends them."""
+    one, other, renderer = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app)), Renderer()
+    fetch(app, one, renderer, clock.now)
+    reads = BodyReads(monkeypatch)
+    with app.app_context():
+        current = other.lookup("world.atom", WORLD, clock.now, canonical=True)
+    assert current is not None and current.document.etag == fetch(app, one, renderer, clock.now).etag
+    assert reads.bodies == 0
+    assert current.document.body == renderer.body and reads.bodies == 1
+
+
+def test_bytes_replaced_before_they_were_read_are_never_sent(app: Flask, clock: Clock) -> None:
+    """Validators read, then another process stores new bytes before this one reads the old:
+    the old ones are asked for by their digest and are gone (Changed), and fetch reads the new."""
+    from feedsvc.cache import Changed
+
+    one, other, renderer = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app)), Renderer()
+    fetch(app, one, renderer, clock.now)
+    with app.app_context():
+        stale = other.lookup("world.atom", WORLD, clock.now, canonical=True)
+    assert stale is not None and not stale.document.loaded
+    write(app, {WORLD}, clock.now)
+    renderer.body = b"<feed>new</feed>"
+    fetch(app, one, renderer, clock.advance(seconds=5))
+    with pytest.raises(Changed):  # old validators never go out with bytes they do not name
+        stale.document.load()
+    assert fetch(app, other, renderer, clock.now).body == b"<feed>new</feed>" and renderer.calls == 2
+
+
+def test_a_commit_is_seen_by_every_thread_after_it(app: Flask) -> None:
+    """The data-version watch: whichever thread looks first after a commit, no thread's next
+    look returns a value any thread was given before it — though each connection counts on
+    its own, from when it was opened (threads start looking at different times here)."""
+    import sqlite3
+    from concurrent.futures import ThreadPoolExecutor
+
+    from feedsvc.cache import _Watch
+
+    engine = db.get_engine(app)
+    watch = _Watch.of(engine)
+    if watch is None:
+        assert engine.dialect.name == "postgresql"  # no watch there: every poll reads
+        return
+    writer = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    pools: list[ThreadPoolExecutor] = []
+    given: set[int | None] = set()
+    try:
+        for round_ in range(8):
+            if round_ % 2 == 0:
+                pools.append(ThreadPoolExecutor(1))  # a thread that has never looked
+            given |= {pool.submit(watch.version).result() for pool in pools}
+            assert None not in given
+            writer.execute("INSERT INTO feed_scopes (kind, slug, version, changed)"
+                           f" VALUES ('topics', 'w{round_}', 1, '2026-01-01 00:00:00')")
+            order = pools[round_ % len(pools):] + pools[:round_ % len(pools)]
+            after = [pool.submit(watch.version).result() for pool in order]
+            assert not set(after) & given, (given, after)
+            given |= set(after)
+    finally:
+        for pool in pools:
+            pool.shutdown()
+        writer.close()
+        watch.close()
