@@ -23,11 +23,12 @@ set and each Host gets its own) are kept in this process only: nothing an anonym
 sends adds a row. This process's memory holds at most ``max_bytes`` of documents, least
 recently used out.
 
-On SQLite, a read that found a held document current stays good until anything is committed
-to the database, by any connection of any process: ``PRAGMA data_version`` on one connection
-of this process's own says so (``_Watch``, about 2 µs against the 25 µs of a pooled read), so
-a hot feed's polls read nothing else while nothing changes. PostgreSQL has no such local
-signal, and every poll reads its rows.
+On SQLite, a read that found a document current stays good until anything is committed to
+the database, by any connection of any process: the wal-index header in the ``-shm`` file
+says so, read from memory (``_Watch``), so a hot feed's polls read nothing else while
+nothing changes. PostgreSQL has no such local signal, and every poll reads its rows. Either
+way, a document whose bodies went out of memory keeps its validators (a revalidation needs
+no more), and stored bytes are read only when they are to be sent.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import mmap
 import sqlite3
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -211,10 +212,10 @@ class _Held:
     rendered: float  # POSIX seconds of the render's clock
     document: Document
     size: int
-    # The last read that found the document current, and the database's data version before
-    # it (``_Watch``): trusted while that version stays.
+    # The last read that found the document current, and the watch's value before it
+    # (``_Watch``): trusted while that value stays.
     row: _Row | None = None
-    seen: int | None = None
+    seen: bytes | None = None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -339,9 +340,10 @@ class FeedCache:
         self._trust(variant, document, row, seen)
         return Current(document, row.until(row.valid_until, now))
 
-    def _trusted(self, variant: str, seen: int | None, now: dt.datetime) -> Current | None:
-        """The held document of ``variant`` if a read found it current at data version ``seen``
-        (nothing committed since) and no instant that read knew of has passed since."""
+    def _trusted(self, variant: str, seen: bytes | None, now: dt.datetime) -> Current | None:
+        """The held document of ``variant`` if a read found it current when the watch said
+        ``seen`` (and still says it: nothing committed since) and no instant that read knew of
+        has passed since."""
         entry = self._held.get(variant) or self._known.get(variant)
         if seen is None or entry is None or entry.seen != seen or entry.row is None:
             return None
@@ -351,10 +353,10 @@ class FeedCache:
         self._touch(variant)
         return Current(document, entry.row.until(document.valid_until, now))
 
-    def _trust(self, variant: str, document: Document, row: _Row, seen: int | None) -> None:
+    def _trust(self, variant: str, document: Document, row: _Row, seen: bytes | None) -> None:
         """Remember that ``row`` found the held ``document`` current, read after the database
-        was at data version ``seen`` (taken before the read, so that a commit during it is
-        never trusted away)."""
+        watch said ``seen`` (taken before the read, so that a commit during it is never
+        trusted away)."""
         if seen is None:
             return
         with self._lock:
@@ -546,28 +548,29 @@ class FeedCache:
             self._watch.close()
 
 
-class _WatchConnection(sqlite3.Connection):
-    """A connection of _Watch's (a subclass, so that a weak reference can name it)."""
-
-
 class _Watch:
-    """Whether anything was committed to a SQLite database since an earlier look.
+    """Whether anything was committed to a SQLite database since an earlier look, read from
+    memory without a call into SQLite.
 
-    SQLite's ``PRAGMA data_version`` moves whenever another connection, in this process or any
-    other, commits (https://sqlite.org/pragma.html#pragma_data_version), but its values only
-    compare with those of the same connection. Each thread that asks has a connection of its
-    own for it (a pooled one commits writes, which would hide them from it; one shared by the
-    threads made them queue for it: bench/mix), and the first look of any thread after a
-    commit moves this process's ``generation``, the value callers compare. A SQLite file has
-    no server whose connections these could use up, and they hold no transaction."""
+    In WAL mode (db.py sets it) every commit, by any connection of any process, rewrites the
+    wal-index header at the start of the database's ``-shm`` file before it returns: the
+    header's ``iChange`` counts transactions and ``mxFrame`` the frames in the WAL
+    (https://sqlite.org/walformat.html, 2.1). Its 96 bytes (both copies), mapped read-only,
+    are the value callers compare: equal bytes, no commit since. A look costs a copy of them
+    (well under a microsecond, the GIL held), where ``PRAGMA data_version`` cost a query on a
+    connection of the thread's own, and threads queued for the GIL behind it (bench/mix).
+
+    The watch keeps a connection of its own open from its first look: SQLite deletes or
+    truncates the ``-shm`` file only when the last connection to the database closes.
+    """
+
+    _HEADER = 96  # both copies of the wal-index header (48 bytes each)
 
     def __init__(self, database: str) -> None:
         self._database = database
-        self._local = threading.local()
         self._lock = threading.Lock()
-        # To close at the end; a thread's own goes when the thread does.
-        self._connections: weakref.WeakSet[_WatchConnection] = weakref.WeakSet()
-        self.generation = 0
+        self._connection: sqlite3.Connection | None = None
+        self._header: mmap.mmap | None = None
 
     @classmethod
     def of(cls, engine: Engine) -> _Watch | None:
@@ -578,33 +581,48 @@ class _Watch:
             return None
         return cls(database)
 
-    def version(self) -> int | None:
-        """A number that has moved if anything was committed since it was last returned to
-        any thread; None when the database cannot be asked (then trust nothing)."""
-        local = self._local
+    def version(self) -> bytes | None:
+        """Bytes that differ from every earlier look's if anything was committed since it;
+        None when the header cannot be mapped (not in WAL mode, say): then trust nothing."""
+        header = self._header
+        if header is None:
+            header = self._map()
+            if header is None:
+                return None
         try:
-            connection = getattr(local, "connection", None)
-            if connection is None:
-                connection = sqlite3.connect(self._database, check_same_thread=False,
-                                             isolation_level=None, factory=_WatchConnection)
-                with self._lock:
-                    self._connections.add(connection)
-                local.connection, local.seen = connection, None
-            seen = connection.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.Error:
+            return header[:self._HEADER]
+        except ValueError:  # closed meanwhile (the server stopping)
             return None
-        if seen != local.seen:  # a commit since this thread last looked (or its first look)
-            with self._lock:
-                self.generation += 1
-            local.seen = seen
-        return self.generation
+
+    def _map(self) -> mmap.mmap | None:
+        with self._lock:
+            if self._header is not None:
+                return self._header
+            try:
+                connection = sqlite3.connect(self._database, check_same_thread=False,
+                                             isolation_level=None)
+                try:
+                    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+                    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # maps it
+                    if str(mode).lower() != "wal":
+                        raise OSError(f"journal mode {mode}, not WAL")
+                    with open(f"{self._database}-shm", "rb") as shm:
+                        header = mmap.mmap(shm.fileno(), self._HEADER, access=mmap.ACCESS_READ)
+                except BaseException:
+                    connection.close()
+                    raise
+            except (sqlite3.Error, OSError, ValueError):
+                return None
+            self._connection, self._header = connection, header
+            return header
 
     def close(self) -> None:
         with self._lock:
-            connections, self._connections = list(self._connections), weakref.WeakSet()
-            self._local = threading.local()
-        for connection in connections:
-            connection.close()
+            if self._header is not None:
+                self._header.close()
+            if self._connection is not None:
+                self._connection.close()
+            self._header = self._connection = None
 
 
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,

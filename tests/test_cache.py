@@ -213,10 +213,10 @@ def test_bytes_replaced_before_they_were_read_are_never_sent(app: Flask, clock: 
     assert fetch(app, other, renderer, clock.now).body == b"<feed>new</feed>" and renderer.calls == 2
 
 
-def test_a_commit_is_seen_by_every_thread_after_it(app: Flask) -> None:
-    """The data-version watch: whichever thread looks first after a commit, no thread's next
-    look returns a value any thread was given before it — though each connection counts on
-    its own, from when it was opened (threads start looking at different times here)."""
+def test_a_commit_anywhere_moves_the_watch(app: Flask, tmp_path: Any) -> None:
+    """The SQLite watch: after a commit by any other connection (here a plain sqlite3 one, as
+    another process's would be), the next look, from any thread, differs from every look
+    before it; without a commit, looks agree. Not in WAL mode, it trusts nothing."""
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
@@ -228,22 +228,30 @@ def test_a_commit_is_seen_by_every_thread_after_it(app: Flask) -> None:
         assert engine.dialect.name == "postgresql"  # no watch there: every poll reads
         return
     writer = sqlite3.connect(engine.url.database or "", isolation_level=None)
-    pools: list[ThreadPoolExecutor] = []
-    given: set[int | None] = set()
+    given: set[bytes | None] = set()
     try:
-        for round_ in range(8):
-            if round_ % 2 == 0:
-                pools.append(ThreadPoolExecutor(1))  # a thread that has never looked
-            given |= {pool.submit(watch.version).result() for pool in pools}
-            assert None not in given
-            writer.execute("INSERT INTO feed_scopes (kind, slug, version, changed)"
-                           f" VALUES ('topics', 'w{round_}', 1, '2026-01-01 00:00:00')")
-            order = pools[round_ % len(pools):] + pools[:round_ % len(pools)]
-            after = [pool.submit(watch.version).result() for pool in order]
-            assert not set(after) & given, (given, after)
-            given |= set(after)
+        with ThreadPoolExecutor(2) as pool:
+            for round_ in range(20):
+                looks = {watch.version(), *pool.map(lambda _: watch.version(), range(4))}
+                assert len(looks) == 1 and None not in looks, looks  # nothing committed meanwhile
+                assert not looks & given, round_  # something was, since the last round's looks
+                given |= looks
+                if round_ % 2:
+                    writer.execute("INSERT INTO feed_scopes (kind, slug, version, changed)"
+                                   f" VALUES ('topics', 'w{round_}', 1, '2026-01-01 00:00:00')")
+                else:  # a transaction of several statements
+                    writer.execute("BEGIN IMMEDIATE")
+                    writer.execute("INSERT INTO feed_scopes (kind, slug, version, changed)"
+                                   f" VALUES ('topics', 'w{round_}', 1, '2026-01-01 00:00:00')")
+                    writer.execute(f"UPDATE feed_scopes SET version = 2 WHERE slug = 'w{round_}'")
+                    writer.execute("DELETE FROM feed_scopes WHERE slug = 'none'")
+                    writer.execute("COMMIT")
     finally:
-        for pool in pools:
-            pool.shutdown()
         writer.close()
         watch.close()
+    rollback = sqlite3.connect(tmp_path / "rollback.sqlite3")
+    rollback.execute("CREATE TABLE t (x)")
+    rollback.close()
+    other = _Watch(str(tmp_path / "rollback.sqlite3"))  # journal_mode=delete: no wal-index
+    assert other.version() is None
+    other.close()
