@@ -73,23 +73,24 @@ class Changed(Exception):
 
 
 class Document:
-    """A document in both encodings, with its validators. One of the two bodies may be made
-    from the other when first asked for: the gzip one by a render, the plain one by a process
-    that read the stored (gzipped) bytes. A stored document may also hold no body at all, only
-    its validators: ``load`` reads its gzipped bytes when a body is first asked for (None when
-    they were replaced meanwhile: ``Changed``), and ``on_load`` is then told."""
+    """A document's bytes and validators. Its bodies are made when first asked for, in the
+    encodings asked for: the gzip one compressed from the render, or read from the stored row
+    (which is cheaper than compressing); the plain one rendered, or decompressed from the
+    stored bytes (which are then not kept unless gzip is asked for too). A stored document may
+    hold no body at all, only its validators: ``load`` reads its gzipped bytes (None when they
+    were replaced meanwhile: ``Changed``). ``on_grow`` is told whenever a body is made."""
 
     def __init__(self, *, content_type: str, digest: str, last_modified: dt.datetime,
                  valid_until: dt.datetime | None, body: bytes | None = None,
                  gzipped: bytes | None = None, load: Callable[[], bytes | None] | None = None,
-                 on_load: Callable[[Document], None] | None = None) -> None:
+                 on_grow: Callable[[Document], None] | None = None) -> None:
         assert body is not None or gzipped is not None or load is not None
         self.content_type, self.last_modified, self.valid_until = content_type, last_modified, valid_until
         self.etag, self.gzip_etag = f'"{digest}"', f'"{digest}-gzip"'
         self.http_date = http_date(last_modified)  # formatted once, not on every answer
         self.digest = digest
         self._body, self._gzipped = body, gzipped
-        self._load, self._on_load = load, on_load
+        self._load, self._on_grow = load, on_grow
         self._lock = threading.Lock()
 
     @property
@@ -97,45 +98,57 @@ class Document:
         """Whether a body is here (else only the validators, and ``load``)."""
         return self._body is not None or self._gzipped is not None
 
+    def _stored(self) -> bytes:
+        """The stored gzipped bytes (under _lock); ``Changed`` if they were replaced."""
+        assert self._load is not None
+        gzipped = self._load()
+        if gzipped is None:
+            raise Changed(self.digest)
+        return gzipped
+
+    def _grown(self) -> None:
+        if self._on_grow is not None:
+            self._on_grow(self)
+
     def load(self) -> None:
-        """Read the stored bytes if no body is here yet; ``Changed`` if they were replaced."""
+        """Make sure a body is here: the stored bytes read if none is; ``Changed`` if they were
+        replaced."""
         if self.loaded:
             return
         with self._lock:
             if self.loaded:
                 return
-            assert self._load is not None
-            gzipped = self._load()
-            if gzipped is None:
-                raise Changed(self.digest)
-            self._gzipped = gzipped
-        if self._on_load is not None:
-            self._on_load(self)
+            self._gzipped = self._stored()
+        self._grown()
 
     @property
     def body(self) -> bytes:
         if self._body is None:
-            self.load()
             with self._lock:
-                if self._body is None:
-                    self._body = gzip.decompress(self._gzipped or b"")
+                if self._body is not None:
+                    return self._body
+                self._body = gzip.decompress(self._gzipped if self._gzipped is not None
+                                             else self._stored())
+            self._grown()
         return self._body
 
     @property
     def gzipped(self) -> bytes:
-        """The body gzipped, once, when first asked for (mtime 0: the same bytes everywhere)."""
+        """The body gzipped (mtime 0: the same bytes everywhere)."""
         if self._gzipped is None:
-            self.load()
             with self._lock:
-                if self._gzipped is None:
-                    self._gzipped = gzip.compress(self._body or b"", compresslevel=6, mtime=0)
+                if self._gzipped is not None:
+                    return self._gzipped
+                self._gzipped = (self._stored() if self._load is not None
+                                 else gzip.compress(self._body or b"", compresslevel=6, mtime=0))
+            self._grown()
         return self._gzipped
 
     def revalidated(self, last_modified: dt.datetime, valid_until: dt.datetime | None) -> Document:
         """The same bytes under other validators (no copy of the bodies)."""
         return Document(content_type=self.content_type, digest=self.digest, last_modified=last_modified,
                         valid_until=valid_until, body=self._body, gzipped=self._gzipped,
-                        load=self._load, on_load=self._on_load)
+                        load=self._load, on_grow=self._on_grow)
 
     def stripped(self) -> Document | None:
         """The same validators without the bodies, if they can be read again (else None)."""
@@ -143,19 +156,14 @@ class Document:
             return None
         return Document(content_type=self.content_type, digest=self.digest,
                         last_modified=self.last_modified, valid_until=self.valid_until,
-                        load=self._load, on_load=self._on_load)
+                        load=self._load, on_grow=self._on_grow)
 
     @property
     def size(self) -> int:
-        """Bytes this document may hold: both bodies, whether made yet or not (gzip's trailer
-        gives the plain size, RFC 1952 ISIZE; a plain body not yet gzipped counts half more,
-        as feeds gzip to a third or more), and what every document costs besides (its key,
-        validators and bookkeeping: about a KiB, which small pages of ?limit=1 make count)."""
-        if self._gzipped is not None:
-            bodies = len(self._gzipped) + int.from_bytes(self._gzipped[-4:], "little")
-        else:
-            bodies = len(self._body or b"") * 3 // 2
-        return bodies + _OVERHEAD
+        """Bytes this document holds: its bodies made so far, and what every document costs
+        besides (its key, validators and bookkeeping: about a KiB, which small pages of
+        ?limit=1 make count)."""
+        return len(self._body or b"") + len(self._gzipped or b"") + _OVERHEAD
 
 
 class Current(NamedTuple):
@@ -335,7 +343,7 @@ class FeedCache:
             document = Document(content_type=row.content_type, digest=digest,
                                 last_modified=row.last_modified, valid_until=row.valid_until,
                                 load=lambda: self._read_body(variant, digest),
-                                on_load=lambda loaded: self._loaded(variant, loaded))
+                                on_grow=lambda grown: self._grown(variant, grown))
             self._keep(variant, version, rendered, document)
         self._trust(variant, document, row, seen)
         return Current(document, row.until(row.valid_until, now))
@@ -472,7 +480,7 @@ class FeedCache:
                             last_modified=last_modified, valid_until=rendered.valid_until,
                             body=rendered.body, gzipped=gzipped,
                             load=(lambda: self._read_body(variant, digest)) if stored else None,
-                            on_load=(lambda loaded: self._loaded(variant, loaded)) if stored else None)
+                            on_grow=lambda grown: self._grown(variant, grown))
         self._keep(variant, row.scope_version, now.timestamp(), document)
         return document
 
@@ -499,16 +507,22 @@ class FeedCache:
             else:
                 self._remember(variant, entry)
 
-    def _loaded(self, variant: str, document: Document) -> None:
-        """``document``, held with validators only, has read its bodies: hold them, if it is
-        still this variant's (what was read about it stays)."""
+    def _grown(self, variant: str, document: Document) -> None:
+        """``document`` made a body: count it, if it is still this variant's (one held with
+        validators only is held with its bodies from now; what was read about it stays)."""
         with self._lock:
-            entry = self._known.get(variant)
-            if entry is None or entry.document is not document:
+            entry = self._held.get(variant)
+            if entry is not None and entry.document is document:
+                self._bytes += document.size - entry.size
+                entry.size = document.size
+                self._held.move_to_end(variant)
+                self._shrink()
                 return
-            del self._known[variant]
-            entry.size = document.size
-            self._hold(variant, entry)
+            entry = self._known.get(variant)
+            if entry is not None and entry.document is document:
+                del self._known[variant]
+                entry.size = document.size
+                self._hold(variant, entry)
 
     def _forget(self, variant: str) -> None:
         old = self._held.pop(variant, None)
@@ -523,7 +537,11 @@ class FeedCache:
             return
         self._held[variant] = entry
         self._bytes += entry.size
-        while self._bytes > self.max_bytes:
+        self._shrink()
+
+    def _shrink(self) -> None:
+        """Under _lock: the least recently used out of memory until max_bytes holds."""
+        while self._bytes > self.max_bytes and self._held:
             name, evicted = self._held.popitem(last=False)
             self._bytes -= evicted.size
             stripped = evicted.document.stripped()

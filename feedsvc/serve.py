@@ -290,14 +290,21 @@ def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
     waitress refuses a body over MAX_BODY itself, from its Content-Length before reading it
     (or as soon as a chunked body passes the limit), so no thread is held by an upload.
     """
-    proxy = app.config["TRUSTED_PROXY"]  # its X-Forwarded-For names the client (limits)
-    forwarded: dict[str, Any] = ({"trusted_proxy": proxy, "trusted_proxy_count": 1,
-                                  "trusted_proxy_headers": {"x-forwarded-for"}} if proxy else {})
+    return make_wsgi_server(app, host, port, threads, trusted_proxy=app.config["TRUSTED_PROXY"],
+                            max_body=app.config["MAX_BODY"])
+
+
+def make_wsgi_server(wsgi_app: Any, host: str, port: int, threads: int, *,
+                     trusted_proxy: str | None, max_body: int) -> Any:
+    """The waitress server ``make_server`` makes, for any WSGI app: the benchmarks' ceilings
+    are made with it too, so that they differ from feedsvc in the app alone."""
+    # A trusted proxy's X-Forwarded-For names the client (limits).
+    forwarded: dict[str, Any] = ({"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
+                                  "trusted_proxy_headers": {"x-forwarded-for"}} if trusted_proxy else {})
     # select(), waitress's default: its poll() loop served half as many polls a second here
     # (bench/poll), and connection_limit() keeps every descriptor below select()'s 1024.
-    server = create_server(app, host=host, port=port, threads=threads, ident="feedsvc",
-                           clear_untrusted_proxy_headers=True,
-                           max_request_body_size=app.config["MAX_BODY"],
+    server = create_server(wsgi_app, host=host, port=port, threads=threads, ident="feedsvc",
+                           clear_untrusted_proxy_headers=True, max_request_body_size=max_body,
                            connection_limit=connection_limit(), **forwarded)
     server.channel_class = KeepAliveChannel
     accept_all_waiting(server)
