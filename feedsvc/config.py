@@ -213,7 +213,7 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "TOMBSTONE_DAYS": (30, _non_negative_int),
     "API_PAGE_SIZE": (50, _positive_int),
     "PAGE_SIZE": (20, _positive_int),
-    "FEED_CACHE_BYTES": ("256 MiB", _size),
+    "FEED_CACHE_BYTES": ("512 MiB", _size),
     "AUTH_FAILURE_LIMIT": (10, _positive_int),
     "AUTH_FAILURE_WINDOW": (60, _positive_int),
     "POLL_LIMIT": (0, _non_negative_int),
