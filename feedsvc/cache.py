@@ -37,6 +37,7 @@ import datetime as dt
 import gzip
 import hashlib
 import mmap
+import select
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flask import Flask
-from sqlalchemy import Engine, and_, case, or_
+from sqlalchemy import Engine, and_, case, event, or_, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -223,7 +224,7 @@ class _Held:
     # The last read that found the document current, and the watch's value before it
     # (``_Watch``): trusted while that value stays.
     row: _Row | None = None
-    seen: bytes | None = None
+    seen: bytes | int | None = None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -246,6 +247,14 @@ def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
         session.execute(statement.on_conflict_do_update(
             index_elements=[FeedScope.kind, FeedScope.slug],
             set_={"version": FeedScope.version + 1, "changed": now}))
+    _notify(session)
+
+
+def _notify(session: Session) -> None:
+    """PostgreSQL: tell every process's ``_Notices`` at this transaction's commit (a NOTIFY is
+    delivered then, and not at all on a rollback)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {_Notices.CHANNEL}"))
 
 
 def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
@@ -267,6 +276,7 @@ def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime)
             set_={"due": case((or_(FeedScope.due.is_(None), passed, FeedScope.due > instant), instant),
                               else_=FeedScope.due),
                   "settled": case((passed, FeedScope.due), else_=FeedScope.settled)}))
+    _notify(session)
 
 
 class FeedCache:
@@ -275,7 +285,7 @@ class FeedCache:
 
     def __init__(self, engine: Engine, max_bytes: int = 64 * 2**20, *, shared: bool = True) -> None:
         self.engine, self.max_bytes, self.shared = engine, max_bytes, shared
-        self._watch = _Watch.of(engine)
+        self._watch: _Watch | _Notices | None = _Watch.of(engine) or _Notices.of(engine)
         self._postgres = engine.dialect.name == "postgresql"
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._scope_sql = ("SELECT version, changed, due, settled FROM feed_scopes"
@@ -348,7 +358,7 @@ class FeedCache:
         self._trust(variant, document, row, seen)
         return Current(document, row.until(row.valid_until, now))
 
-    def _trusted(self, variant: str, seen: bytes | None, now: dt.datetime) -> Current | None:
+    def _trusted(self, variant: str, seen: bytes | int | None, now: dt.datetime) -> Current | None:
         """The held document of ``variant`` if a read found it current when the watch said
         ``seen`` (and still says it: nothing committed since) and no instant that read knew of
         has passed since."""
@@ -361,7 +371,7 @@ class FeedCache:
         self._touch(variant)
         return Current(document, entry.row.until(document.valid_until, now))
 
-    def _trust(self, variant: str, document: Document, row: _Row, seen: bytes | None) -> None:
+    def _trust(self, variant: str, document: Document, row: _Row, seen: bytes | int | None) -> None:
         """Remember that ``row`` found the held ``document`` current, read after the database
         watch said ``seen`` (taken before the read, so that a commit during it is never
         trusted away)."""
@@ -560,8 +570,16 @@ class FeedCache:
     def held_bytes(self) -> int:
         return self._bytes
 
+    def written(self, session: Session) -> None:
+        """Called inside a write that touches feeds: once it commits, this process trusts no
+        earlier read (SQLite's watch sees any commit at once; PostgreSQL's notice may not be
+        back yet)."""
+        watch = self._watch
+        if isinstance(watch, _Notices):
+            event.listen(session, "after_commit", lambda _: watch.moved(), once=True)
+
     def close(self) -> None:
-        """Close the data-version connection (SQLite); the rest is the pool's."""
+        """Close the watch's connection (SQLite's or PostgreSQL's listener); the rest is the pool's."""
         if self._watch is not None:
             self._watch.close()
 
@@ -643,6 +661,113 @@ class _Watch:
             self._header = self._connection = None
 
 
+class _Notices:
+    """Whether anything that changes a feed was committed to a PostgreSQL database since an
+    earlier look, from any process: every such write NOTIFYs ``CHANNEL`` in its transaction
+    (``bump``, ``expect``), PostgreSQL delivers it at the commit, and a thread of this process
+    LISTENs on a connection of its own (outside the pool: a LISTEN belongs to its session) and
+    moves ``generation`` for each delivery.
+
+    A look needs no round trip: it is the generation, unless a delivery is in flight here —
+    bytes waiting on the socket (one non-blocking select) or being read — when it trusts
+    nothing. This process's own commits move it at once (``moved``, after the commit). What
+    it cannot see is another process's notice still on its way: PostgreSQL signals the
+    listening sessions within the commit, and they send it when the operating system next
+    runs them — within milliseconds on a busy machine. While the connection is down, nothing
+    is trusted.
+    """
+
+    CHANNEL = "feedsvc_feeds"
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.generation = 0
+        self._socket: int | None = None  # the listening connection's, while it listens
+        self._busy = False  # reading a delivery now
+        self._stop = threading.Event()
+        self._listening = threading.Event()  # set once the first LISTEN is in place
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def of(cls, engine: Engine) -> _Notices | None:
+        return cls(engine) if engine.dialect.name == "postgresql" else None
+
+    def version(self) -> int | None:
+        """A number that has moved if anything was committed since it was last returned; None
+        when that cannot be told now (then trust nothing)."""
+        if self._thread is None:
+            self._start()
+        generation, fd = self.generation, self._socket
+        if fd is None:
+            return None
+        try:
+            if select.select([fd], [], [], 0)[0]:
+                return None
+        except (OSError, ValueError):
+            return None
+        # Read after the socket: a delivery read off it meanwhile is still being counted, or
+        # has moved the generation.
+        if self._busy or self.generation != generation:
+            return None
+        return generation
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._listen, name="feedsvc-notices", daemon=True)
+                self._thread.start()
+        self._listening.wait(2)  # the first look waits for the listener (a few ms), once
+
+    def _listen(self) -> None:
+        dialect = self._engine.dialect
+        args, kwargs = dialect.create_connect_args(self._engine.url)
+        while not self._stop.is_set():
+            connection = None
+            try:
+                connection = dialect.loaded_dbapi.connect(*args, **{**kwargs, "connect_timeout": 3,
+                                                                      "autocommit": True})
+                connection.execute(f"LISTEN {self.CHANNEL}")
+                pgconn = connection.pgconn
+                with self._lock:
+                    self.generation += 1  # whatever was sent while nobody listened
+                    self._socket = pgconn.socket
+                self._listening.set()
+                while not self._stop.is_set():
+                    if not select.select([pgconn.socket], [], [], 1.0)[0]:
+                        continue
+                    self._busy = True
+                    try:
+                        pgconn.consume_input()
+                        delivered = False
+                        while pgconn.notifies() is not None:
+                            delivered = True
+                        if delivered:
+                            with self._lock:
+                                self.generation += 1
+                    finally:
+                        self._busy = False
+            except Exception:  # down, or gone: trust nothing, and listen again in a second
+                self._socket = None
+                self._listening.set()  # no look waits for it any longer
+                self._stop.wait(1.0)
+            finally:
+                self._socket = None
+                if connection is not None:
+                    connection.close()
+
+    def moved(self) -> None:
+        """This process committed a change: no need to wait for its notice to come back."""
+        with self._lock:
+            self.generation += 1
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(5)
+
+
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,
            candidate: dt.datetime, rendered: Rendered, now: dt.datetime, gzipped: bytes) -> dt.datetime:
     """Store a render of ``variant``; its Last-Modified: kept while the bytes are the same,
@@ -681,6 +806,16 @@ def get_cache(app: Flask) -> FeedCache:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["feedsvc.cache"] = FeedCache(db.get_engine(app), app.config["FEED_CACHE_BYTES"],
-                                                shared=app.config["BASE_URL"] is not None)
-    changes.listen(app, bump, due=expect)
+    feeds = FeedCache(db.get_engine(app), app.config["FEED_CACHE_BYTES"],
+                      shared=app.config["BASE_URL"] is not None)
+    app.extensions["feedsvc.cache"] = feeds
+
+    def changed(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
+        bump(session, scopes, now)
+        feeds.written(session)
+
+    def scheduled(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
+        expect(session, due, now)
+        feeds.written(session)
+
+    changes.listen(app, changed, due=scheduled)

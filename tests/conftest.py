@@ -96,7 +96,12 @@ def clock() -> Clock:
 @pytest.fixture
 def make_app(db_url: str, clock: Clock, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Flask]]:
-    """Build an app over the test database; keyword arguments override configuration."""
+    """Build an app over the test database; keyword arguments override configuration.
+
+    Apps built in one test stand for processes of one deployment. On PostgreSQL, once there
+    are two, each reads the database on every poll instead of trusting the notices of the
+    others' writes, which are milliseconds on their way: these tests assert what holds once a
+    change has reached every process, and tests/test_serving.py shows the notices at work."""
     monkeypatch.setenv("FEEDSVC_INSTANCE_PATH", str(tmp_path / "instance"))
     for key in list(os.environ):
         if key.startswith("FEEDSVC_") and key not in ("FEEDSVC_INSTANCE_PATH",
@@ -110,6 +115,12 @@ def make_app(db_url: str, clock: Clock, tmp_path: Path,
         app = create_app(settings)
         db.upgrade(db.get_engine(app))
         apps.append(app)
+        if len(apps) > 1 and PG_URL:
+            for each in apps:
+                feeds = cache.get_cache(each)
+                if feeds._watch is not None:
+                    feeds._watch.close()
+                feeds._watch = None
         return app
 
     yield build
