@@ -34,7 +34,7 @@ from .errors import FeedsvcError
 StartResponse = Callable[..., Any]
 Environ = dict[str, Any]
 _STATUS = {200: "200 OK", 304: "304 Not Modified"}
-_ADDRESSES = 4096  # parsed addresses kept (see the module docstring)
+_ADDRESSES = 16_384  # parsed addresses kept (see the module docstring): a newsroom has thousands of feeds
 _SHORT = 512  # characters of origin, path and query together, at most, for an address to be kept
 
 
