@@ -222,9 +222,9 @@ class _Held:
     document: Document
     size: int
     # The last read that found the document current, and the watch's value before it
-    # (``_Watch``): trusted while that value stays.
-    row: _Row | None = None
-    seen: bytes | int | None = None
+    # (``_Watch``, ``_Notices``): trusted while that value stays. One tuple, replaced whole,
+    # so that a poll on another thread never pairs one read's row with another's value.
+    trusted: tuple[_Row, bytes | int] | None = None
 
 
 def _scope_key(scope: Scope) -> tuple[str, str]:
@@ -363,13 +363,15 @@ class FeedCache:
         ``seen`` (and still says it: nothing committed since) and no instant that read knew of
         has passed since."""
         entry = self._held.get(variant) or self._known.get(variant)
-        if seen is None or entry is None or entry.seen != seen or entry.row is None:
+        trusted = entry.trusted if entry is not None else None
+        if seen is None or trusted is None or trusted[1] != seen:
             return None
-        document = entry.document
-        if not entry.row.serves(entry.version, document.valid_until, entry.rendered, now):
+        assert entry is not None
+        row, document = trusted[0], entry.document
+        if not row.serves(entry.version, document.valid_until, entry.rendered, now):
             return None
         self._touch(variant)
-        return Current(document, entry.row.until(document.valid_until, now))
+        return Current(document, row.until(document.valid_until, now))
 
     def _trust(self, variant: str, document: Document, row: _Row, seen: bytes | int | None) -> None:
         """Remember that ``row`` found the held ``document`` current, read after the database
@@ -380,7 +382,7 @@ class FeedCache:
         with self._lock:
             entry = self._entry(variant)
             if entry is not None and entry.document is document:
-                entry.row, entry.seen = row, seen
+                entry.trusted = (row, seen)
 
     def fetch(self, key: str, scope: Scope, now: dt.datetime, render: Callable[[Session], Rendered],
               *, canonical: bool) -> Current:
@@ -557,7 +559,7 @@ class FeedCache:
             stripped = evicted.document.stripped()
             if stripped is not None:
                 self._remember(name, _Held(evicted.version, evicted.rendered, stripped, _OVERHEAD,
-                                           evicted.row, evicted.seen))
+                                           evicted.trusted))
 
     def _remember(self, variant: str, entry: _Held) -> None:
         """Under _lock: ``entry`` with validators only, the least recently used such out past
