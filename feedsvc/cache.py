@@ -37,6 +37,7 @@ import datetime as dt
 import gzip
 import hashlib
 import mmap
+import os
 import select
 import sqlite3
 import threading
@@ -687,6 +688,7 @@ class _Notices:
         self._socket: int | None = None  # the listening connection's, while it listens
         self._busy = False  # reading a delivery now
         self._stop = threading.Event()
+        self._wake: tuple[int, int] | None = None  # a pipe: close() writes to it, the listener stops
         self._listening = threading.Event()  # set once the first LISTEN is in place
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -717,11 +719,14 @@ class _Notices:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None and not self._stop.is_set():
+                self._wake = os.pipe()
                 self._thread = threading.Thread(target=self._listen, name="feedsvc-notices", daemon=True)
                 self._thread.start()
         self._listening.wait(2)  # the first look waits for the listener (a few ms), once
 
     def _listen(self) -> None:
+        assert self._wake is not None
+        wake = self._wake[0]  # close() closes it only after this thread has ended
         dialect = self._engine.dialect
         args, kwargs = dialect.create_connect_args(self._engine.url)
         while not self._stop.is_set():
@@ -736,7 +741,7 @@ class _Notices:
                     self._socket = pgconn.socket
                 self._listening.set()
                 while not self._stop.is_set():
-                    if not select.select([pgconn.socket], [], [], 1.0)[0]:
+                    if pgconn.socket not in select.select([pgconn.socket, wake], [], [])[0]:
                         continue
                     self._busy = True
                     try:
@@ -764,10 +769,16 @@ class _Notices:
             self.generation += 1
 
     def close(self) -> None:
-        self._stop.set()
-        thread = self._thread
+        with self._lock:
+            self._stop.set()
+            thread, wake, self._wake = self._thread, self._wake, None
+        if wake is not None:
+            os.write(wake[1], b"x")
         if thread is not None:
             thread.join(5)
+        if wake is not None:
+            for fd in wake:
+                os.close(fd)
 
 
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,

@@ -18,6 +18,23 @@ from conftest import Clock
 WORLD = Scope("sections", "world")
 
 
+@pytest.fixture(autouse=True)
+def closed_caches(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Every FeedCache a test makes is closed after it (on PostgreSQL each listens for notices
+    on a connection of its own)."""
+    made: list[FeedCache] = []
+    init = FeedCache.__init__
+
+    def tracking(self: FeedCache, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(FeedCache, "__init__", tracking)
+    yield
+    for feeds in made:
+        feeds.close()
+
+
 class Renderer:
     def __init__(self, body: bytes = b"<feed/>") -> None:
         self.body, self.calls = body, 0
