@@ -353,3 +353,37 @@ def test_notices_carry_another_process_write(make_app: Callable[..., Flask], clo
             assert time.monotonic() - written < 1, f"{url}: the notice never came"
             time.sleep(0.005)
         assert answer.status_code == 200 and "Changed elsewhere" in answer.get_data(as_text=True)
+
+
+@pytest.mark.postgres_only
+def test_a_lost_listening_connection_trusts_nothing_until_it_listens_again(
+        make_app: Callable[..., Flask], clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listening session ended by the server (a restart, an administrator): a write
+    meanwhile is still seen, and once the process listens again it trusts its reads again."""
+    reader, newsroom = make_app(), make_app()
+    feeds = cache.get_cache(reader)
+    feeds._watch = notices = cache._Notices.of(db.get_engine(reader))
+    assert notices is not None
+    api = Api(newsroom.test_client(), {"Authorization": f"Bearer {new_token(newsroom)}"})
+    api.put("a", make_article(key="a"))
+    client, url = reader.test_client(), HOT[0]
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    with db.get_engine(newsroom).begin() as conn:
+        ended = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                  " WHERE query = 'LISTEN feedsvc_feeds'"
+                                  " AND datname = current_database()")).scalars().all()
+    assert ended and all(ended)
+    api.patch("a", {"title": "Changed while nobody listened"})
+    answer = client.get(url, headers={"If-None-Match": etag})
+    assert answer.status_code == 200 and b"Changed while nobody listened" in answer.data
+    deadline = time.monotonic() + 5
+    while notices._socket is None or notices.version() is None:
+        assert time.monotonic() < deadline, "never listened again"
+        time.sleep(0.05)
+    etag = client.get(url).headers["ETag"]
+    client.get(url, headers={"If-None-Match": etag})
+    reads = Reads(monkeypatch)
+    for _ in range(5):
+        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert reads.count == 0
