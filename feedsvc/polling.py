@@ -62,7 +62,7 @@ def answer(current: Current, *, links: str, zipped: bool, head: bool,
     Both encodings' ETags revalidate either encoding, since they name the same content; the
     answer carries the tag of the encoding it sends, and the same Last-Modified in both. A
     304 repeats the 200's ETag, Last-Modified, Cache-Control, Vary and Link (RFC 9110
-    15.4.5); a HEAD gets the 200's headers with no body. ``links`` is the Link field (``links``).
+    15.4.5); a HEAD gets the 200's headers with no body. ``links`` is the Link field, as ``links`` makes it.
     """
     document = current.document
     etag = document.gzip_etag if zipped else document.etag
