@@ -16,7 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from . import cache, db, entries, formats, params, polling, site, urls
+from . import cache, db, entries, errors, formats, params, polling, site, urls
 from .address import FeedAddress
 from .changes import Scope
 from .document import Category, Enclosure, Entry, Feed, Person, Tombstone
@@ -110,18 +110,23 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
     """
     app, now, base = current_app, site.now(), site.base_url()
     address = FeedAddress.from_args(base, scope, fmt, request.args, max_limit=app.config["FEED_MAX_SIZE"])
-    current = cache.get_cache(app).fetch(
-        address.key(), scope, now, lambda session: render_feed(session, address, now=now),
-        canonical=address.canonical)
     environ = request.environ
-    status, headers, body = polling.answer(
-        current, links=polling.links(address, hub_url(base)),
-        zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")), head=False,
-        if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
-        if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
-        ceiling=app.config["CACHE_MAX_AGE"], now=now)
-    # One bytes object: waitress sends it in one write (a body in many small chunks was ~4x slower).
-    return FeedAnswer(body if status == 200 else None, status=status, headers=headers)
+    for _ in range(3):
+        current = cache.get_cache(app).fetch(
+            address.key(), scope, now, lambda session: render_feed(session, address, now=now),
+            canonical=address.canonical)
+        try:
+            status, headers, body = polling.answer(
+                current, links=polling.links(address, hub_url(base)),
+                zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
+                head=False, if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
+                if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
+                ceiling=app.config["CACHE_MAX_AGE"], now=now)
+        except cache.Changed:  # its stored bytes were replaced while this answer was made
+            continue
+        # One bytes object: waitress sends it in one write (many small chunks were ~4x slower).
+        return FeedAnswer(body if status == 200 else None, status=status, headers=headers)
+    return errors.unavailable()  # replaced under three answers in a row: the client tries again
 
 
 class FeedAnswer(Response):

@@ -387,3 +387,31 @@ def test_a_lost_listening_connection_trusts_nothing_until_it_listens_again(
     for _ in range(5):
         assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     assert reads.count == 0
+
+
+def test_bytes_replaced_under_an_answer_are_asked_for_again(make_app: Callable[..., Flask], clock: Clock,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A document this process holds plain only, asked for gzipped while its stored bytes are
+    replaced (here: gone twice, under the fast path and then under Flask's route): the route
+    asks again and answers, never a 500."""
+    one, other = make_app(), make_app()
+    Api(one.test_client(), {"Authorization": f"Bearer {new_token(one)}"}).put("a", make_article(key="a"))
+    feed = "/sections/world/feed.atom"
+    zipped = one.test_client().get(feed, headers={"Accept-Encoding": "gzip"})
+    client = other.test_client()
+    assert client.get(feed).status_code == 200  # read from the row, kept plain only
+    read_body = cache.FeedCache._read_body
+    gone = [2]
+
+    def replaced(feeds: cache.FeedCache, variant: str, digest: str) -> bytes | None:
+        if gone[0]:
+            gone[0] -= 1
+            return None
+        return read_body(feeds, variant, digest)
+
+    monkeypatch.setattr(cache.FeedCache, "_read_body", replaced)
+    answer = client.get(feed, headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200 and answer.data == zipped.data and gone == [0]
+    gone[0] = 9  # replaced under every answer: a 503 to try again, never a 500
+    refused = client.get(feed, headers={"Accept-Encoding": "gzip", "Accept": "application/json"})
+    assert refused.status_code in (200, 503) and (refused.status_code == 200 or refused.headers["Retry-After"])
