@@ -23,12 +23,13 @@ set and each Host gets its own) are kept in this process only: nothing an anonym
 sends adds a row. This process's memory holds at most ``max_bytes`` of documents, least
 recently used out.
 
-On SQLite, a read that found a document current stays good until anything is committed to
-the database, by any connection of any process: the wal-index header in the ``-shm`` file
-says so, read from memory (``_Watch``), so a hot feed's polls read nothing else while
-nothing changes. PostgreSQL has no such local signal, and every poll reads its rows. Either
-way, a document whose bodies went out of memory keeps its validators (a revalidation needs
-no more), and stored bytes are read only when they are to be sent.
+A read that found a document current stays good until something that changes a feed is
+committed, and a process learns of that without a query: on SQLite from the wal-index header
+in the ``-shm`` file, read from memory (``_Watch``: any commit of any process, at once); on
+PostgreSQL from the NOTIFY every such write sends (``_Notices``: this process's own at once,
+another's within milliseconds). A hot feed's polls then read nothing while nothing changes.
+A document whose bodies went out of memory keeps its validators (a revalidation needs no
+more), and stored bytes are read only when they are to be sent.
 """
 
 from __future__ import annotations
@@ -363,7 +364,7 @@ class FeedCache:
         """The held document of ``variant`` if a read found it current when the watch said
         ``seen`` (and still says it: nothing committed since) and no instant that read knew of
         has passed since."""
-        entry = self._held.get(variant) or self._known.get(variant)
+        entry = self._entry(variant)
         trusted = entry.trusted if entry is not None else None
         if seen is None or trusted is None or trusted[1] != seen:
             return None
@@ -500,7 +501,8 @@ class FeedCache:
     # -- memory ------------------------------------------------------------------------------------
 
     def _entry(self, variant: str) -> _Held | None:
-        """This process's entry for ``variant``, with bodies or validators only (under _lock)."""
+        """This process's entry for ``variant``, with bodies or validators only (a look: take
+        _lock to act on it)."""
         return self._held.get(variant) or self._known.get(variant)
 
     def _touch(self, variant: str) -> None:

@@ -111,14 +111,15 @@ def serve_feed(scope: Scope, fmt: str) -> Response:
     app, now, base = current_app, site.now(), site.base_url()
     address = FeedAddress.from_args(base, scope, fmt, request.args, max_limit=app.config["FEED_MAX_SIZE"])
     environ = request.environ
+    links = polling.links(address, hub_url(base))
+    zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
     for _ in range(3):
         current = cache.get_cache(app).fetch(
             address.key(), scope, now, lambda session: render_feed(session, address, now=now),
             canonical=address.canonical)
         try:
             status, headers, body = polling.answer(
-                current, links=polling.links(address, hub_url(base)),
-                zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
+                current, links=links, zipped=zipped,
                 head=False, if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
                 if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
                 ceiling=app.config["CACHE_MAX_AGE"], now=now)
