@@ -11,24 +11,13 @@ from flask import Flask
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the WSGI app; nothing touches the database until a request or command does."""
-    from . import (
-        api,
-        auth,
-        cache,
-        config,
-        db,
-        errors,
-        fastpoll,
-        hosts,
-        hub,
-        outbox,
-        pages,
-        serve,
-        syndication,
-        transfer,
-        worker,
-    )
+    """Build the WSGI app; nothing touches the database until a request or command does.
+
+    The wings plug in from the bottom up: the store, the feeds (their change listener locks
+    scope rows before WebSub's: see changes.listen), WebSub, transfer, then the web wing, which
+    wraps the finished app in its fast path and Host check.
+    """
+    from feedsvc import config, feeds, serve, store, transfer, web, websub
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -41,18 +30,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config.load(instance, os.environ, test_config))
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    db.init_app(app)
-    cache.init_app(app)
-    errors.init_app(app)
-    auth.init_app(app)
-    api.init_app(app)
-    syndication.init_app(app)
-    pages.init_app(app)
+    store.init_app(app)
+    feeds.init_app(app)
+    websub.init_app(app)
     transfer.init_app(app)
     serve.init_app(app)
-    outbox.init_app(app)  # after cache: listeners lock rows in registration order
-    hub.init_app(app)
-    worker.init_app(app)
-    fastpoll.init_app(app)  # last: it wraps the finished WSGI app
-    hosts.init_app(app)  # outermost: a bad Host is refused before the fast path
+    web.init_app(app)
     return app

@@ -8,8 +8,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from . import create_app
-from .config import ConfigError
+from feedsvc import create_app
+from feedsvc.errors import ConfigError
 
 
 def _app() -> Flask:

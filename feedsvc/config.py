@@ -15,17 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
-from .payload import MAX_AUTHORITY, as_uri
-from .sanitize import has_forbidden
-
-
-class ConfigError(Exception):
-    """A configuration value that feedsvc cannot run with."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"configuration {key}: {message}")
-        self.key = key
+from feedsvc.errors import ConfigError
+from feedsvc.feeds.address import MAX_FEED_SIZE
+from feedsvc.store.params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
+from feedsvc.store.payload import MAX_AUTHORITY, as_uri
+from feedsvc.store.sanitize import has_forbidden
 
 
 def instance_path() -> Path:
@@ -185,7 +179,6 @@ def _proxy(key: str, value: Any) -> str | None:
     return text
 
 
-MAX_FEED_SIZE = 10_000  # entries in one feed document, whatever ?limit= asks
 MAX_TOMBSTONE_DAYS = 36_500  # a century of RFC 6721 deletions
 
 

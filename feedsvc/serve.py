@@ -21,7 +21,10 @@ from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest, Error, RequestEntityTooLarge, find_double_newline
 
-from . import cache, db, hosts, site, worker
+from feedsvc.feeds import freshness
+from feedsvc.store import db, site
+from feedsvc.web import hosts
+from feedsvc.websub import worker
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
@@ -38,7 +41,7 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     # senders and clock, and two for the start-up and the signal handler's goodbye.
     worker_threads = 0 if no_worker else app.config["WEBSUB_WORKER_THREADS"] + 1
     engine = db.size_pool(app, threads + worker_threads + 2)
-    cache.get_cache(app).engine = engine
+    freshness.get_cache(app).engine = engine
     db.upgrade(engine)
     site.authority(app)  # records the id authority at first start
     server = make_server(app, host, port, threads)
@@ -61,7 +64,7 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     finally:
         if running is not None:
             running.stop()
-        cache.get_cache(app).close()
+        freshness.get_cache(app).close()
         engine.dispose()
         click.echo("feedsvc stopped", err=True)
 

@@ -18,7 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
 
-from feedsvc import cache, create_app, db
+from feedsvc import create_app
+from feedsvc.feeds import freshness
+from feedsvc.store import db
 
 PG_URL = os.environ.get("FEEDSVC_TEST_DATABASE_URL", "")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -117,7 +119,7 @@ def make_app(db_url: str, clock: Clock, tmp_path: Path,
         apps.append(app)
         if len(apps) > 1 and PG_URL:
             for each in apps:
-                feeds = cache.get_cache(each)
+                feeds = freshness.get_cache(each)
                 if feeds._watch is not None:
                     feeds._watch.close()
                 feeds._watch = None
@@ -125,7 +127,7 @@ def make_app(db_url: str, clock: Clock, tmp_path: Path,
 
     yield build
     for app in apps:
-        cache.get_cache(app).close()
+        freshness.get_cache(app).close()
         db.get_engine(app).dispose()
 
 
@@ -145,7 +147,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 
 def new_token(app: Flask, name: str = "newsroom") -> str:
-    from feedsvc import auth
+    from feedsvc.web import auth
 
     return db.run_write(db.get_engine(app), lambda s: auth.create_token(s, name, START))
 
@@ -211,7 +213,7 @@ def make_article(**overrides: Any) -> dict[str, Any]:
 
 def table_counts(app: Flask) -> dict[str, int]:
     """Rows per table: the database's state, to prove a refused request changed nothing."""
-    from feedsvc.models import Base
+    from feedsvc.store.models import Base
 
     with db.get_engine(app).connect() as conn:
         return {name: conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()

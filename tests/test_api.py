@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedsvc.timestamps import parse as parse_time
+from feedsvc.store.timestamps import parse as parse_time
 
 from conftest import Api, Clock, make_article, new_token, seed_article, snapshot
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedsvc import db
-from feedsvc.cache import FeedCache, Rendered
-from feedsvc.changes import SITE, Scope
+from feedsvc.feeds.freshness import FeedCache, Rendered
+from feedsvc.store import db
+from feedsvc.store.changes import SITE, Scope
 
 from conftest import Clock
 
@@ -52,7 +52,7 @@ def fetch(app: Flask, cache: FeedCache, renderer: Renderer, now: dt.datetime,
 
 
 def write(app: Flask, scopes: set[Scope], now: dt.datetime) -> None:
-    from feedsvc.cache import bump
+    from feedsvc.feeds.freshness import bump
 
     db.run_write(db.get_engine(app), lambda s: bump(s, scopes, now))
 
@@ -214,7 +214,7 @@ def test_a_process_reads_no_bytes_to_answer_a_revalidation(app: Flask, clock: Cl
 def test_bytes_replaced_before_they_were_read_are_never_sent(app: Flask, clock: Clock) -> None:
     """Validators read, then another process stores new bytes before this one reads the old:
     the old ones are asked for by their digest and are gone (Changed), and fetch reads the new."""
-    from feedsvc.cache import Changed
+    from feedsvc.feeds.freshness import Changed
 
     one, other, renderer = FeedCache(db.get_engine(app)), FeedCache(db.get_engine(app)), Renderer()
     fetch(app, one, renderer, clock.now)
@@ -236,7 +236,7 @@ def test_a_commit_anywhere_moves_the_watch(app: Flask, tmp_path: Any) -> None:
     import sqlite3
     from concurrent.futures import ThreadPoolExecutor
 
-    from feedsvc.cache import _Watch
+    from feedsvc.feeds.freshness import _Watch
 
     engine = db.get_engine(app)
     watch = _Watch.of(engine)
@@ -293,6 +293,6 @@ def test_bodies_are_kept_in_the_encodings_asked_for(app: Flask, clock: Clock, mo
 
 
 def cache_overhead() -> int:
-    from feedsvc.cache import _OVERHEAD
+    from feedsvc.feeds.freshness import _OVERHEAD
 
     return _OVERHEAD

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from feedsvc import changes
-from feedsvc.changes import SITE, Scope
+from feedsvc.store import changes
+from feedsvc.store.changes import SITE, Scope
 
 from conftest import Api, make_article
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from feedsvc import db, serve, store
+from feedsvc import serve
+from feedsvc.store import articles, db
 
 from conftest import make_article, new_token
 from live import LiveServer
@@ -54,7 +55,7 @@ def test_every_acknowledged_write_is_stored(server: tuple[LiveServer, dict[str, 
     expected = {k: v for result in results for k, v in result.items()}
     with app.app_context():
         session = db.get_session()
-        stored = {key: store.get_article(session, key) for key in expected}
+        stored = {key: articles.get_article(session, key) for key in expected}
     assert {k: a.title for k, a in stored.items() if a is not None} == expected
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from feedsvc.conditional import http_date, not_modified, parse_http_date
+from feedsvc.web.conditional import http_date, not_modified, parse_http_date
 
 MODIFIED = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.UTC)
 TAGS = ['"abc"', '"abc-gzip"']

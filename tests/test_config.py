@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from feedsvc import config
-from feedsvc.config import ConfigError
+from feedsvc.errors import ConfigError
 
 
 def test_layers_in_order(tmp_path: Path) -> None:

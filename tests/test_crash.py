@@ -29,9 +29,9 @@ from feedcheck import read
 from flask import Flask
 from sqlalchemy import Engine, func, select, text
 
-from feedsvc import db
-from feedsvc.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
-from feedsvc.transfer import BATCH
+from feedsvc.store import db
+from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
+from feedsvc.transfer.commands import BATCH
 
 from conftest import make_article, new_token
 from live import LiveServer

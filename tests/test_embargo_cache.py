@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedsvc.cache import FeedCache
+from feedsvc.feeds.freshness import FeedCache
 
 from conftest import Api, Clock, make_article, new_token
 

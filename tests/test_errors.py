@@ -136,7 +136,7 @@ def test_repeated_bad_tokens_are_throttled(make_app: Any) -> None:
 
 
 def test_throttle_window_slides() -> None:
-    from feedsvc.limits import Throttle
+    from feedsvc.web.limits import Throttle
 
     throttle = Throttle(limit=2, window=10)
     throttle.add("a", 0)

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from lxml import etree
 
 from feedsvc import config
-from feedsvc.config import ConfigError
+from feedsvc.errors import ConfigError
 
 from conftest import Api, make_article
 

@@ -17,8 +17,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from feedsvc import db, entries, params, store
-from feedsvc.changes import SITE
+from feedsvc.feeds import selection
+from feedsvc.store import articles, db, params
+from feedsvc.store.changes import SITE
 
 from conftest import PG_URL, START, Api, make_article
 
@@ -100,7 +101,7 @@ def vm_steps(app: Flask, order: str, cursor: params.Cursor | None) -> int:
         raw.set_progress_handler(step, 100)
         try:
             with Session(bind=conn) as session:
-                entries.select_entries(session, entries.ScopeRow(SITE, None, None), now=NOW,
+                selection.select_entries(session, selection.ScopeRow(SITE, None, None), now=NOW,
                                        order=order, limit=5, cursor=cursor, tombstone_days=30,
                                        with_tombstones=False)
         finally:
@@ -110,11 +111,11 @@ def vm_steps(app: Flask, order: str, cursor: params.Cursor | None) -> int:
 
 @pytest.mark.parametrize("order", ["published", "updated"])
 def test_a_deep_page_starts_at_its_cursor(app: Flask, order: str) -> None:
-    items = [store.NewArticle(f"k{n}", {"title": f"T{n}", "section": "World",
+    items = [articles.NewArticle(f"k{n}", {"title": f"T{n}", "section": "World",
                                         "published": NOW - dt.timedelta(hours=n),
                                         "updated": NOW - dt.timedelta(hours=n)})
              for n in range(1, 801)]
-    db.run_write(db.get_engine(app), lambda s: store.create_many(
+    db.run_write(db.get_engine(app), lambda s: articles.create_many(
         s, items, now=NOW, authority="feeds.test"))
     deep = params.Cursor(order, NOW - dt.timedelta(hours=750), "k750")
     # Walking down from the newest entry to the cursor would cost ~750 rows more.

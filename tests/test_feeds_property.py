@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.payload import MAX_SUMMARY, MAX_TITLE
+from feedsvc.store.payload import MAX_SUMMARY, MAX_TITLE
 
 from conftest import Api, make_article
 

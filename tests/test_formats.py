@@ -7,8 +7,8 @@ import datetime as dt
 import feedparser
 from lxml import etree
 
-from feedsvc import formats
-from feedsvc.document import EPOCH, Category, Enclosure, Entry, Feed, Person, Tombstone
+from feedsvc.feeds import formats
+from feedsvc.feeds.document import EPOCH, Category, Enclosure, Entry, Feed, Person, Tombstone
 
 UTC = dt.UTC
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -17,9 +17,11 @@ from feedcheck import read
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feedsvc import config, db, transfer
-from feedsvc.config import ConfigError
-from feedsvc.sanitize import has_forbidden
+from feedsvc import config
+from feedsvc.errors import ConfigError
+from feedsvc.store import db
+from feedsvc.store.sanitize import has_forbidden
+from feedsvc.transfer import commands
 
 from conftest import Api, make_article
 
@@ -31,7 +33,7 @@ def exported(app: Flask) -> list[dict[str, Any]]:
     from sqlalchemy.orm import Session
 
     with app.app_context(), Session(db.get_engine(app)) as session:
-        return [json.loads(line) for line in transfer.export_lines(session)]
+        return [json.loads(line) for line in commands.export_lines(session)]
 
 
 # --- Content: ammonia decodes character references, so "&#xFFFF;" came out as U+FFFF ----------

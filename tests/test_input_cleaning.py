@@ -18,8 +18,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from feedsvc import db
-from feedsvc.sanitize import clean_html, xml_text
+from feedsvc.store import db
+from feedsvc.store.sanitize import clean_html, xml_text
 
 from conftest import Api, make_article, snapshot
 
@@ -218,7 +218,7 @@ def test_one_unwritable_entry_is_left_out_and_logged(app: Flask, api: Api, clien
         value = value.replace("\x00", "\x02")  # PostgreSQL cannot store NUL in text at all
     with db.get_engine(app).begin() as conn:
         conn.execute(text(f"UPDATE articles SET {column} = :v WHERE key = 'bad'"), {"v": value})
-    caplog.set_level(logging.ERROR, logger="feedsvc.formats")
+    caplog.set_level(logging.ERROR, logger="feedsvc.feeds.formats")
     for url in ["/feed.atom", "/feed.rss", "/sections/world/feed.atom", "/sections/world/feed.rss",
                 "/topics/climate/feed.atom"]:
         got = client.get(url)

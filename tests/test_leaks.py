@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc import db
-from feedsvc.models import ApiToken
+from feedsvc.store import db
+from feedsvc.store.models import ApiToken
 
 from conftest import Api, make_article, new_token, snapshot
 from live import LiveServer

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedsvc import fastpoll
+from feedsvc.web import fastpoll
 
 from conftest import Api, make_article, new_token
 from live import LiveServer

@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import inspect
 
-from feedsvc import db
-from feedsvc.models import Base
+from feedsvc.store import db
+from feedsvc.store.models import Base
 
 
 def test_models_and_migrations_agree(app: Flask) -> None:

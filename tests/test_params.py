@@ -22,8 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import html
 
-from feedsvc import config, openapi, params, transfer
-from feedsvc.config import ConfigError
+from feedsvc import config
+from feedsvc.errors import ConfigError
+from feedsvc.feeds.address import MAX_FEED_SIZE
+from feedsvc.store import articles, params
+from feedsvc.web import openapi
 
 from conftest import PG_URL, Api, make_article, new_token
 
@@ -327,8 +330,8 @@ def test_the_importer_skips_every_kind_of_bad_line(app: Flask, tmp_path: Path) -
 
 def test_the_importer_skips_a_record_whose_write_fails(app: Flask, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    real = transfer.store.create_many
-    real_save = transfer.store.save_article
+    real = articles.create_many
+    real_save = articles.save_article
 
     def create_many(session: Any, items: Any, **kw: Any) -> Any:
         if any(item.key == "boom" for item in items):
@@ -340,8 +343,8 @@ def test_the_importer_skips_a_record_whose_write_fails(app: Flask, tmp_path: Pat
             raise OverflowError("date value out of range")
         return real_save(session, key, fields, **kw)
 
-    monkeypatch.setattr(transfer.store, "create_many", create_many)
-    monkeypatch.setattr(transfer.store, "save_article", save_article)
+    monkeypatch.setattr(articles, "create_many", create_many)
+    monkeypatch.setattr(articles, "save_article", save_article)
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(make_article(key=k)) + "\n" for k in ("a", "boom", "b")),
                       encoding="utf-8")
@@ -356,7 +359,7 @@ def test_the_importer_skips_a_record_whose_write_fails(app: Flask, tmp_path: Pat
 
 @pytest.mark.parametrize(("key", "value"), [
     ("API_PAGE_SIZE", params.MAX_LISTING + 1), ("PAGE_SIZE", params.MAX_LISTING + 1),
-    ("FEED_SIZE", 201), ("FEED_MAX_SIZE", config.MAX_FEED_SIZE + 1),
+    ("FEED_SIZE", 201), ("FEED_MAX_SIZE", MAX_FEED_SIZE + 1),
     ("TOMBSTONE_DAYS", 10**9), ("WEBSUB_RETRY_BASE", 7200), ("PAGE_SIZE", 0),
 ])
 def test_keys_that_disagree_stop_the_start(tmp_path: Path, key: str, value: int) -> None:

@@ -36,8 +36,9 @@ import pytest
 from feedcheck import read
 from sqlalchemy import select
 
-from feedsvc import auth, db
-from feedsvc.models import WebSubSubscription
+from feedsvc.store import db
+from feedsvc.store.models import WebSubSubscription
+from feedsvc.web import auth
 
 from conftest import make_article
 from live import LiveServer, free_port

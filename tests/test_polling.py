@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from feedsvc.conditional import http_date, parse_http_date
+from feedsvc.web.conditional import http_date, parse_http_date
 
 from conftest import Api, Clock, make_article
 
@@ -145,7 +145,7 @@ def test_scheduled_article_limits_max_age(client: FlaskClient, api: Api, clock: 
 
 def test_unchanged_feed_is_not_rendered_again(client: FlaskClient, api: Api,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from feedsvc import formats
+    from feedsvc.feeds import formats
 
     api.put("a", make_article(key="a"))
     client.get(FEED)
@@ -166,11 +166,11 @@ def test_unchanged_feed_is_not_rendered_again(client: FlaskClient, api: Api,
 def test_fast_path_answers_exactly_as_flask(client: FlaskClient, api: Api,
                                             polled: dict[str, Any], headers: dict[str, str],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from feedsvc import syndication
+    from feedsvc.web import feed_routes
 
     dispatched: list[str] = []
-    original = syndication.serve_feed
-    monkeypatch.setattr(syndication, "serve_feed",
+    original = feed_routes.serve_feed
+    monkeypatch.setattr(feed_routes, "serve_feed",
                         lambda *a: dispatched.append("flask") or original(*a))
     sent = {k: v.format(**polled) for k, v in headers.items()}
     answers = [client.get(FEED, headers=sent) for _ in range(3)]

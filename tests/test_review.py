@@ -11,8 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from feedsvc import cache, db
-from feedsvc.changes import Scope
+from feedsvc.feeds import freshness
+from feedsvc.store import db
+from feedsvc.store.changes import Scope
 
 from conftest import Api, Clock, make_article, new_token
 
@@ -63,13 +64,13 @@ def test_an_older_render_never_overwrites_a_newer_stored_row(app: Flask, clock: 
     """Two processes store renders of one document at once (PostgreSQL, READ COMMITTED): the
     one of the older scope version read the row before the newer one committed, and must not
     then write its older version, bytes and Last-Modified over it."""
-    from feedsvc.models import FeedDocument
+    from feedsvc.store.models import FeedDocument
 
-    engine, variant, scope = db.get_engine(app), cache.variant_of("x"), Scope("sections", "world")
+    engine, variant, scope = db.get_engine(app), freshness.variant_of("x"), Scope("sections", "world")
 
     def store(version: int, body: bytes, session: Any) -> dt.datetime:
-        rendered = cache.Rendered(body, "application/atom+xml")
-        return cache._store(session, variant, scope, version, body.hex()[:32], clock.now, rendered,
+        rendered = freshness.Rendered(body, "application/atom+xml")
+        return freshness._store(session, variant, scope, version, body.hex()[:32], clock.now, rendered,
                             clock.now, b"")
 
     db.run_write(engine, lambda s: store(1, b"\x01", s))
@@ -102,7 +103,7 @@ def test_memory_held_stays_near_the_bound_with_small_documents(app: Flask, clock
     import tracemalloc
 
     bound = 2 * 2**20
-    feeds = cache.FeedCache(db.get_engine(app), max_bytes=bound, shared=False)
+    feeds = freshness.FeedCache(db.get_engine(app), max_bytes=bound, shared=False)
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -110,7 +111,7 @@ def test_memory_held_stays_near_the_bound_with_small_documents(app: Flask, clock
             body = (f"<feed><id>tag:x,{n}</id>" + "".join(
                 f"<entry><title>{random.random()}</title></entry>" for _ in range(12)) + "</feed>").encode()
             got = feeds.fetch(f"page|{n}", Scope("sections", "world"), clock.now,
-                              lambda _s, body=body: cache.Rendered(body, "application/atom+xml"),
+                              lambda _s, body=body: freshness.Rendered(body, "application/atom+xml"),
                               canonical=False)
             assert got.document.gzipped  # a gzip client asked for it
         used = tracemalloc.get_traced_memory()[0] - base

@@ -24,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from feedsvc import db
-from feedsvc.models import Base
-from feedsvc.openapi import spec
+from feedsvc.store import db
+from feedsvc.store.models import Base
+from feedsvc.web.openapi import spec
 
 from conftest import Api, make_article, new_token
 

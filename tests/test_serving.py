@@ -22,8 +22,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from feedsvc import cache, db
-from feedsvc.conditional import http_date, parse_http_date
+from feedsvc.feeds import freshness
+from feedsvc.store import db
+from feedsvc.web.conditional import http_date, parse_http_date
 
 from conftest import Api, Clock, make_article, new_token, table_counts
 from live import LiveServer
@@ -33,7 +34,7 @@ VARIANTS = [f"{scope}.{fmt}{query}" for scope in ("/feed", "/sections/world/feed
 
 
 def renders(app: Flask) -> int:
-    return cache.get_cache(app).renders
+    return freshness.get_cache(app).renders
 
 
 def max_age(response: Any) -> int:
@@ -150,7 +151,7 @@ def test_an_exhausted_pool_is_a_503(app: Flask, client: FlaskClient, api: Api) -
     api.put("a", make_article(key="a"))
     assert client.get("/feed.atom").status_code == 200
     engine = db.size_pool(app, 1)
-    cache.get_cache(app).engine = engine
+    freshness.get_cache(app).engine = engine
     engine.pool._max_overflow = 0  # type: ignore[attr-defined]
     engine.pool._timeout = 0.2  # type: ignore[attr-defined]
     held = engine.connect()
@@ -248,13 +249,13 @@ class Reads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        query = cache.FeedCache._query
+        query = freshness.FeedCache._query
 
-        def counting(feeds: cache.FeedCache, sql: str, args: tuple[Any, ...]) -> Any:
+        def counting(feeds: freshness.FeedCache, sql: str, args: tuple[Any, ...]) -> Any:
             self.count += 1
             return query(feeds, sql, args)
 
-        monkeypatch.setattr(cache.FeedCache, "_query", counting)
+        monkeypatch.setattr(freshness.FeedCache, "_query", counting)
 
 
 HOT = ["/sections/world/feed.atom", "/feed.json?order=updated", "/topics/rivers/feed.rss?limit=5"]
@@ -312,7 +313,7 @@ def test_parsed_feed_addresses_are_bounded(app: Flask, client: FlaskClient, api:
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast path keeps short feed URLs it answered parsed, at most a fixed number of them,
     whatever query strings clients send; long ones never."""
-    from feedsvc import fastpoll
+    from feedsvc.web import fastpoll
 
     monkeypatch.setattr(fastpoll, "_ADDRESSES", 200)  # the bound's mechanism, in fewer requests
     api.put("a", make_article(key="a"))
@@ -334,8 +335,8 @@ def test_notices_carry_another_process_write(make_app: Callable[..., Flask], clo
     committed anywhere; another process's write reaches it by a notice, within a second
     (milliseconds: the notice's way from the server), in every variant."""
     reader, newsroom = make_app(), make_app()
-    feeds = cache.get_cache(reader)
-    feeds._watch = cache._Notices.of(db.get_engine(reader))  # make_app turned them off
+    feeds = freshness.get_cache(reader)
+    feeds._watch = freshness._Notices.of(db.get_engine(reader))  # make_app turned them off
     api = Api(newsroom.test_client(), {"Authorization": f"Bearer {new_token(newsroom)}"})
     api.put("a", make_article(key="a", topics=["Rivers"]))
     client = reader.test_client()
@@ -361,8 +362,8 @@ def test_a_lost_listening_connection_trusts_nothing_until_it_listens_again(
     """The listening session ended by the server (a restart, an administrator): a write
     meanwhile is still seen, and once the process listens again it trusts its reads again."""
     reader, newsroom = make_app(), make_app()
-    feeds = cache.get_cache(reader)
-    feeds._watch = notices = cache._Notices.of(db.get_engine(reader))
+    feeds = freshness.get_cache(reader)
+    feeds._watch = notices = freshness._Notices.of(db.get_engine(reader))
     assert notices is not None
     api = Api(newsroom.test_client(), {"Authorization": f"Bearer {new_token(newsroom)}"})
     api.put("a", make_article(key="a"))
@@ -400,16 +401,16 @@ def test_bytes_replaced_under_an_answer_are_asked_for_again(make_app: Callable[.
     zipped = one.test_client().get(feed, headers={"Accept-Encoding": "gzip"})
     client = other.test_client()
     assert client.get(feed).status_code == 200  # read from the row, kept plain only
-    read_body = cache.FeedCache._read_body
+    read_body = freshness.FeedCache._read_body
     gone = [2]
 
-    def replaced(feeds: cache.FeedCache, variant: str, digest: str) -> bytes | None:
+    def replaced(feeds: freshness.FeedCache, variant: str, digest: str) -> bytes | None:
         if gone[0]:
             gone[0] -= 1
             return None
         return read_body(feeds, variant, digest)
 
-    monkeypatch.setattr(cache.FeedCache, "_read_body", replaced)
+    monkeypatch.setattr(freshness.FeedCache, "_read_body", replaced)
     answer = client.get(feed, headers={"Accept-Encoding": "gzip"})
     assert answer.status_code == 200 and answer.data == zipped.data and gone == [0]
     gone[0] = 9  # replaced under every answer: a 503 to try again, never a 500

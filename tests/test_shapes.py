@@ -16,9 +16,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import String
 
-from feedsvc import auth, hub, payload
-from feedsvc.models import Base
-from feedsvc.openapi import spec
+from feedsvc.store import payload
+from feedsvc.store.models import Base
+from feedsvc.web import auth
+from feedsvc.web.openapi import spec
+from feedsvc.websub import hub
 
 from conftest import Api, make_article, snapshot
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc import timestamps
+from feedsvc.store import timestamps
 
 UTC = dt.UTC
 

@@ -20,12 +20,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from feedsvc import db, outbox
-from feedsvc.changes import Scope
-from feedsvc.config import ConfigError
-from feedsvc.models import WebSubJob, WebSubSubscription, WebSubTopic
-from feedsvc.sender import Reply, Request
-from feedsvc.worker import Worker
+from feedsvc.errors import ConfigError
+from feedsvc.feeds import service
+from feedsvc.store import db
+from feedsvc.store.changes import Scope
+from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.websub import outbox
+from feedsvc.websub.sender import Reply, Request
+from feedsvc.websub.worker import Worker
 
 from conftest import Api, Clock, make_article, table_counts
 
@@ -309,7 +311,7 @@ def test_a_change_queues_deliveries_in_its_own_transaction(hub_app: Flask, subsc
     [job] = jobs(hub_app)
     assert (job.kind, job.topic, job.attempts) == ("deliver", WORLD, 0)
 
-    from feedsvc import changes
+    from feedsvc.store import changes
 
     def broken(*args: Any) -> None:
         raise RuntimeError("after the outbox")
@@ -331,7 +333,8 @@ def test_delivery_carries_the_document_links_and_signature(
     topic = outbox.parse_topic(WORLD)
     assert topic is not None
     with hub_app.app_context(), db.write_session(db.get_engine(hub_app)) as session:
-        current = outbox.document(session, topic, clock.now)  # what a poller gets (see the live tests)
+        # what a poller gets (see the live tests)
+        current = outbox.document(session, topic, service.settings_for(hub_app), clock.now)
     assert current is not None
     assert post.url == CALLBACK and post.body == current[0] and b"Breaking" in post.body
     assert post.headers["Content-Type"] == "application/atom+xml; charset=utf-8"

@@ -26,9 +26,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, insert, select
 
-from feedsvc import db, outbox
-from feedsvc import worker as worker_module
-from feedsvc.models import WebSubJob, WebSubSubscription
+from feedsvc.feeds import service
+from feedsvc.store import db
+from feedsvc.store.models import WebSubJob, WebSubSubscription
+from feedsvc.websub import outbox
+from feedsvc.websub import worker as worker_module
 
 from conftest import make_article, new_token
 from live import LiveServer, free_port
@@ -84,7 +86,7 @@ class Site:
         assert topic is not None
         now = dt.datetime.now(dt.UTC)
         with self.app.app_context(), db.write_session(db.get_engine(self.app)) as session:
-            outbox.store_document(session, topic, now)
+            outbox.store_document(session, topic, service.settings_for(self.app), now)
             session.execute(insert(WebSubSubscription), [{
                 "key": outbox.digest(f"{WORLD}\n{callback}"), "topic": WORLD,
                 "topic_key": topic.key, "callback": callback, "scope_kind": "sections",

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from feedsvc.planner import Decision, Job, Outcome, Policy, delay, next_attempt
+from feedsvc.websub.planner import Decision, Job, Outcome, Policy, delay, next_attempt
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 POLICY = Policy(base=10, cap=300, publish_for=dt.timedelta(hours=1))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from feedsvc.sender import HttpSender, Request, public_address
+from feedsvc.websub.sender import HttpSender, Request, public_address
 
 Route = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]
 

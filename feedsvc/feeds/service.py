@@ -1,0 +1,142 @@
+"""The feed service: one feed document rendered from the store, without Flask or a request.
+
+address → scope row → selection → document → bytes. The routes, the WebSub outbox and the
+worker all call ``render``; the settings a render reads go in as one frozen ``FeedSettings``
+(built once per app by ``settings_for``), never from ``current_app``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import quote
+
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from feedsvc.feeds import formats, selection, urls
+from feedsvc.feeds.address import FeedAddress
+from feedsvc.feeds.document import Category, Enclosure, Entry, Feed, Person, Tombstone
+from feedsvc.feeds.freshness import Rendered
+from feedsvc.store import params, site
+from feedsvc.store.sanitize import clean_html
+
+FEED_ID_DATE = "2026"  # the tag date of every feed id: fixed, so ids never change
+LABELS = {"sections": "section", "topics": "topic", "authors": "author"}
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """What a render reads besides the store: the site's title, its tag-URI authority (RFC
+    4151), the default and tombstone limits, and the hub feeds name (None: the built-in one)."""
+
+    site_title: str
+    authority: str
+    feed_size: int  # entries on a page without ?limit=
+    tombstone_days: int  # how long an Atom feed keeps a deletion (RFC 6721)
+    hub: str | None  # WEBSUB_HUB
+
+    def hub_url(self, origin: str) -> str:
+        """The WebSub hub the feeds at ``origin`` name in rel="hub"."""
+        return urls.hub(origin, self.hub)
+
+
+def settings_for(app: Flask) -> FeedSettings:
+    """The app's FeedSettings, built on first use (the authority is read from the database)."""
+    found = app.extensions.get("feedsvc.feed_settings")
+    if found is None:
+        config = app.config
+        found = FeedSettings(config["SITE_TITLE"], site.authority(app), config["FEED_SIZE"],
+                             config["TOMBSTONE_DAYS"], config["WEBSUB_HUB"])
+        app.extensions["feedsvc.feed_settings"] = found
+    return found  # type: ignore[no-any-return]
+
+
+@functools.cache  # reading the installed package's metadata costs milliseconds
+def _generator() -> tuple[str, str, str]:
+    try:
+        return ("feedsvc", version("feedsvc"), "https://github.com/feedsvc/feedsvc")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return ("feedsvc", "0", "https://github.com/feedsvc/feedsvc")
+
+
+def feed_title(site_title: str, scope: selection.ScopeRow) -> str:
+    return site_title if scope.name is None else f"{site_title}: {scope.name}"
+
+
+def feed_id(authority: str, kind: str | None, slug: str | None, order: str) -> str:
+    """The permanent tag URI (RFC 4151) of a feed: ASCII, so the slug is percent-encoded.
+
+    Encoded as in the feed's URL (UTF-8, upper-case hex): a tag URI is ASCII, and the W3C
+    validator rejects "feed:sections/বাংলাদেশ" (issue 12). An ASCII slug reads as before.
+    """
+    path = "site" if kind is None or slug is None else f"{kind}/{quote(slug, safe='')}"
+    return f"tag:{authority},{FEED_ID_DATE}:feed:{path}" + (":updated" if order == "updated" else "")
+
+
+def to_document(chosen: selection.Selection, scope: selection.ScopeRow, address: FeedAddress,
+                settings: FeedSettings) -> Feed:
+    """The feed document of one page of a scope: pure data, absolute URLs, UTC."""
+    kind, slug, base, order = scope.scope.kind, scope.scope.slug, address.origin, address.order
+    site_title = settings.site_title
+    feed_url = address.feed_url()
+    title = feed_title(site_title, scope)
+    subtitle = (f"Latest articles from {site_title}" if scope.name is None
+                else f"{site_title}: articles of the {LABELS[kind or '']} {scope.name}")
+    if order == "updated":
+        subtitle += ", most recently updated first"
+    next_url = None
+    if chosen.next_cursor:
+        next_url = feed_url + address.query(cursor=chosen.next_cursor)
+    languages = {a.language for a in chosen.articles if a.language}
+    return Feed(
+        id=feed_id(settings.authority, kind, slug, order),
+        title=title, subtitle=subtitle,
+        self_url=address.url(), feed_url=feed_url,
+        hub_url=settings.hub_url(base), alternate_url=urls.scope_page(base, kind, slug),
+        next_url=next_url, language=languages.pop() if len(languages) == 1 else None,
+        generator=_generator(), site_title=site_title,
+        entries=tuple(_entry(article, base) for article in chosen.articles),
+        tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in chosen.tombstones))
+
+
+def _entry(article: selection.Shown, base: str) -> Entry:
+    section, section_slug = article.section
+    categories = [Category(section, f"{base}/sections/",
+                           urls.scope_page(base, "sections", section_slug))]
+    categories += [Category(name, f"{base}/topics/", urls.scope_page(base, "topics", slug))
+                   for name, slug in article.topics]
+    image = None
+    if article.image_url:
+        image = Enclosure(article.image_url, article.image_type, article.image_length)
+    page = urls.article_page(base, article.key)
+    content = article.content
+    if content and article.url is None:
+        # Saved without a URL, its relative links could not be resolved then: the article's
+        # page here is its URL in the feed, so they resolve against that.
+        content = clean_html(content, page)
+    return Entry(
+        id=article.uid, title=article.title, link=article.url or page,
+        published=article.published, updated=article.updated,
+        authors=tuple(Person(name, email, url) for name, email, url in article.authors),
+        categories=tuple(categories), summary=article.summary, content=content,
+        image=image, language=article.language, key=article.key)
+
+
+
+def render(session: Session, address: FeedAddress, settings: FeedSettings, *,
+           now: dt.datetime) -> Rendered:
+    """Select, build and render one feed document; NotFound for an unknown or hidden scope."""
+    row = selection.resolve(session, address.scope, now)
+    cursor = params.parse_cursor(address.cursor, address.order) if address.cursor else None
+    chosen = selection.select_entries(
+        session, row, now=now, order=address.order, limit=address.limit or settings.feed_size,
+        cursor=cursor, tombstone_days=settings.tombstone_days,
+        with_tombstones=address.fmt == "atom" and cursor is None)
+    feed = to_document(chosen, row, address, settings)
+    shown = [a.published for a in chosen.articles] + [t.deleted for t in feed.tombstones]
+    shown += [chosen.aged_out] if chosen.aged_out is not None else []
+    return Rendered(formats.render(feed, address.fmt), formats.CONTENT_TYPES[address.fmt],
+                    valid_until=chosen.next_change, newest=max(shown, default=None))

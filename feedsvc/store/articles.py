@@ -1,0 +1,449 @@
+"""Queries and writes of articles. Every function takes a session first and never commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
+from feedsvc.store import db
+from feedsvc.store.changes import Scope, due_scopes, public_scopes
+from feedsvc.store.directory import _ever_shown
+from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
+from feedsvc.store.params import Cursor
+from feedsvc.store.payload import Byline, Image
+from feedsvc.store.sanitize import clean_html
+from feedsvc.store.slugs import key_from_title, slugify
+
+Named = TypeVar("Named", Section, Topic, Author)
+
+
+def id_authority(session: Session, configured: str | None) -> str:
+    """The tag-URI authority recorded at first start; later configuration cannot change it."""
+    stored = session.get(Setting, "id_authority")
+    if stored is not None:
+        return stored.value
+    db.insert_ignore(session, Setting, {"name": "id_authority", "value": configured or "localhost"})
+    stored = session.get(Setting, "id_authority", populate_existing=True)
+    assert stored is not None
+    return stored.value
+
+
+def status_of(article: Article, now: dt.datetime) -> str:
+    if article.deleted is not None:
+        return "deleted"
+    return "scheduled" if article.published > now else "published"
+
+
+def tag_uri(authority: str, published: dt.datetime, key: str) -> str:
+    """The permanent id (RFC 4151): fixed at creation, so no later edit or move changes it."""
+    return f"tag:{authority},{published.astimezone(dt.UTC):%Y-%m-%d}:article:{key}"
+
+
+def get_article(session: Session, key: str) -> Article | None:
+    return session.scalar(_with_links(select(Article).where(Article.key == key)))
+
+
+def get_live_article(session: Session, key: str) -> Article:
+    """The article under ``key`` for the API: NotFound when there is none, Gone when deleted."""
+    article = get_article(session, key)
+    if article is None:
+        raise NotFound(f"There is no article with the key {key!r}.")
+    if article.deleted is not None:
+        raise Gone(f"The article {key!r} was deleted.")
+    return article
+
+
+def _with_links(query: Select[Any]) -> Select[Any]:
+    return query.options(selectinload(Article.topic_links), selectinload(Article.author_links))
+
+
+def free_key(session: Session, title: str) -> str:
+    """A key derived from the title, numbered when it is taken: "floods", "floods-2", ..."""
+    base = key_from_title(title)
+    taken = set(session.scalars(select(Article.key).where(
+        or_(Article.key == base, Article.key.like(f"{base}-%")))))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def named(session: Session, model: type[Named], name: str) -> Named:
+    """The section, topic or author called ``name``, created with a free slug if new.
+
+    Two names that fold to one slug ("C#" and "C") get "c" and "c-2"; a slug, once given, is
+    kept forever. Concurrent creators are settled by the unique constraints: the loser of an
+    insert race finds the winner's row on the next look-up.
+    """
+    for _ in range(50):
+        row = session.scalar(select(model).where(model.name == name))
+        if row is not None:
+            return row
+        base = slugify(name)
+        taken = set(session.scalars(select(model.slug).where(
+            or_(model.slug == base, model.slug.like(f"{base}-%")))))
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        db.insert_ignore(session, model, {"name": name, "slug": slug})
+    raise Conflict(f"Could not give {name!r} a slug; try again.")
+
+
+@dataclass(frozen=True)
+class Saved:
+    article: Article
+    created: bool
+    changed: bool
+    touched: frozenset[Scope] = frozenset()  # scopes changed in public, before and after
+    due: dict[Scope, dt.datetime] = field(default_factory=dict)  # an embargoed one's scopes
+
+
+def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
+                 authority: str, replace: bool, if_match: int | None = None,
+                 must_exist: bool = False, must_not_exist: bool = False,
+                 uid: str | None = None) -> Saved:
+    """Create or change the article ``key`` from checked ``fields`` (see payload.parse).
+
+    ``replace`` (PUT) resets every field the body leaves out, except ``published`` and
+    ``updated``, which keep their stored values; otherwise (PATCH) only given fields change.
+    ``uid`` gives a new article a known id (an import of an export); by default it is minted.
+    ``updated`` never goes below ``published``: when the client does not send it and a new
+    ``published`` passes it, it moves along. A deleted article given new content comes back
+    with its old id.
+    """
+    article = get_article(session, key)
+    if if_match is not None and (article is None or article.version != if_match
+                                 or article.deleted is not None):
+        raise PreconditionFailed("The article has changed since you read it (If-Match).")
+    if article is not None and must_not_exist:
+        raise Conflict(f"An article with the key {key!r} exists; PUT to it to replace it.")
+    if article is None or article.deleted is not None:
+        if must_exist:
+            raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
+        before = public_scopes(article, now)
+        created = _create(session, key, fields, now, authority, article, uid)
+        return Saved(created, True, True, before | public_scopes(created, now), due_scopes(created, now))
+    state = _state(article)
+    target = _target(state, fields, replace)
+    if target == state:
+        return Saved(article, False, False)
+    before = public_scopes(article, now)
+    _apply(session, article, target)
+    article.modified = now
+    return Saved(article, False, True, before | public_scopes(article, now), due_scopes(article, now))
+
+
+def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dict[str, Any]:
+    """What the stored ``state`` becomes under a PUT (``replace``) or PATCH of ``fields``."""
+    target = dict(state) if not replace else {
+        "title": None, "section": None, "topics": (), "authors": (), "summary": None,
+        "content": None, "url": None, "image": None, "language": None,
+        "published": state["published"], "updated": state["updated"]}
+    for name, value in fields.items():
+        # A null date means "not given": the stored one stays (see the README).
+        if name != "key" and not (name in ("published", "updated") and value is None):
+            target[name] = value
+    if fields.get("updated") is None:
+        target["updated"] = max(state["updated"], target["published"])
+    _check_dates(target)
+    target["content"] = _clean_content(target)
+    return target
+
+
+def live_articles(session: Session, keys: Iterable[str]) -> dict[str, Article]:
+    """The live (not deleted) articles under ``keys``, with everything ``_state`` reads, in a few
+    queries (the importer's check for records that change nothing)."""
+    return {article.key: article for article in session.scalars(_with_links(select(Article).where(
+        Article.key.in_(set(keys)), Article.deleted.is_(None))))}
+
+
+def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
+    """Whether a PUT of ``fields`` would leave the live ``article`` exactly as it is."""
+    try:
+        state = _state(article)
+        return _target(state, fields, replace=True) == state
+    except FeedsvcError:
+        return False  # let the ordinary path refuse it, with its reason
+
+
+def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
+            authority: str, tombstone: Article | None, uid: str | None) -> Article:
+    published = fields.get("published") or now.replace(microsecond=0)
+    target: dict[str, Any] = {
+        "title": fields.get("title"), "section": fields.get("section"),
+        "topics": fields.get("topics", ()), "authors": fields.get("authors", ()),
+        "summary": fields.get("summary"), "url": fields.get("url"),
+        "content": fields.get("content"), "image": fields.get("image"),
+        "language": fields.get("language"), "published": published,
+        "updated": fields.get("updated") or published,
+    }
+    if target["title"] is None or target["section"] is None:
+        raise Invalid("A new article needs a title and a section.", [
+            {"pointer": f"#/{name}", "detail": "is required"}
+            for name in ("title", "section") if target[name] is None])
+    _check_dates(target)
+    target["content"] = _clean_content(target)
+    if tombstone is not None:
+        article = tombstone
+        article.deleted = None
+    else:
+        article = Article(key=key, uid=uid or tag_uri(authority, published, key),
+                          topic_links=[], author_links=[])
+    _apply(session, article, target)
+    article.modified = now
+    session.add(article)
+    return article
+
+
+def _check_dates(target: dict[str, Any]) -> None:
+    if target["updated"] < target["published"]:
+        raise Invalid("updated is earlier than published.", [
+            {"pointer": "#/updated", "detail": "must not be earlier than published"}])
+
+
+def _clean_content(target: dict[str, Any]) -> str | None:
+    return clean_html(target["content"], target["url"]) or None if target["content"] else None
+
+
+def _state(article: Article) -> dict[str, Any]:
+    """The stored article in the shape ``payload.parse`` gives, for comparison and export."""
+    image = None
+    if article.image_url:
+        image = Image(article.image_url, article.image_type, article.image_length)
+    return {
+        "title": article.title, "section": article.section.name,
+        "topics": tuple(link.topic.name for link in article.topic_links),
+        "authors": tuple(Byline(link.author.name, link.email, link.url)
+                         for link in article.author_links),
+        "summary": article.summary, "content": article.content,
+        "published": article.published, "updated": article.updated, "url": article.url,
+        "image": image, "language": article.language,
+    }
+
+
+def _apply(session: Session, article: Article, target: dict[str, Any]) -> None:
+    # Look the names up before touching the article: a query autoflushes, and a half-filled
+    # new article must not reach the database.
+    section = named(session, Section, target["section"])
+    topics = [named(session, Topic, name) for name in target["topics"]]
+    authors = [(named(session, Author, b.name), b) for b in target["authors"]]
+    article.title = target["title"]
+    article.section = section
+    article.summary = target["summary"]
+    article.content = target["content"]
+    article.published = target["published"]
+    article.updated = target["updated"]
+    article.url = target["url"]
+    image: Image | None = target["image"]
+    article.image_url = image.url if image else None
+    article.image_type = image.type if image else None
+    article.image_length = image.length if image else None
+    article.language = target["language"]
+    dates = {"published": article.published, "updated": article.updated}
+    old_topics = {link.topic_id: link for link in article.topic_links}
+    article.topic_links = [
+        _relink(old_topics.get(topic.id), ArticleTopic, topic=topic, position=i, **dates)
+        for i, topic in enumerate(topics)]
+    old_authors = {link.author_id: link for link in article.author_links}
+    article.author_links = [
+        _relink(old_authors.get(author.id), ArticleAuthor, author=author, position=i,
+                email=byline.email, url=byline.url, **dates)
+        for i, (author, byline) in enumerate(authors)]
+
+
+L = TypeVar("L", ArticleTopic, ArticleAuthor)
+
+
+def _relink(link: L | None, model: type[L], **values: Any) -> L:
+    if link is None:
+        return model(**values)
+    for name, value in values.items():
+        setattr(link, name, value)
+    return link
+
+
+def delete_article(session: Session, key: str, *, now: dt.datetime,
+                   if_match: int | None = None) -> Article:
+    """Turn the article into a tombstone; its row, id and links stay for RFC 6721 and export."""
+    article = get_live_article(session, key)
+    if if_match is not None and article.version != if_match:
+        raise PreconditionFailed("The article has changed since you read it (If-Match).")
+    article.deleted = now
+    article.modified = now
+    return article
+
+
+@dataclass(frozen=True)
+class Page:
+    articles: Sequence[Article]
+    next_cursor: str | None
+
+
+def list_articles(session: Session, *, now: dt.datetime, limit: int, public: bool,
+                  section: str | None = None, topic: str | None = None,
+                  author: str | None = None, status: str | None = None,
+                  cursor: Cursor | None = None) -> Page:
+    """Articles newest ``published`` first (ties by id), filtered, from a cursor on.
+
+    ``public`` (the pages) resolves the cursor as every public listing does, see
+    ``cursor_position``; the API (not ``public``) lists scheduled articles, so any key will do.
+    ``status`` is one of params.STATUSES or None for every live article (params.status checks it).
+    """
+    query = _with_links(select(Article))
+    if section is not None:
+        query = query.join(Section).where(Section.slug == section)
+    if topic is not None:
+        query = query.where(Article.id.in_(
+            select(ArticleTopic.article_id).join(Topic).where(Topic.slug == topic)))
+    if author is not None:
+        query = query.where(Article.id.in_(
+            select(ArticleAuthor.article_id).join(Author).where(Author.slug == author)))
+    if status == "deleted":
+        query = query.where(Article.deleted.is_not(None))
+    elif status == "scheduled":
+        query = query.where(Article.deleted.is_(None), Article.published > now)
+    elif status == "published":
+        query = query.where(Article.deleted.is_(None), Article.published <= now)
+    else:
+        query = query.where(Article.deleted.is_(None))
+    if cursor is not None:
+        published, last_id = cursor_position(session.connection(), cursor, now=now, public=public)
+        query = query.where(or_(Article.published < published,
+                                and_(Article.published == published, Article.id < last_id)))
+    rows = list(session.scalars(
+        query.order_by(Article.published.desc(), Article.id.desc()).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        next_cursor = Cursor("published", rows[limit - 1].published, rows[limit - 1].key).encode()
+    return Page(rows[:limit], next_cursor)
+
+
+# A cursor names its article by key (params.Cursor); its row id, the keyset's tie-breaker, is
+# one look-up of the unique index on key. For a public listing the article must have been
+# public at some time by now, so the key of a scheduled article (or of one deleted before its
+# instant) resolves exactly as an unknown key does, and the page is the same: one statement
+# either way, a hidden key reading the one row an unknown key has not (as entries.resolve
+# does for scopes; only a covering index on (key, published, deleted) would even that out).
+# A deleted or edited article still resolves, so a reader walking history keeps going.
+_ROW_OF_KEY = select(Article.id).where(Article.key == bindparam("key"))
+_NOW: Any = bindparam("now")
+_ROW_OF_PUBLIC_KEY = _ROW_OF_KEY.where(_ever_shown(_NOW))
+# The position just after every entry of an instant: both databases keep microseconds, and
+# no row id is below 1. (A "largest id" would not do: PostgreSQL casts it to the column's int4.)
+_NEXT_INSTANT = dt.timedelta(microseconds=1)
+
+
+def cursor_position(connection: Connection, cursor: Cursor, *, now: dt.datetime,
+                    public: bool) -> tuple[dt.datetime, int]:
+    """The keyset position (sort instant, row id) after which the cursor's page starts.
+
+    A key that does not resolve (unknown, not public, or public once and since rescheduled)
+    is no error: the page then starts at the cursor's instant itself, and at worst repeats the
+    entries that share that instant, rather than refuse a reader whose cursor was good. So
+    no answer, 200 or 400, tells a hidden key from an unknown one.
+    """
+    if public:
+        row_id = connection.scalar(_ROW_OF_PUBLIC_KEY, {"key": cursor.key, "now": now})
+    else:
+        row_id = connection.scalar(_ROW_OF_KEY, {"key": cursor.key})
+    if row_id is None:
+        return cursor.when + _NEXT_INSTANT, 0
+    return cursor.when, row_id
+
+
+def count_articles(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Article)) or 0
+
+
+def export_state(article: Article) -> dict[str, Any]:
+    """Every stored field of an article, tombstone included, for ``feedsvc export``."""
+    return _state(article) | {"key": article.key, "id": article.uid,
+                              "deleted": article.deleted}
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article known not to exist yet, for ``create_many``."""
+
+    key: str
+    fields: dict[str, Any]
+    uid: str | None = None
+    deleted: dt.datetime | None = None
+
+
+def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.datetime,
+                authority: str) -> frozenset[Scope]:
+    """Insert many new articles in a few statements: the bulk path of ``feedsvc import``.
+
+    The caller guarantees that no key or uid exists yet and that none repeats; the rules are
+    those of ``_create``. The ORM unit of work costs milliseconds an article, which a bulk
+    load of a newsroom's archive cannot afford. Returns the scopes the new articles are in.
+    """
+    if not items:
+        return frozenset()
+    names: dict[type[Any], set[str]] = {Section: set(), Topic: set(), Author: set()}
+    for item in items:
+        names[Section].add(item.fields["section"])
+        names[Topic].update(item.fields.get("topics", ()))
+        names[Author].update(b.name for b in item.fields.get("authors", ()))
+    found = {model: _ids_by_name(session, model, wanted) for model, wanted in names.items()}
+    ids = {model: {name: id_ for name, (id_, _) in rows.items()} for model, rows in found.items()}
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        f = item.fields
+        published = f.get("published") or now.replace(microsecond=0)
+        target = {"published": published, "updated": f.get("updated") or published,
+                  "content": f.get("content"), "url": f.get("url")}
+        _check_dates(target)
+        image: Image | None = f.get("image")
+        rows.append({
+            "key": item.key, "uid": item.uid or tag_uri(authority, published, item.key),
+            "title": f["title"], "section_id": ids[Section][f["section"]],
+            "summary": f.get("summary"), "content": _clean_content(target),
+            "published": published, "updated": target["updated"], "url": f.get("url"),
+            "image_url": image.url if image else None,
+            "image_type": image.type if image else None,
+            "image_length": image.length if image else None,
+            "language": f.get("language"), "deleted": item.deleted, "modified": now,
+            "version": 1})
+    article_ids: dict[str, int] = {key: id_ for key, id_ in session.execute(
+        insert(Article).returning(Article.key, Article.id, sort_by_parameter_order=True), rows)}
+    topic_rows, author_rows = [], []
+    for item, row in zip(items, rows, strict=True):
+        dates = {"article_id": article_ids[item.key], "published": row["published"],
+                 "updated": row["updated"]}
+        topic_rows += [dates | {"topic_id": ids[Topic][name], "position": i}
+                       for i, name in enumerate(item.fields.get("topics", ()))]
+        author_rows += [dates | {"author_id": ids[Author][b.name], "position": i,
+                                 "email": b.email, "url": b.url}
+                        for i, b in enumerate(item.fields.get("authors", ()))]
+    if topic_rows:
+        session.execute(insert(ArticleTopic), topic_rows)
+    if author_rows:
+        session.execute(insert(ArticleAuthor), author_rows)
+    kinds = {Section: "sections", Topic: "topics", Author: "authors"}
+    return frozenset({Scope()} | {Scope(kinds[model], slug) for model, rows in found.items()
+                                  for _, slug in rows.values()})
+
+
+def _ids_by_name(session: Session, model: type[Named],
+                 wanted: set[str]) -> dict[str, tuple[int, str]]:
+    """``name -> (id, slug)`` for every wanted name, created where missing."""
+    found: dict[str, tuple[int, str]] = {}
+    chunk = sorted(wanted)
+    for start in range(0, len(chunk), 500):
+        part = chunk[start:start + 500]
+        found.update((name, (id_, slug)) for name, id_, slug in session.execute(
+            select(model.name, model.id, model.slug).where(model.name.in_(part))))
+    for name in wanted - set(found):
+        row = named(session, model, name)
+        found[name] = (row.id, row.slug)
+    return found

@@ -1,0 +1,254 @@
+"""The HTML pages: latest articles, a page per section, topic and author, articles, the feed directory.
+
+Pages are where people find feeds: each names its own scope's feeds first and then the site's
+in ``<link rel="alternate">`` (autodiscovery), and the directory lists every feed ready to copy.
+Only what is public shows: listings ask the store for published articles, and a scheduled
+article, or a scope only scheduled articles name, answers exactly as an unknown one does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
+
+from feedsvc.errors import Gone, NotFound
+from feedsvc.feeds import urls
+from feedsvc.store import articles, db, directory, params, site
+from feedsvc.store.directory import ScopeInfo
+from feedsvc.store.sanitize import clean_html
+from feedsvc.web import polling
+
+bp = Blueprint("pages", __name__)
+
+# Format name, media type for autodiscovery (JSON Feed 1.1 asks for application/feed+json).
+FORMATS = {"atom": ("Atom", "application/atom+xml"), "rss": ("RSS", "application/rss+xml"),
+           "json": ("JSON Feed", "application/feed+json")}
+HEADINGS = {400: "This link does not work", 404: "Page not found", 410: "This article was deleted"}
+KIND_LABELS = {"sections": "Section", "topics": "Topic", "authors": "Author"}
+
+# Pages run no inline code and load nothing from elsewhere; article bodies may show images
+# from the newsroom's own host, hence img-src https:.
+CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' https: data:; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@dataclass(frozen=True)
+class FeedLink:
+    """One feed of a scope, as autodiscovery and the pages name it."""
+
+    title: str
+    type: str
+    href: str
+    format: str  # "atom", "rss", "json"
+    label: str  # "Atom", "RSS", "JSON Feed"
+    scope: str  # what the feed holds, for link text: "World", "all articles"
+
+
+def feed_links(kind: str | None, slug: str | None, name: str | None = None) -> list[FeedLink]:
+    """The three feeds of a scope (the site when ``kind`` is None), with titles a reader shows."""
+    title = current_app.config["SITE_TITLE"]
+    if kind is None or name is None:
+        scope = "all articles"
+    elif kind == "topics":
+        scope = f"topic {name}"
+    elif kind == "authors":
+        scope = f"articles by {name}"
+    else:
+        scope = name
+    base = site.base_url()
+    return [FeedLink(f"{title}: {scope} ({label})", media, urls.feed(base, kind, slug, fmt), fmt,
+                     label, scope)
+            for fmt, (label, media) in FORMATS.items()]
+
+
+def alternates(scope: ScopeInfo | None) -> list[FeedLink]:
+    """Autodiscovery links: the page's own scope first, then the whole site."""
+    own = feed_links(scope.kind, scope.slug, scope.name) if scope and scope.kind else []
+    return own + feed_links(None, None)
+
+
+def _listing(kind: str | None = None, slug: str | None = None) -> tuple[articles.Page, bool]:
+    """One page of a listing from ``?cursor=`` (params.cursor), and whether it is the first."""
+    filters = {"sections": "section", "topics": "topic", "authors": "author"}
+    scope = {filters[kind]: slug} if kind and slug else {}
+    cursor = params.cursor(request.args)
+    page = articles.list_articles(db.get_session(), now=site.now(), limit=current_app.config["PAGE_SIZE"],
+                               public=True, status="published", cursor=cursor, **scope)
+    return page, cursor is None
+
+
+@bp.get("/")
+def home() -> str:
+    page, first = _listing()
+    return render_template(
+        "pages/home.html", page=page, first=first, nav="home", feeds=alternates(None),
+        sections=directory.live_sections(db.get_session(), site.now()),
+        empty=first and not page.articles, base=site.base_url())
+
+
+def _scope_page(kind: str, slug: str) -> str:
+    scope = directory.scope(db.get_session(), kind, slug, site.now())
+    if scope is None:
+        raise NotFound(f"There is no {KIND_LABELS[kind].lower()} at this address.")
+    page, first = _listing(kind, slug)
+    return render_template(
+        "pages/scope.html", scope=scope, kind_label=KIND_LABELS[kind], page=page,
+        first=first, feeds=alternates(scope),
+        own_feeds=feed_links(kind, slug, scope.name))
+
+
+@bp.get("/sections/<slug>/")
+def section(slug: str) -> str:
+    return _scope_page("sections", slug)
+
+
+@bp.get("/topics/<slug>/")
+def topic(slug: str) -> str:
+    return _scope_page("topics", slug)
+
+
+@bp.get("/authors/<slug>/")
+def author(slug: str) -> str:
+    return _scope_page("authors", slug)
+
+
+@bp.get("/articles/<key>")
+def article(key: str) -> str:
+    found = articles.get_article(db.get_session(), key)
+    # A scheduled article answers exactly as an unknown key does: its existence is news too.
+    # So does one deleted before its instant, which was never public.
+    if (found is None or found.published > site.now()
+            or (found.deleted is not None and found.deleted < found.published)):
+        raise NotFound("There is no article at this address.")
+    if found.deleted is not None:
+        raise Gone("This article was deleted.")
+    section = found.section
+    scope = ScopeInfo("sections", section.slug, section.name, 0, None)
+    follow = [("Section", section.name, feed_links("sections", section.slug, section.name))]
+    follow += [("Topic", link.topic.name, feed_links("topics", link.topic.slug, link.topic.name))
+               for link in found.topic_links]
+    follow += [("Author", link.author.name,
+                feed_links("authors", link.author.slug, link.author.name))
+               for link in found.author_links]
+    return render_template(
+        "pages/article.html", article=found, body=article_body(found.content, found.url),
+        feeds=alternates(scope), follow=follow,
+        source_host=urlsplit(found.url).hostname if found.url else None)
+
+
+_HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")
+
+
+def article_body(content: str | None, url: str | None) -> Markup:
+    """The stored body, sanitised again on the way out, its headings fitted under the title.
+
+    The body was cleaned when it was saved; cleaning again costs little and keeps a row
+    written by any other path harmless. The page's title is its only h1, so the body's top
+    heading level becomes h2 and the others keep their distance from it (h1/h2 becomes h2/h3,
+    h3/h4 becomes h2/h3), as the outline of the page needs.
+    """
+    if not content:
+        return Markup("")
+    cleaned = clean_html(content, url)
+    # nh3 serialises every tag as "<h2" or "</h2" and escapes "<" in text, so this only
+    # ever meets real heading tags.
+    levels = [int(m[2]) for m in _HEADING.finditer(cleaned)]
+    if not levels:
+        return Markup(cleaned)
+    shift = 2 - min(levels)
+    return Markup(_HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + shift, 6)}", cleaned))
+
+
+@bp.get("/feeds")
+def feeds() -> str:
+    session, now = db.get_session(), site.now()
+    title = current_app.config["SITE_TITLE"]
+    groups = [("sections", "Sections"), ("topics", "Topics"), ("authors", "Authors")]
+    return render_template(
+        "pages/feeds.html", nav="feeds", feeds=alternates(None),
+        whole=directory.site(session, f"All of {title}", now),
+        groups=[(kind, heading, directory.scopes(session, kind, now)) for kind, heading in groups],
+        opml=f"{site.base_url()}/feeds.opml")
+
+
+def error_page(status: int, title: str, detail: str) -> Response | None:
+    """An HTML error page when a person is asking, else None (the caller answers problem+json).
+
+    Page routes always answer in HTML. A URL that matched no route gets HTML only when the
+    client prefers it (a browser), never under /api/: scripts keep problem+json.
+    """
+    if request.blueprint != "pages":
+        if request.url_rule is not None or status != 404 or request.path.startswith("/api/"):
+            return None
+        wanted = request.accept_mimetypes.best_match(
+            ["application/problem+json", "application/json", "text/html"])
+        if wanted != "text/html":
+            return None
+    sections = []
+    if status != 503:  # a 503 says the database is away: asking it again would only wait
+        try:
+            sections = directory.live_sections(db.get_session(), site.now())
+        except SQLAlchemyError:  # the error page must not fail because the database does
+            current_app.logger.exception("error page without sections")
+    heading = HEADINGS.get(status, title)
+    html = render_template("pages/error.html", status=status, heading=heading, detail=detail,
+                           sections=sections, feeds=alternates(None))
+    return current_app.response_class(html, status=status, mimetype="text/html")
+
+
+# Pages get a hash ETag and no-cache, nothing stored per URL (issue 13); see polling.validate_page.
+bp.after_request(polling.validate_page)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in polling.SECURITY_HEADERS:
+        response.headers.setdefault(name, value)
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CSP)
+    return response
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(site.zone())
+
+
+def rfc3339(value: dt.datetime) -> str:
+    """The instant in TIMEZONE with its offset, for ``<time datetime>``."""
+    return _local(value).isoformat(timespec="seconds")
+
+
+def human(value: dt.datetime) -> str:
+    """The date as a reader in TIMEZONE reads it: 19 June 2022, 02:17 +06."""
+    local = _local(value)
+    return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
+
+
+def article_url(key: str) -> str:
+    """The path of an article's page (navigation stays on whatever host the reader used)."""
+    return urls.article_page("", key)
+
+
+def site_feeds() -> list[FeedLink]:
+    return feed_links(None, None)
+
+
+def page_url(kind: str | None, slug: str | None) -> str:
+    return urls.scope_page("", kind, slug)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.extensions["feedsvc.error_page"] = error_page
+    app.after_request(_security_headers)
+    app.add_template_filter(rfc3339)
+    app.add_template_filter(human)
+    app.add_template_global(article_url)
+    app.add_template_global(page_url)
+    app.add_template_global(site_feeds)
+    app.add_template_global(feed_links)

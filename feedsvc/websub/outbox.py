@@ -1,0 +1,260 @@
+"""The WebSub outbox: jobs written in the same transaction as the change that calls for them.
+
+A write that touches feed scopes (changes.record) renders, for every topic of those scopes that
+has an active subscriber, the document the subscriber would fetch now; when its SHA-256 differs
+from the last one distributed, the document is stored on the topic row and one delivery job is
+queued per active subscriber. The job carries no body: the worker sends the topic's document as
+it is at send time, so a subscriber that was failing gets the newest document on its next
+attempt, never an older one after a newer, and a burst of changes folds into one pending job
+per subscriber (its ``revision`` moves, so a worker that was sending an older document sends
+again). The body is stored once per topic, not once per subscriber.
+
+With an outside hub (WEBSUB_HUB) each feed of every touched scope gets a publish ping instead.
+Scheduled articles that come due cause no write; ``check_due`` finds them for the worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flask import Flask, has_request_context, request
+from sqlalchemy import event, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from feedsvc.errors import NotFound
+from feedsvc.feeds import service, urls
+from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
+from feedsvc.feeds.service import FeedSettings
+from feedsvc.store import changes, db
+from feedsvc.store.changes import Scope, scopes_of
+from feedsvc.store.models import Article, Setting, WebSubJob, WebSubSubscription, WebSubTopic
+
+DUE_CURSOR = "websub_due_cursor"
+CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A feed of this service as a WebSub topic: its URL and what it names."""
+
+    url: str
+    base: str
+    scope: Scope
+    fmt: str
+    order: str  # "published" (the feed) or "updated" (its corrections view)
+
+    @property
+    def key(self) -> str:
+        return digest(self.url)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_topic(url: str) -> Topic | None:
+    """The feed a URL names, when it is exactly one of the URLs the feeds give as rel=self
+    (a feed's first page, in either order: address.FeedAddress.from_url)."""
+    address = FeedAddress.from_url(url, max_limit=MAX_FEED_SIZE)
+    if address is None or not address.canonical:
+        return None  # another spelling of the URL, or a page: subscribers use the feed's own
+    return Topic(url, address.origin, address.scope, address.fmt, address.order)
+
+
+def document(session: Session, topic: Topic, settings: FeedSettings, now: dt.datetime) -> tuple[bytes, str] | None:
+    """The topic's document as a poller would get it now; None when the feed does not exist."""
+    try:
+        rendered = service.render(session, FeedAddress(topic.base, topic.scope, topic.fmt, topic.order),
+                                  settings, now=now)
+    except NotFound:
+        return None
+    return rendered.body, rendered.content_type
+
+
+class Signal:
+    """Wakes the worker threads of this process when a job was committed."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.generation = 0
+
+    def notify(self) -> None:
+        with self._condition:
+            self.generation += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float | None) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self.generation != seen, timeout)
+
+
+def signal(app: Flask) -> Signal:
+    return app.extensions["feedsvc.websub.signal"]  # type: ignore[no-any-return]
+
+
+def wake_after_commit(app: Flask, session: Session) -> None:
+    event.listen(session, "after_commit", lambda _: signal(app).notify(), once=True)
+
+
+def distribute(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
+    """Queue what a change to ``scopes`` calls for: deliveries, or pings to an outside hub."""
+    scopes = frozenset(scopes)
+    if app.config["WEBSUB_HUB"]:
+        queued = _queue_pings(app, session, scopes, now)
+    else:
+        queued = _queue_deliveries(session, scopes, service.settings_for(app), now)
+    if queued:
+        wake_after_commit(app, session)
+
+
+def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: FeedSettings,
+                      now: dt.datetime) -> bool:
+    keys = sorted((scope.kind or "", scope.slug or "") for scope in scopes)
+    subscribers: dict[str, list[WebSubSubscription]] = {}
+    for start in range(0, len(keys), CHUNK):
+        query = select(WebSubSubscription).where(
+            tuple_(WebSubSubscription.scope_kind, WebSubSubscription.scope_slug).in_(
+                keys[start:start + CHUNK]),
+            WebSubSubscription.state == "active", WebSubSubscription.expires > now)
+        for subscription in session.scalars(query):
+            subscribers.setdefault(subscription.topic_key, []).append(subscription)
+    queued = False
+    for key in sorted(subscribers):  # one order of row locks for every writer: no deadlock
+        topic = parse_topic(subscribers[key][0].topic)
+        if topic is not None and store_document(session, topic, settings, now):
+            _queue(session, "deliver", topic.url, key, [s.id for s in subscribers[key]], now)
+            queued = True
+    return queued
+
+
+def store_document(session: Session, topic: Topic, settings: FeedSettings, now: dt.datetime) -> bool:
+    """Render the topic and keep the document; whether it differs from the one kept before.
+
+    The topic row is locked before rendering, so two writers of one topic take turns and the
+    second renders with the first one's change in view (PostgreSQL, READ COMMITTED).
+    """
+    row = session.get(WebSubTopic, topic.key, with_for_update=True)
+    if row is None:
+        db.insert_ignore(session, WebSubTopic, {"key": topic.key, "topic": topic.url,
+                                                "digest": "", "body": b"",
+                                                "content_type": "", "changed": now})
+        row = session.get(WebSubTopic, topic.key, with_for_update=True, populate_existing=True)
+        assert row is not None
+    rendered = document(session, topic, settings, now)
+    if rendered is None:
+        return False  # the feed is gone (its scope shows nothing public): nothing to send
+    body, content_type = rendered
+    new_digest = hashlib.sha256(body).hexdigest()
+    if new_digest == row.digest:
+        return False
+    row.digest, row.body, row.content_type, row.changed = new_digest, body, content_type, now
+    return True
+
+
+def _queue(session: Session, kind: str, topic: str, key: str, subscriptions: list[int | None],
+           now: dt.datetime) -> None:
+    """One pending job per subscription (or one ping): fold into a waiting one, else add one.
+
+    A job a worker is sending right now is locked on PostgreSQL and skipped here, so this
+    write never waits for a slow subscriber; it gets a job of its own instead. On SQLite the
+    waiting job's revision moves and the worker sends again after it finishes (worker.py).
+    """
+    pending: dict[int | None, int] = {}
+    wanted = [s for s in subscriptions if s is not None]
+    for start in range(0, max(len(wanted), 1), CHUNK):
+        query = select(WebSubJob.id, WebSubJob.subscription_id).where(
+            WebSubJob.kind == kind, WebSubJob.topic_key == key)
+        if wanted:
+            query = query.where(WebSubJob.subscription_id.in_(wanted[start:start + CHUNK]))
+        for job_id, subscription_id in session.execute(
+                query.order_by(WebSubJob.id).with_for_update(skip_locked=True)):
+            pending.setdefault(subscription_id, job_id)
+    if pending:
+        ids = sorted(pending.values())
+        for start in range(0, len(ids), CHUNK):
+            session.execute(update(WebSubJob).where(WebSubJob.id.in_(ids[start:start + CHUNK]))
+                            .values(revision=WebSubJob.revision + 1))
+    new = [{"kind": kind, "topic": topic, "topic_key": key, "subscription_id": s,
+            "revision": 0, "attempts": 0, "due": now, "created": now}
+           for s in subscriptions if s not in pending]
+    if new:
+        session.execute(insert(WebSubJob), new)
+
+
+def _queue_pings(app: Flask, session: Session, scopes: frozenset[Scope], now: dt.datetime) -> bool:
+    base = app.config["BASE_URL"] or (request.host_url.rstrip("/") if has_request_context() else None)
+    if base is None:
+        app.logger.warning("websub: set BASE_URL so that changes found outside a request can "
+                           "be published to %s", app.config["WEBSUB_HUB"])
+        return False
+    for scope in sorted(scopes, key=lambda s: (s.kind or "", s.slug or "")):
+        for fmt in urls.FORMATS:
+            topic = urls.feed(base, scope.kind, scope.slug, fmt)
+            _queue(session, "publish", topic, digest(topic), [None], now)
+    return bool(scopes)
+
+
+def request_verification(session: Session, topic: Topic, callback: str, mode: str,
+                         lease_seconds: int | None, secret: str | None, now: dt.datetime) -> None:
+    """Queue the verification of intent of a (un)subscription request (W3C WebSub 5.3).
+
+    A newer request for the same subscription replaces older ones not yet being verified.
+    """
+    stale = session.scalars(select(WebSubJob.id).where(
+        WebSubJob.kind == "verify", WebSubJob.topic_key == topic.key,
+        WebSubJob.callback == callback).with_for_update(skip_locked=True)).all()
+    for job_id in stale:
+        job = session.get(WebSubJob, job_id)
+        if job is not None:
+            session.delete(job)
+    session.add(WebSubJob(kind="verify", topic=topic.url, topic_key=topic.key, callback=callback,
+                          mode=mode, secret=secret, lease_seconds=lease_seconds, revision=0,
+                          attempts=0, due=now, created=now))
+
+
+def due_since(session: Session, now: dt.datetime) -> bool:
+    """Whether any article was published since the last ``check_due`` (a cheap read)."""
+    cursor = session.get(Setting, DUE_CURSOR)
+    if cursor is None:
+        return True
+    since = dt.datetime.fromisoformat(cursor.value)
+    return session.scalar(select(Article.id).where(
+        Article.published > since, Article.published <= now).limit(1)) is not None
+
+
+def check_due(app: Flask, session: Session, now: dt.datetime) -> frozenset[Scope]:
+    """Treat scheduled articles whose time came since the last check as changes.
+
+    No write happens when an embargo ends, so the worker calls this in a write transaction.
+    An article saved before its ``published`` instant (``modified`` < ``published``) was
+    scheduled; one saved after it was handled by its own write. The cursor row is locked, so
+    several workers never handle one publication twice.
+    """
+    cursor = session.get(Setting, DUE_CURSOR, with_for_update=True)
+    if cursor is None:  # first start: what came due before it is not news
+        db.insert_ignore(session, Setting, {"name": DUE_CURSOR, "value": now.isoformat()})
+        return frozenset()
+    since = dt.datetime.fromisoformat(cursor.value)
+    if now <= since:
+        return frozenset()
+    articles = session.scalars(select(Article).where(
+        Article.published > since, Article.published <= now, Article.deleted.is_(None),
+        Article.modified < Article.published))
+    scopes = frozenset(scope for article in articles for scope in scopes_of(article))
+    cursor.value = now.isoformat()
+    if scopes:
+        distribute(app, session, scopes, now)
+    return scopes
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["feedsvc.websub.signal"] = Signal()
+
+    def listener(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
+        distribute(app, session, scopes, now)
+
+    changes.listen(app, listener)

@@ -1,0 +1,451 @@
+"""The WebSub worker: takes due jobs from the outbox, sends them, and carries out the plan.
+
+The decisions are planner.next_attempt's; this is the imperative shell around it, with one
+injected sender. Claiming a job:
+- PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED`` in a transaction held while the job is
+  sent and settled. The row lock is the claim: no two workers (or threads) ever hold one job,
+  and a worker that dies releases its jobs with its connection, at once.
+- SQLite: one worker per database, made sure of by an exclusive lock on a file beside it; its
+  threads claim in memory and settle in short write transactions, so the database is never
+  held during a send. A killed worker leaves nothing claimed.
+A change folded into a job while it was being sent moves the job's ``revision``; the worker
+then keeps the job and sends again (the newer document), instead of deleting it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fcntl
+import hashlib
+import hmac
+import secrets
+import signal as signals
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO
+from urllib.parse import urlencode, urlsplit
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import delete, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from feedsvc.feeds import service
+from feedsvc.store import db, site
+from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.websub import outbox
+from feedsvc.websub.planner import Decision, Job, Outcome, Policy, next_attempt
+from feedsvc.websub.sender import HttpSender, Reply, Request, Sender
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A claimed job as the planner sees it, and the request that carries it out."""
+
+    job: Job
+    revision: int
+    request: Request | None
+    decision: Decision | None = None  # decided without sending anything
+    challenge: str | None = None  # verification of intent
+
+
+class Worker:
+    def __init__(self, app: Flask, sender: Sender | None = None, threads: int | None = None) -> None:
+        config = app.config
+        self.app, self.engine = app, db.get_engine(app)
+        self.sender = sender or HttpSender(config["WEBSUB_TIMEOUT"])
+        self.threads = threads or config["WEBSUB_WORKER_THREADS"]
+        self.interval = config["WEBSUB_WORKER_INTERVAL"]
+        self.policy = Policy(base=config["WEBSUB_RETRY_BASE"], cap=config["WEBSUB_RETRY_MAX"])
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self.signal = outbox.signal(app)
+        self._claim_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._in_flight: set[int] = set()
+        self._bodies: dict[tuple[str, str], bytes] = {}  # (topic key, digest): a few recent documents
+        self._bodies_lock = threading.Lock()
+
+    # The loop.
+
+    def run_once(self) -> int:
+        """Work off every job due now (and what comes due meanwhile); the number of attempts."""
+        lock = self._exclusive(None)
+        try:
+            with self.app.app_context():
+                site.authority(self.app)
+                self.check_due()
+            with ThreadPoolExecutor(self.threads) as pool:
+                return sum(pool.map(lambda _: self._drain(None), range(self.threads)))
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set: ``threads`` senders, woken by new jobs, and a clock.
+
+        The senders sleep until a job is queued in this process (outbox.wake_after_commit, the
+        hub) or the clock finds one due; the clock alone looks each ``interval`` for scheduled
+        articles that came due, retries coming due and jobs queued by other processes. So an
+        idle worker costs one thread's reads an interval, not every thread's, and no send in
+        progress, however slow, delays that look.
+        """
+        lock = self._exclusive(stop)
+        try:
+            if stop.is_set():
+                return
+            threads = [threading.Thread(target=self._clock, args=(stop,), daemon=True,
+                                        name="websub-clock")]
+            threads += [threading.Thread(target=self._loop, args=(n, stop), daemon=True,
+                                         name=f"websub-{n}") for n in range(self.threads)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.5)
+                    if stop.is_set():
+                        self.signal.notify()  # the senders wait for work without a timeout
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _clock(self, stop: threading.Event) -> None:
+        """Each ``interval`` (or when the next retry is due): wake the senders if a job is due,
+        then turn scheduled articles that came due into jobs (which wakes them again)."""
+        away = False  # the database is unreachable: said once, not on every look
+        with self.app.app_context():
+            while not stop.is_set():
+                timeout = self.interval
+                try:
+                    if self._due_now():  # first: a failing check below must not hold them up
+                        self.signal.notify()
+                    site.authority(self.app)
+                    self.check_due()
+                    timeout = self._idle_time()
+                    if away:
+                        self.app.logger.warning("websub: the database is back")
+                        away = False
+                except (OperationalError, InterfaceError) as exc:  # away for a while: keep looking
+                    if not away:
+                        self.app.logger.error("websub: database unavailable (%s); looking again "
+                                              "every %s s", exc.orig, self.interval)
+                        away = True
+                except Exception:
+                    self.app.logger.exception("websub clock")
+                stop.wait(timeout)
+
+    def _due_now(self) -> bool:
+        """Whether a job is due that no sender of this process is sending (on PostgreSQL, where
+        the row lock marks one being sent, any job due: the senders skip the locked ones)."""
+        now = site.now(self.app)
+        query = select(WebSubJob.id).where(WebSubJob.due <= now)
+        with self._claim_lock:
+            if self._in_flight:
+                query = query.where(WebSubJob.id.not_in(self._in_flight))
+        with Session(self.engine) as session:
+            return session.scalar(query.limit(1)) is not None
+
+    def _loop(self, number: int, stop: threading.Event) -> None:
+        """One sender: sends what is due, then sleeps until woken (see ``run``)."""
+        away = False  # the database is unreachable: said once, not on every attempt
+        with self.app.app_context():
+            while not stop.is_set():
+                seen = self.signal.generation
+                try:
+                    # Read (or recorded) before any render inside a write: on SQLite recording
+                    # it then would wait for our own transaction.
+                    site.authority(self.app)
+                    self._drain(stop)
+                    timeout = None
+                    if away:
+                        self.app.logger.warning("websub worker %d: the database is back", number)
+                        away = False
+                except (OperationalError, InterfaceError) as exc:  # away for a while: keep going
+                    if not away:
+                        self.app.logger.error("websub worker %d: database unavailable (%s); trying "
+                                              "again every %s s", number, exc.orig, self.interval)
+                        away = True
+                    timeout = self.interval
+                except Exception:
+                    self.app.logger.exception("websub worker")
+                    timeout = self.interval
+                self.signal.wait(seen, timeout)
+
+    def _drain(self, stop: threading.Event | None) -> int:
+        count = 0
+        with self.app.app_context():
+            while (stop is None or not stop.is_set()) and self.work_one():
+                count += 1
+        return count
+
+    def _idle_time(self) -> float:
+        """Until the next job is due, at most ``interval`` (scheduled articles are looked for then)."""
+        now = site.now(self.app)
+        with Session(self.engine) as session:
+            due = session.scalar(select(WebSubJob.due).where(WebSubJob.due > now)
+                                 .order_by(WebSubJob.due).limit(1))
+        if due is None:
+            return self.interval
+        return max(0.0, min(self.interval, (due - now).total_seconds()))
+
+    def check_due(self) -> None:
+        """Scheduled articles that came due: a write only when something was published."""
+        now = site.now(self.app)
+        with Session(self.engine) as session:
+            if not outbox.due_since(session, now):
+                return
+        db.run_write(self.engine, lambda s: outbox.check_due(self.app, s, now))
+
+    def _exclusive(self, stop: threading.Event | None) -> IO[str] | None:
+        """SQLite: the lock file that makes this the database's only worker (None on PostgreSQL)."""
+        url = self.engine.url
+        if self.postgres or not url.database or url.database == ":memory:":
+            return None
+        handle = open(f"{url.database}.websub-lock", "a")  # noqa: SIM115 - held while working
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except BlockingIOError:
+                if stop is None:
+                    handle.close()
+                    raise click.ClickException("another WebSub worker is running on this "
+                                               "SQLite database") from None
+                if not told:
+                    self.app.logger.warning("websub: another worker holds %s; waiting", url.database)
+                    told = True
+                if stop.wait(1.0):
+                    handle.close()
+                    return None
+
+    # One job.
+
+    def work_one(self) -> bool:
+        """Claim one due job, send it and settle it; False when none is due."""
+        return self._work_postgres() if self.postgres else self._work_sqlite()
+
+    def _work_postgres(self) -> bool:
+        with db.write_session(self.engine) as session:
+            now = site.now(self.app)
+            job = session.scalars(select(WebSubJob).where(WebSubJob.due <= now)
+                                  .order_by(WebSubJob.due, WebSubJob.id).limit(1)
+                                  .with_for_update(skip_locked=True)).first()
+            if job is None:
+                return False
+            plan = self._prepare(session, job)
+            reply = self.sender.send(plan.request) if plan.request is not None else None
+            self._settle(session, job, plan, reply)
+        return True
+
+    def _work_sqlite(self) -> bool:
+        with self._claim_lock, Session(self.engine) as session, session.begin():
+            now = site.now(self.app)
+            query = select(WebSubJob).where(WebSubJob.due <= now)
+            if self._in_flight:
+                query = query.where(WebSubJob.id.not_in(self._in_flight))
+            job = session.scalars(query.order_by(WebSubJob.due, WebSubJob.id).limit(1)).first()
+            if job is None:
+                return False
+            self._in_flight.add(job.id)
+            plan = self._prepare(session, job)  # the same snapshot as the job's revision
+        try:
+            reply = self.sender.send(plan.request) if plan.request is not None else None
+            # Threads take turns here rather than in SQLite, whose busy handler waits by
+            # sleeping (up to 100 ms a try): contended, that halved the delivery rate.
+            with self._write_lock:
+                db.run_write(self.engine, lambda s: self._settle(
+                    s, s.get(WebSubJob, plan.job.id), plan, reply))
+        finally:
+            with self._claim_lock:
+                self._in_flight.discard(plan.job.id)
+        return True
+
+    def _prepare(self, session: Session, job: WebSubJob) -> Plan:
+        now, config = site.now(self.app), self.app.config
+        seen = Job(job.id, job.kind, job.attempts, job.created)
+        private = config["WEBSUB_ALLOW_PRIVATE"]
+        if job.kind == "verify":
+            # W3C WebSub 5.3: GET the callback with the challenge, which it must echo.
+            challenge = secrets.token_urlsafe(24)
+            params = {"hub.mode": job.mode or "", "hub.topic": job.topic, "hub.challenge": challenge}
+            if job.mode == "subscribe":
+                params["hub.lease_seconds"] = str(job.lease_seconds)
+            callback = job.callback or ""
+            joiner = "&" if urlsplit(callback).query else ("" if callback.endswith("?") else "?")
+            return Plan(seen, job.revision, Request("GET", callback + joiner + urlencode(params),
+                                                    allow_private=private), challenge=challenge)
+        if job.kind == "publish":
+            hub = config["WEBSUB_HUB"]
+            if not hub:
+                return Plan(seen, job.revision, None, Decision("give_up", reason="no outside hub"))
+            form = urlencode({"hub.mode": "publish", "hub.url": job.topic, "hub.topic": job.topic})
+            return Plan(seen, job.revision, Request(
+                "POST", hub, {"Content-Type": "application/x-www-form-urlencoded"},
+                form.encode(), allow_private=True))  # the operator chose this hub
+        subscription = session.get(WebSubSubscription, job.subscription_id)
+        document = self._document(session, job.topic_key)
+        parsed = outbox.parse_topic(job.topic)
+        if subscription is None or subscription.state != "active":
+            return Plan(seen, job.revision, None, Decision("give_up", reason="subscription ended"))
+        if subscription.expires <= now:
+            last = f"{subscription.last_outcome}; " if subscription.last_outcome else ""
+            return Plan(seen, job.revision, None, Decision(
+                "give_up", reason=f"{last}the lease ended before it was delivered"))
+        if document is None or parsed is None:
+            return Plan(seen, job.revision, None, Decision("give_up", reason="nothing to deliver"))
+        # W3C WebSub 7: the new document, its type, the hub and self links, and the signature.
+        body, content_type = document
+        hub = service.settings_for(self.app).hub_url(parsed.base)
+        headers = {"Content-Type": content_type, "Link": f'<{hub}>; rel="hub", <{job.topic}>; rel="self"'}
+        if subscription.secret:
+            signature = hmac.new(subscription.secret.encode(), body, hashlib.sha256)
+            headers["X-Hub-Signature"] = f"sha256={signature.hexdigest()}"
+        seen = dataclasses.replace(seen, lease_end=subscription.expires)
+        return Plan(seen, job.revision, Request("POST", subscription.callback, headers,
+                                                body, allow_private=private))
+
+    def _document(self, session: Session, key: str) -> tuple[bytes, str] | None:
+        """The topic's current document; its body read once per change, not once per subscriber."""
+        row = session.execute(select(WebSubTopic.digest, WebSubTopic.content_type)
+                              .where(WebSubTopic.key == key)).first()
+        if row is None or not row.digest:
+            return None
+        with self._bodies_lock:
+            body = self._bodies.get((key, row.digest))
+        if body is None:
+            body = session.scalar(select(WebSubTopic.body).where(WebSubTopic.key == key,
+                                                                  WebSubTopic.digest == row.digest))
+            if body is None:  # changed between the two reads: the next attempt sends the new one
+                return None
+            with self._bodies_lock:
+                self._bodies[(key, row.digest)] = body
+                while len(self._bodies) > 64:
+                    self._bodies.pop(next(iter(self._bodies)))
+        return body, row.content_type
+
+    def _settle(self, session: Session, job: WebSubJob | None, plan: Plan, reply: Reply | None) -> None:
+        if job is None:
+            return  # removed while it was sent (an unsubscription)
+        now = site.now(self.app)
+        outcome = _outcome(plan, reply)
+        decision = plan.decision or next_attempt(plan.job, outcome, now, self.policy)
+        if job.kind == "verify":
+            if decision.action == "done":
+                self._verified(session, job)
+            self.app.logger.info("websub: %s of %s for %s: %s", job.mode, job.callback,
+                                 job.topic, decision.reason)
+            session.delete(job)
+            return
+        subscription = (session.get(WebSubSubscription, job.subscription_id)
+                        if job.subscription_id is not None else None)
+        if subscription is not None and (plan.request is not None or subscription.state == "active"):
+            subscription.last_attempt, subscription.last_outcome = now, decision.reason[:300]
+        if decision.action == "done" and job.revision != plan.revision:
+            job.due, job.attempts, job.last_error = now, 0, None  # a newer document waits
+        elif decision.action == "retry" and decision.at is not None:
+            job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
+        else:
+            session.delete(job)
+            if decision.action == "end" and subscription is not None:
+                subscription.state, subscription.changed = "gone", now
+                _drop_deliveries(session, subscription.id)
+
+    def _verified(self, session: Session, job: WebSubJob) -> None:
+        """The subscriber confirmed: activate, renew or end its subscription."""
+        now, topic = site.now(self.app), outbox.parse_topic(job.topic)
+        callback = job.callback or ""
+        if topic is None:
+            return
+        key = outbox.digest(f"{job.topic}\n{callback}")
+        query = select(WebSubSubscription).where(WebSubSubscription.key == key).with_for_update()
+        subscription = session.scalars(query).first()
+        if job.mode == "unsubscribe":
+            if subscription is not None and subscription.state == "active":
+                subscription.state, subscription.changed = "unsubscribed", now
+                _drop_deliveries(session, subscription.id)
+            return
+        lease = job.lease_seconds or self.app.config["WEBSUB_LEASE_DEFAULT"]
+        others = session.scalar(select(WebSubSubscription.id).where(
+            WebSubSubscription.topic_key == topic.key, WebSubSubscription.key != key,
+            WebSubSubscription.state == "active", WebSubSubscription.expires > now).limit(1))
+        if others is None:
+            # Nobody was following this topic: what it shows now is the baseline the next
+            # change is compared with.
+            outbox.store_document(session, topic, service.settings_for(self.app), now)
+        if subscription is None:
+            db.insert_ignore(session, WebSubSubscription, {
+                "key": key, "topic": job.topic, "topic_key": topic.key, "callback": callback,
+                "scope_kind": topic.scope.kind or "", "scope_slug": topic.scope.slug or "",
+                "state": "active", "secret": job.secret, "lease_seconds": lease,
+                "expires": now, "created": now, "changed": now})
+            subscription = session.scalars(query.execution_options(populate_existing=True)).one()
+        subscription.state, subscription.secret, subscription.lease_seconds = "active", job.secret, lease
+        subscription.expires = now + dt.timedelta(seconds=lease)
+        subscription.changed = now
+
+
+def _outcome(plan: Plan, reply: Reply | None) -> Outcome:
+    if reply is None:
+        return Outcome(None, "not sent")
+    if plan.challenge is not None and reply.error is None and reply.status is not None \
+            and 200 <= reply.status < 300 and reply.body.strip() != plan.challenge.encode():
+        return Outcome(reply.status, "the callback did not echo hub.challenge")
+    return Outcome(reply.status, reply.error, reply.retry_after)
+
+
+def _drop_deliveries(session: Session, subscription_id: int) -> None:
+    """Delete a subscription's waiting deliveries; one being sent right now is left to finish."""
+    ids = session.scalars(select(WebSubJob.id).where(
+        WebSubJob.subscription_id == subscription_id, WebSubJob.kind == "deliver")
+        .with_for_update(skip_locked=True)).all()
+    if ids:
+        session.execute(delete(WebSubJob).where(WebSubJob.id.in_(ids)))
+
+
+class Running:
+    """A worker on a thread of ``feedsvc serve``."""
+
+    def __init__(self, app: Flask) -> None:
+        self.stop_event = threading.Event()
+        self.signal = outbox.signal(app)
+        self.thread = threading.Thread(target=Worker(app).run, args=(self.stop_event,),
+                                       name="websub-worker", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        self.signal.notify()
+        self.thread.join(timeout)
+
+
+@click.command("worker", help="Run the WebSub delivery worker alone, without the HTTP server.")
+@click.option("--once", is_flag=True, help="Work off the jobs due now, then exit.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    db.upgrade(db.get_engine(app))
+    worker = Worker(app)
+    if once:
+        click.echo(f"websub: {worker.run_once()} attempt(s)", err=True)
+        return
+    stop = threading.Event()
+
+    def finish(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        worker.signal.notify()
+
+    signals.signal(signals.SIGTERM, finish)
+    signals.signal(signals.SIGINT, finish)
+    click.echo(f"feedsvc worker running with {worker.threads} threads", err=True)
+    worker.run(stop)
+    db.get_engine(app).dispose()
+    click.echo("feedsvc worker stopped", err=True)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(worker_command)
