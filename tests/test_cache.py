@@ -11,7 +11,7 @@ from flask import Flask
 
 from feedsvc.feeds.freshness import FeedCache, Rendered
 from feedsvc.store import db
-from feedsvc.store.changes import SITE, Scope
+from feedsvc.store.scopes import SITE, Scope
 
 from conftest import Clock
 

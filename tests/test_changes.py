@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from feedsvc.store import changes
-from feedsvc.store.changes import SITE, Scope
+from feedsvc.store.scopes import SITE, Scope
 
 from conftest import Api, make_article
 
@@ -22,7 +22,7 @@ def listen(app: Flask) -> list[frozenset[Scope]]:
     def listener(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
         seen.append(scopes)
 
-    changes.listen(app, listener)
+    changes.listen(app, changes.Stage.WEBSUB, listener)
     return seen
 
 
@@ -46,7 +46,7 @@ def test_a_failing_listener_rolls_the_write_back(app: Flask, api: Api) -> None:
     def broken(session: Session, scopes: Any, now: dt.datetime) -> None:
         raise RuntimeError("outbox unavailable")
 
-    changes.listen(app, broken)
+    changes.listen(app, changes.Stage.WEBSUB, broken)
     response = api.put("b", make_article(key="b"))
     assert response.status_code == 500
     assert api.get("b").status_code == 404
@@ -61,3 +61,15 @@ def test_import_reports_each_batch(app: Flask, tmp_path: Path) -> None:
     assert seen == [{SITE, Scope("sections", "world"), Scope("topics", "t0"),
                      Scope("topics", "t1"), Scope("topics", "t2"),
                      Scope("authors", "staff-correspondent")}]
+
+
+def test_listeners_run_by_stage_whatever_order_they_were_registered_in(app: Flask, api: Api) -> None:
+    """Each listener locks rows; every writer must lock in one order (changes.Stage), so a wing
+    registered late still runs at its stage: the feeds' versions before WebSub's topics."""
+    order: list[str] = []
+    changes.listen(app, changes.Stage.WEBSUB, lambda s, scopes, now: order.append("websub"))
+    changes.listen(app, changes.Stage.SCOPE_VERSIONS, lambda s, scopes, now: order.append("versions"))
+    api.put("c", make_article(key="c"))
+    assert order == ["versions", "websub"]
+    stages = [stage for stage, _ in app.extensions["feedsvc.change_listeners"]]
+    assert stages == sorted(stages) and stages.count(changes.Stage.SCOPE_VERSIONS) == 2

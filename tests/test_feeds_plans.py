@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc.feeds import selection
 from feedsvc.store import articles, db, params
-from feedsvc.store.changes import SITE
+from feedsvc.store.scopes import SITE
 
 from conftest import PG_URL, START, Api, make_article
 

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from feedsvc.feeds import freshness
 from feedsvc.store import db
-from feedsvc.store.changes import Scope
+from feedsvc.store.scopes import Scope
 
 from conftest import Api, Clock, make_article, new_token
 

@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from feedsvc.errors import ConfigError
 from feedsvc.feeds import service
 from feedsvc.store import db
-from feedsvc.store.changes import Scope
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.store.scopes import Scope
 from feedsvc.websub import outbox
 from feedsvc.websub.sender import Reply, Request
 from feedsvc.websub.worker import Worker
@@ -316,7 +316,7 @@ def test_a_change_queues_deliveries_in_its_own_transaction(hub_app: Flask, subsc
     def broken(*args: Any) -> None:
         raise RuntimeError("after the outbox")
 
-    changes.listen(hub_app, broken)
+    changes.listen(hub_app, changes.Stage.WEBSUB, broken)
     assert subscribed.put("third", make_article(key="third")).status_code == 500
     assert subscribed.get("third").status_code == 404
     with db.write_session(db.get_engine(hub_app)) as session:

@@ -18,13 +18,16 @@ from werkzeug.datastructures import MultiDict
 from feedsvc.errors import FeedsvcError
 from feedsvc.feeds import urls
 from feedsvc.store import params
-from feedsvc.store.changes import Scope
+from feedsvc.store.scopes import KINDS, Scope
 
 MAX_FEED_SIZE = 10_000  # entries in one feed document, whatever ?limit= asks
 
 # The path of every feed; the slug is one path segment (percent-decoded in a request's path).
-_FEED = r"/(?:(sections|topics|authors)/([^/\x00]+)/)?feed\.(atom|rss|json)"
+_FEED = rf"/(?:({'|'.join(KINDS)})/([^/\x00]+)/)?feed\.({'|'.join(urls.FORMATS)})"
 PATH = re.compile(_FEED)
+# The same grammar as the web wing's routing rules (werkzeug), for the feed routes.
+SITE_RULE = f"/feed.<any({', '.join(urls.FORMATS)}):fmt>"
+SCOPE_RULE = f"/<any({', '.join(KINDS)}):kind>/<slug>/feed.<any({', '.join(urls.FORMATS)}):fmt>"
 # The same at the end of a whole URL's path (the slug still percent-encoded), after the origin's.
 _URL_PATH = re.compile(f"(.*?){_FEED}")
 

@@ -54,8 +54,8 @@ from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
 from feedsvc.store import changes, db
-from feedsvc.store.changes import Scope
 from feedsvc.store.models import FeedDocument, FeedScope
+from feedsvc.store.scopes import Scope
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _OVERHEAD = 1200  # bytes a held document costs besides its bodies (measured: tests/test_review.py)
@@ -837,4 +837,4 @@ def init_app(app: Flask) -> None:
         expect(session, due, now)
         feeds.written(session)
 
-    changes.listen(app, changed, due=scheduled)
+    changes.listen(app, changes.Stage.SCOPE_VERSIONS, changed, due=scheduled)

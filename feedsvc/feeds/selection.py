@@ -18,12 +18,11 @@ from sqlalchemy import Connection, Select, bindparam, exists, func, null, or_, s
 from sqlalchemy.orm import Session
 
 from feedsvc.errors import NotFound
+from feedsvc.store import visibility
 from feedsvc.store.articles import cursor_position
-from feedsvc.store.changes import Scope
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
 from feedsvc.store.params import Cursor
-
-_MODELS: dict[str, Any] = {"sections": Section, "topics": Topic, "authors": Author}
+from feedsvc.store.scopes import KINDS, Scope
 
 
 @dataclass(frozen=True)
@@ -97,22 +96,18 @@ def resolve(session: Session, scope: Scope, now: dt.datetime) -> ScopeRow:
 
 @functools.cache
 def _resolving(kind: str) -> Select[Any]:
-    model = _MODELS[kind]
+    model = KINDS[kind].model
     return select(model.id, model.name).where(model.slug == bindparam("slug"),
                                               _visible(kind, model.id))
 
 
 def _index(kind: str | None, order: str, scope_id: Any = _SCOPE_ID) -> tuple[Any, Any, Any, list[Any]]:
     """The sort column, id column, published column and filters of the scope's index."""
-    if kind == "topics":
-        table: Any = ArticleTopic
-        return (getattr(table, order), table.article_id, table.published,
-                [table.topic_id == scope_id])
-    if kind == "authors":
-        table = ArticleAuthor
-        return (getattr(table, order), table.article_id, table.published,
-                [table.author_id == scope_id])
-    filters = [Article.section_id == scope_id] if kind == "sections" else []
+    found = KINDS[kind] if kind is not None else None
+    if found is not None and found.link is not None:
+        link = found.link
+        return getattr(link, order), link.article_id, link.published, [found.link_key == scope_id]
+    filters = [found.link_key == scope_id] if found is not None else []
     return getattr(Article, order), Article.id, Article.published, filters
 
 
@@ -127,8 +122,7 @@ def _visible(kind: str, scope_id: Any) -> Any:
     """EXISTS an article of the scope that is public at :now (or the tombstone of one that was)."""
     _, id_column, published, filters = _index(kind, "published", scope_id)
     return _joined(select(id_column), id_column).where(
-        *filters, published <= _NOW,
-        or_(Article.deleted.is_(None), Article.published <= Article.deleted)).exists()
+        *filters, visibility.was_public_clause(_NOW, published)).exists()
 
 
 def _filter_only(column: Any, sqlite: bool) -> Any:
@@ -156,7 +150,7 @@ class _Statements:
 @functools.cache
 def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Statements:
     sort, id_column, published, filters = _index(kind, order)
-    live = _filter_only(Article.deleted, sqlite).is_(None)
+    deleted = _filter_only(Article.deleted, sqlite)
     due = published if order == "published" else _filter_only(published, sqlite)
     keyset = []
     if paged:
@@ -169,9 +163,10 @@ def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Sta
         last_id: Any = bindparam("last_id")
         keyset = [sort <= when, or_(sort < when, id_column < last_id)]
     page = (_joined(select(id_column, sort), id_column)
-            .where(*filters, due <= bindparam("upper"), live, *keyset)
+            .where(*filters, visibility.public_clause(bindparam("upper"), due, deleted), *keyset)
             .order_by(sort.desc(), id_column.desc()).limit(bindparam("limit")))
-    upcoming = _joined(select(func.min(published)), id_column).where(*filters, published > _NOW, live)
+    upcoming = _joined(select(func.min(published)), id_column).where(
+        *filters, published > _NOW, deleted.is_(None))
     return _Statements(page, upcoming, _tombstones(kind), _expired(kind))
 
 
@@ -222,8 +217,8 @@ def _tombstones(kind: str | None) -> Select[Any]:
     keep SQLite (without statistics) from walking the scope's index instead.
     """
     query: Any = select(Article.uid, Article.deleted).where(
-        Article.deleted.is_not(None), Article.deleted > bindparam("since"),
-        Article.deleted <= _NOW, Article.published <= Article.deleted)
+        visibility.left_tombstone_clause(), Article.deleted > bindparam("since"),
+        Article.deleted <= _NOW)
     return _deleted_in_scope(query, kind).order_by(Article.deleted.desc(), Article.id.desc()).limit(
         bindparam("limit"))
 
@@ -234,22 +229,20 @@ def _expired(kind: str | None) -> Select[Any]:
     _tombstones' (recent deletions only): one that aged out longer ago than TOMBSTONE_DAYS
     has long been followed by a write or a render that the Last-Modified already shows."""
     query: Any = select(func.max(Article.deleted)).where(
-        Article.deleted.is_not(None), Article.deleted > bindparam("before"),
-        Article.deleted <= bindparam("since"),
-        Article.published <= Article.deleted)
+        visibility.left_tombstone_clause(), Article.deleted > bindparam("before"),
+        Article.deleted <= bindparam("since"))
     return _deleted_in_scope(query, kind)
 
 
 def _deleted_in_scope(query: Any, kind: str | None) -> Any:
     """A walk over ix_articles_deleted kept to the scope by a filter only: "section_id + 0" and
     a correlated EXISTS keep SQLite (without statistics) from walking the scope's index instead."""
-    if kind == "sections":
-        return query.where(Article.section_id + 0 == _SCOPE_ID)
-    if kind is not None:
-        link: Any = ArticleTopic if kind == "topics" else ArticleAuthor
-        key = link.topic_id if kind == "topics" else link.author_id
-        return query.where(exists().where(link.article_id == Article.id, key == _SCOPE_ID))
-    return query
+    if kind is None:
+        return query
+    found = KINDS[kind]
+    if found.link is None:
+        return query.where(found.link_key + 0 == _SCOPE_ID)
+    return query.where(exists().where(found.link.article_id == Article.id, found.link_key == _SCOPE_ID))
 
 
 _IDS: Any = bindparam("ids", expanding=True)

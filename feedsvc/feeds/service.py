@@ -22,9 +22,9 @@ from feedsvc.feeds.document import Category, Enclosure, Entry, Feed, Person, Tom
 from feedsvc.feeds.freshness import Rendered
 from feedsvc.store import params, site
 from feedsvc.store.sanitize import clean_html
+from feedsvc.store.scopes import KINDS
 
 FEED_ID_DATE = "2026"  # the tag date of every feed id: fixed, so ids never change
-LABELS = {"sections": "section", "topics": "topic", "authors": "author"}
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def to_document(chosen: selection.Selection, scope: selection.ScopeRow, address:
     feed_url = address.feed_url()
     title = feed_title(site_title, scope)
     subtitle = (f"Latest articles from {site_title}" if scope.name is None
-                else f"{site_title}: articles of the {LABELS[kind or '']} {scope.name}")
+                else f"{site_title}: articles of the {KINDS[kind or ''].noun} {scope.name}")
     if order == "updated":
         subtitle += ", most recently updated first"
     next_url = None

@@ -6,7 +6,6 @@ import functools
 from urllib.parse import quote
 
 FORMATS = ("atom", "rss", "json")
-SCOPES = ("sections", "topics", "authors")
 
 
 def hub(base: str, configured: str | None) -> str:

@@ -3,6 +3,8 @@
 - ``db`` — the engine, sessions, the aware-UTC column type, migrations, ``feedsvc db``
 - ``models`` — the typed tables: articles with section, topics and authors; tokens; WebSub rows
 - ``articles`` — queries and writes of articles (session first, never commits)
+- ``visibility`` — when an article is public: the one rule, in Python and in SQL
+- ``scopes`` — feed scopes (site, section, topic, author) and the one registry of their kinds
 - ``changes`` — which scopes a write touched, told to listeners inside the write's transaction
 - ``directory`` — what the pages and OPML list: scopes with names, counts, last update
 - ``payload`` and ``params`` — the article JSON and the public query parameters, checked

@@ -11,13 +11,13 @@ from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, s
 from sqlalchemy.orm import Session, selectinload
 
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
-from feedsvc.store import db
-from feedsvc.store.changes import Scope, due_scopes, public_scopes
-from feedsvc.store.directory import _ever_shown
+from feedsvc.store import db, visibility
+from feedsvc.store.changes import due_scopes, public_scopes_of
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from feedsvc.store.params import Cursor
 from feedsvc.store.payload import Byline, Image
 from feedsvc.store.sanitize import clean_html
+from feedsvc.store.scopes import KIND_OF_MODEL, Scope
 from feedsvc.store.slugs import key_from_title, slugify
 
 Named = TypeVar("Named", Section, Topic, Author)
@@ -32,12 +32,6 @@ def id_authority(session: Session, configured: str | None) -> str:
     stored = session.get(Setting, "id_authority", populate_existing=True)
     assert stored is not None
     return stored.value
-
-
-def status_of(article: Article, now: dt.datetime) -> str:
-    if article.deleted is not None:
-        return "deleted"
-    return "scheduled" if article.published > now else "published"
 
 
 def tag_uri(authority: str, published: dt.datetime, key: str) -> str:
@@ -128,17 +122,17 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     if article is None or article.deleted is not None:
         if must_exist:
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
-        before = public_scopes(article, now)
+        before = public_scopes_of(article, now)
         created = _create(session, key, fields, now, authority, article, uid)
-        return Saved(created, True, True, before | public_scopes(created, now), due_scopes(created, now))
+        return Saved(created, True, True, before | public_scopes_of(created, now), due_scopes(created, now))
     state = _state(article)
     target = _target(state, fields, replace)
     if target == state:
         return Saved(article, False, False)
-    before = public_scopes(article, now)
+    before = public_scopes_of(article, now)
     _apply(session, article, target)
     article.modified = now
-    return Saved(article, False, True, before | public_scopes(article, now), due_scopes(article, now))
+    return Saved(article, False, True, before | public_scopes_of(article, now), due_scopes(article, now))
 
 
 def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dict[str, Any]:
@@ -289,7 +283,7 @@ class Page:
 
 def list_articles(session: Session, *, now: dt.datetime, limit: int, public: bool,
                   section: str | None = None, topic: str | None = None,
-                  author: str | None = None, status: str | None = None,
+                  author: str | None = None, status: visibility.Status | None = None,
                   cursor: Cursor | None = None) -> Page:
     """Articles newest ``published`` first (ties by id), filtered, from a cursor on.
 
@@ -306,14 +300,7 @@ def list_articles(session: Session, *, now: dt.datetime, limit: int, public: boo
     if author is not None:
         query = query.where(Article.id.in_(
             select(ArticleAuthor.article_id).join(Author).where(Author.slug == author)))
-    if status == "deleted":
-        query = query.where(Article.deleted.is_not(None))
-    elif status == "scheduled":
-        query = query.where(Article.deleted.is_(None), Article.published > now)
-    elif status == "published":
-        query = query.where(Article.deleted.is_(None), Article.published <= now)
-    else:
-        query = query.where(Article.deleted.is_(None))
+    query = query.where(visibility.status_clause(status, now))
     if cursor is not None:
         published, last_id = cursor_position(session.connection(), cursor, now=now, public=public)
         query = query.where(or_(Article.published < published,
@@ -335,7 +322,7 @@ def list_articles(session: Session, *, now: dt.datetime, limit: int, public: boo
 # A deleted or edited article still resolves, so a reader walking history keeps going.
 _ROW_OF_KEY = select(Article.id).where(Article.key == bindparam("key"))
 _NOW: Any = bindparam("now")
-_ROW_OF_PUBLIC_KEY = _ROW_OF_KEY.where(_ever_shown(_NOW))
+_ROW_OF_PUBLIC_KEY = _ROW_OF_KEY.where(visibility.was_public_clause(_NOW))
 # The position just after every entry of an instant: both databases keep microseconds, and
 # no row id is below 1. (A "largest id" would not do: PostgreSQL casts it to the column's int4.)
 _NEXT_INSTANT = dt.timedelta(microseconds=1)
@@ -429,8 +416,7 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
         session.execute(insert(ArticleTopic), topic_rows)
     if author_rows:
         session.execute(insert(ArticleAuthor), author_rows)
-    kinds = {Section: "sections", Topic: "topics", Author: "authors"}
-    return frozenset({Scope()} | {Scope(kinds[model], slug) for model, rows in found.items()
+    return frozenset({Scope()} | {Scope(KIND_OF_MODEL[model], slug) for model, rows in found.items()
                                   for _, slug in rows.values()})
 
 

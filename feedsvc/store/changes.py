@@ -8,24 +8,15 @@ feed state) commits or rolls back together with the change itself.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from feedsvc.store import visibility
 from feedsvc.store.models import Article
-
-
-@dataclass(frozen=True, order=True)
-class Scope:
-    """A feed's scope: the whole site (``kind`` None), or one section, topic or author."""
-
-    kind: str | None = None  # "sections", "topics", "authors"
-    slug: str | None = None
-
-
-SITE = Scope()
+from feedsvc.store.scopes import Scope, scopes_of
 
 # Called as listener(session, scopes, now) inside the write transaction.
 Listener = Callable[[Session, frozenset[Scope], dt.datetime], None]
@@ -33,42 +24,34 @@ Listener = Callable[[Session, frozenset[Scope], dt.datetime], None]
 DueListener = Callable[[Session, Mapping[Scope, dt.datetime], dt.datetime], None]
 
 
-def scopes_of(article: Article | None) -> frozenset[Scope]:
-    """Every scope whose feeds show (or showed) this article: site, section, topics, authors."""
-    if article is None:
-        return frozenset()
-    scopes = {SITE, Scope("sections", article.section.slug)}
-    scopes.update(Scope("topics", link.topic.slug) for link in article.topic_links)
-    scopes.update(Scope("authors", link.author.slug) for link in article.author_links)
-    return frozenset(scopes)
-
-
-def is_public(article: Article, now: dt.datetime) -> bool:
-    """Whether some feed may show the article now: published, or the tombstone of one that was.
-
-    One deleted before its embargo ended never was public (RFC 6721 tombstones only for those).
-    """
-    return article.published <= now and (article.deleted is None or article.published <= article.deleted)
-
-
-def public_scopes(article: Article | None, now: dt.datetime) -> frozenset[Scope]:
+def public_scopes_of(article: Article | None, now: dt.datetime) -> frozenset[Scope]:
     """The scopes whose public feeds show the article (or its tombstone) now; none if embargoed."""
-    return scopes_of(article) if article is not None and is_public(article, now) else frozenset()
+    return scopes_of(article) if article is not None and visibility.was_public(article, now) else frozenset()
 
 
 def due_scopes(article: Article, now: dt.datetime) -> dict[Scope, dt.datetime]:
     """For a live embargoed article, each of its scopes and the instant it comes due there."""
-    if article.deleted is not None or article.published <= now:
+    if visibility.status(article, now) != "scheduled":
         return {}
     return dict.fromkeys(scopes_of(article), article.published)
 
 
-def listen(app: Flask, listener: Listener, due: DueListener | None = None) -> None:
+class Stage(enum.IntEnum):
+    """When a listener runs within a write, whatever order the wings registered in: each locks
+    rows, and every writer must lock in one order or two writers can deadlock (PostgreSQL)."""
+
+    SCOPE_VERSIONS = 1  # feeds.freshness: the scopes' feed_scopes rows
+    WEBSUB = 2  # websub.outbox: topic rows, then jobs
+
+
+def listen(app: Flask, stage: Stage, listener: Listener, due: DueListener | None = None) -> None:
     """Register functions to run in every write transaction of this app that touches feeds:
-    ``listener`` for public changes, ``due`` for embargoed articles written."""
-    app.extensions.setdefault("feedsvc.change_listeners", []).append(listener)
-    if due is not None:
-        app.extensions.setdefault("feedsvc.due_listeners", []).append(due)
+    ``listener`` for public changes, ``due`` for embargoed articles written; by ``stage``."""
+    for name, function in (("feedsvc.change_listeners", listener), ("feedsvc.due_listeners", due)):
+        if function is not None:
+            registered = app.extensions.setdefault(name, [])
+            registered.append((stage, function))
+            registered.sort(key=lambda pair: pair[0])
 
 
 def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime,
@@ -81,8 +64,8 @@ def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.dateti
         return
     session.flush()
     if touched:
-        for listener in app.extensions.get("feedsvc.change_listeners", []):
+        for _, listener in app.extensions.get("feedsvc.change_listeners", []):
             listener(session, touched, now)
     if due:
-        for due_listener in app.extensions.get("feedsvc.due_listeners", []):
+        for _, due_listener in app.extensions.get("feedsvc.due_listeners", []):
             due_listener(session, due, now)

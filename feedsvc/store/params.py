@@ -15,19 +15,21 @@ import binascii
 import datetime as dt
 import json
 import re
+import typing
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
 from feedsvc.errors import BadRequest
-from feedsvc.store import timestamps
+from feedsvc.store import timestamps, visibility
 from feedsvc.store.payload import MAX_SLUG
+from feedsvc.store.scopes import KINDS
 from feedsvc.store.slugs import KEY_PATTERN
 
 MAX_LISTING = 200  # the most articles one API page or HTML page holds (config, OpenAPI follow)
 ORDERS = ("published", "updated")
-STATUSES = ("published", "scheduled", "deleted")
-SCOPE_FILTERS = ("section", "topic", "author")  # the API listing's filters, each a slug
+STATUSES: tuple[visibility.Status, ...] = typing.get_args(visibility.Status)
+SCOPE_FILTERS = tuple(kind.noun for kind in KINDS.values())  # the API listing's filters, each a slug
 MAX_CURSOR = 512  # characters; the longest one given out (a 200-character key) is about 330
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII only: "²" and "٣" are digits to str.isdigit()
 
@@ -69,12 +71,15 @@ def order(args: MultiDict[str, str]) -> str:
     return text
 
 
-def status(args: MultiDict[str, str]) -> str | None:
+def status(args: MultiDict[str, str]) -> visibility.Status | None:
     """``?status=`` of the API listing: one of STATUSES, or None (every live article)."""
     text = one(args, "status")
-    if text is not None and text not in STATUSES:
-        raise problem("status", f"must be one of {', '.join(STATUSES)}")
-    return text
+    if text is None:
+        return None
+    for name in STATUSES:
+        if text == name:
+            return name
+    raise problem("status", f"must be one of {', '.join(STATUSES)}")
 
 
 def slug(args: MultiDict[str, str], name: str) -> str | None:

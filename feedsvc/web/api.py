@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from feedsvc.errors import BadRequest, Invalid, NotFound, PreconditionFailed, TooLarge, UnsupportedMediaType
 from feedsvc.feeds import urls
-from feedsvc.store import articles, changes, db, params, payload, site
-from feedsvc.store.models import Article
+from feedsvc.store import articles, changes, db, params, payload, site, visibility
+from feedsvc.store.models import Article, Author, Section, Topic
+from feedsvc.store.scopes import KINDS
 from feedsvc.store.timestamps import format_utc
 from feedsvc.web import auth
 from feedsvc.web.conditional import entity_tags, none_match
@@ -25,14 +26,12 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
     """The article as the API gives it: the contract's fields plus id, slugs and URLs."""
     section = article.section
-    feeds = [{"scope": "section", "name": section.name}
-             | {fmt: urls.feed(base, "sections", section.slug, fmt) for fmt in urls.FORMATS}]
-    feeds += [{"scope": "topic", "name": link.topic.name}
-              | {fmt: urls.feed(base, "topics", link.topic.slug, fmt) for fmt in urls.FORMATS}
-              for link in article.topic_links]
-    feeds += [{"scope": "author", "name": link.author.name}
-              | {fmt: urls.feed(base, "authors", link.author.slug, fmt) for fmt in urls.FORMATS}
-              for link in article.author_links]
+    named: list[tuple[str, Section | Topic | Author]] = [("sections", section)]
+    named += [("topics", link.topic) for link in article.topic_links]
+    named += [("authors", link.author) for link in article.author_links]
+    feeds = [{"scope": KINDS[kind].noun, "name": scope.name}
+             | {fmt: urls.feed(base, kind, scope.slug, fmt) for fmt in urls.FORMATS}
+             for kind, scope in named]
     image = None
     if article.image_url:
         image = {"url": article.image_url, "type": article.image_type,
@@ -40,7 +39,7 @@ def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
     return {
         "key": article.key,
         "id": article.uid,
-        "status": articles.status_of(article, now),
+        "status": visibility.status(article, now),
         "title": article.title,
         "section": section.name,
         "section_slug": section.slug,
@@ -186,7 +185,7 @@ def delete(key: str) -> Response:
 
     def work(session: Session) -> Article:
         article = articles.delete_article(session, key, now=now, if_match=_if_match(session, key, True))
-        changes.record(app, session, changes.public_scopes(article, now), now)
+        changes.record(app, session, changes.public_scopes_of(article, now), now)
         return article
 
     db.run_write(db.get_engine(), work)

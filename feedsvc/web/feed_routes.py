@@ -6,39 +6,38 @@ when its scope changed) → polling.answer → bytes out.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import exists, select
-from sqlalchemy.orm import Session
+from lxml import etree
 
-from feedsvc.feeds import freshness, service, urls
+from feedsvc.errors import NotFound
+from feedsvc.feeds import address, formats, freshness, service, urls
 from feedsvc.feeds.address import FeedAddress
-from feedsvc.store import db, site
-from feedsvc.store.changes import Scope
-from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
+from feedsvc.store import db, directory, site
+from feedsvc.store.scopes import KINDS, Scope
 from feedsvc.web import polling, problems
 
 bp = Blueprint("feeds", __name__)
 
 
-def serve_feed(scope: Scope, fmt: str) -> Response:
+def serve_feed() -> Response:
     """A feed for a poller: its current document as 200 or 304, identity or gzip.
 
     The address (a bad parameter is params' 400), then the document, rendered only when its
     scope changed since (freshness.py), then the answer that the fast path gives too (polling.answer).
     """
     app, now, base = current_app, site.now(), site.base_url()
-    address = FeedAddress.from_args(base, scope, fmt, request.args, max_limit=app.config["FEED_MAX_SIZE"])
+    address = FeedAddress.from_path(base, request.path, request.args, max_limit=app.config["FEED_MAX_SIZE"])
+    if address is None:  # pragma: no cover - the rules admit feed paths only
+        raise NotFound("There is no feed at this address.")
     environ = request.environ
     settings = service.settings_for(app)  # type: ignore[arg-type]
     links = polling.links(address, settings.hub_url(base))
     zipped = polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", ""))
     for _ in range(3):
         current = freshness.get_cache(app).fetch(
-            address.key(), scope, now, lambda session: service.render(session, address, settings, now=now),
+            address.key(), address.scope, now, lambda session: service.render(session, address, settings, now=now),
             canonical=address.canonical)
         try:
             status, headers, body = polling.answer(
@@ -66,73 +65,39 @@ class FeedAnswer(Response):
         return super().get_wsgi_headers(environ)
 
 
-@bp.get("/feed.<any(atom, rss, json):fmt>")
-def site_feed(fmt: str) -> Response:
-    return serve_feed(Scope(), fmt)
-
-
-@bp.get("/<any(sections, topics, authors):kind>/<slug>/feed.<any(atom, rss, json):fmt>")
-def scope_feed(kind: str, slug: str, fmt: str) -> Response:
-    return serve_feed(Scope(kind, slug), fmt)
-
-
-def public_scopes(session: Session, now: dt.datetime) -> list[tuple[str, str, str]]:
-    """(kind, slug, name) of every section, topic and author with a public article, by name.
-
-    One EXISTS per scope, answered by the first row of its (scope, published) index: the cost
-    follows the number of scopes, not of articles (an IN over every public article took 8 s
-    at a million, bench/render).
-    """
-    visible = (Article.deleted.is_(None) | (Article.published <= Article.deleted))
-    found: list[tuple[str, str, str]] = []
-    for kind, model, link in (("sections", Section, None), ("topics", Topic, ArticleTopic),
-                              ("authors", Author, ArticleAuthor)):
-        if link is None:
-            seen = exists().where(Article.section_id == model.id, Article.published <= now,
-                                  visible)
-        else:
-            key = link.topic_id if model is Topic else link.author_id  # type: ignore[union-attr]
-            seen = exists().where(key == model.id, link.published <= now,
-                                  Article.id == link.article_id, visible)
-        rows = session.execute(select(model.slug, model.name).where(seen).order_by(model.name))
-        found += [(kind, slug, name) for slug, name in rows]
-    return found
+@bp.get(address.SITE_RULE)
+@bp.get(address.SCOPE_RULE)
+def feed(**_: str) -> Response:
+    """Every feed URL: the address (FeedAddress.from_path) decides what it names."""
+    return serve_feed()
 
 
 @bp.get("/feeds.opml")
 def opml() -> Response:
-    """Every feed as OPML 2.0 (http://opml.org/spec2.opml), grouped by scope kind."""
+    """Every feed as OPML 2.0 (http://opml.org/spec2.opml), grouped by scope kind, by lxml."""
     base, now = site.base_url(), site.now()
     title = current_app.config["SITE_TITLE"]
-    scopes = public_scopes(db.get_session(), now)
-    lines = ['<?xml version="1.0" encoding="utf-8"?>', '<opml version="2.0">',
-             f"<head><title>{_x(title)} feeds</title></head>", "<body>"]
+    root = etree.Element("opml", version="2.0")
+    etree.SubElement(etree.SubElement(root, "head"), "title").text = f"{title} feeds"
+    body = etree.SubElement(root, "body")
 
-    def outlines(kind: str | None, slug: str | None, name: str) -> None:
-        for fmt, label in (("atom", "Atom"), ("rss", "RSS"), ("json", "JSON Feed")):
+    def outlines(parent: etree._Element, scope: Scope, name: str) -> None:
+        for fmt in urls.FORMATS:
+            text = f"{name} ({formats.LABELS[fmt]})"
             # type="rss" is OPML's word for any feed with an xmlUrl, JSON Feed included.
-            lines.append(f'<outline type="rss" text={quoteattr(f"{name} ({label})")} '
-                         f"title={quoteattr(f'{name} ({label})')} "
-                         f"xmlUrl={quoteattr(urls.feed(base, kind, slug, fmt))} "
-                         f"htmlUrl={quoteattr(urls.scope_page(base, kind, slug))}/>")
+            etree.SubElement(parent, "outline", type="rss", text=text, title=text,
+                             xmlUrl=urls.feed(base, scope.kind, scope.slug, fmt),
+                             htmlUrl=urls.scope_page(base, scope.kind, scope.slug))
 
-    lines.append(f"<outline text={quoteattr(title)}>")
-    outlines(None, None, title)
-    lines.append("</outline>")
-    for kind in ("sections", "topics", "authors"):
-        lines.append(f'<outline text="{kind.capitalize()}">')
-        for scope_kind, slug, name in scopes:
-            if scope_kind == kind:
-                outlines(kind, slug, f"{title}: {name}")
-        lines.append("</outline>")
-    lines += ["</body>", "</opml>"]
-    body = "\n".join(lines).encode()
-    return Response(body, content_type="text/x-opml; charset=utf-8",
+    outlines(etree.SubElement(body, "outline", text=title), Scope(), title)
+    session = db.get_session()
+    for kind in KINDS.values():
+        group = etree.SubElement(body, "outline", text=kind.plural_label)
+        for named in directory.named_scopes(session, kind.segment, now):
+            outlines(group, Scope(kind.segment, named.slug), f"{title}: {named.name}")
+    document = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return Response(document, content_type="text/x-opml; charset=utf-8",
                     headers={"Cache-Control": "no-cache"})
-
-
-def _x(text: str) -> str:
-    return escape(text)
 
 
 def init_app(app: Flask) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedsvc.store.params import MAX_LISTING
+from feedsvc.store.params import MAX_LISTING, SCOPE_FILTERS, STATUSES
 from feedsvc.store.payload import (
     EMAIL,
     LANGUAGE,
@@ -65,7 +65,7 @@ _INPUT_PROPERTIES: dict[str, Any] = {
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _FEEDS = {"type": "object", "required": ["scope", "name", "atom", "rss", "json"],
           "additionalProperties": False, "properties": {
-              "scope": {"enum": ["section", "topic", "author"]}, "name": {"type": "string"},
+              "scope": {"enum": list(SCOPE_FILTERS)}, "name": {"type": "string"},
               "atom": {"type": "string"}, "rss": {"type": "string"}, "json": {"type": "string"}}}
 _ARTICLE_PROPERTIES: dict[str, Any] = {
     "key": _KEY,
@@ -164,9 +164,9 @@ def spec(base: str) -> dict[str, Any]:
                         "parameters": [
                             {"name": n, "in": "query", "required": False,
                              "schema": {"type": "string"}} for n in
-                            ("section", "topic", "author", "cursor")] + [
+                            (*SCOPE_FILTERS, "cursor")] + [
                             {"name": "status", "in": "query", "required": False,
-                             "schema": {"enum": ["published", "scheduled", "deleted"]}},
+                             "schema": {"enum": list(STATUSES)}},
                             {"name": "limit", "in": "query", "required": False,
                              "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTING}}],
                         "responses": {"200": {"description": "A page of articles", "content": {

@@ -18,19 +18,17 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.errors import Gone, NotFound
-from feedsvc.feeds import urls
-from feedsvc.store import articles, db, directory, params, site
+from feedsvc.feeds import formats, urls
+from feedsvc.store import articles, db, directory, params, site, visibility
 from feedsvc.store.directory import ScopeInfo
 from feedsvc.store.sanitize import clean_html
+from feedsvc.store.scopes import KINDS
 from feedsvc.web import polling
 
 bp = Blueprint("pages", __name__)
 
 # Format name, media type for autodiscovery (JSON Feed 1.1 asks for application/feed+json).
-FORMATS = {"atom": ("Atom", "application/atom+xml"), "rss": ("RSS", "application/rss+xml"),
-           "json": ("JSON Feed", "application/feed+json")}
 HEADINGS = {400: "This link does not work", 404: "Page not found", 410: "This article was deleted"}
-KIND_LABELS = {"sections": "Section", "topics": "Topic", "authors": "Author"}
 
 # Pages run no inline code and load nothing from elsewhere; article bodies may show images
 # from the newsroom's own host, hence img-src https:.
@@ -53,18 +51,11 @@ class FeedLink:
 def feed_links(kind: str | None, slug: str | None, name: str | None = None) -> list[FeedLink]:
     """The three feeds of a scope (the site when ``kind`` is None), with titles a reader shows."""
     title = current_app.config["SITE_TITLE"]
-    if kind is None or name is None:
-        scope = "all articles"
-    elif kind == "topics":
-        scope = f"topic {name}"
-    elif kind == "authors":
-        scope = f"articles by {name}"
-    else:
-        scope = name
+    scope = "all articles" if kind is None or name is None else KINDS[kind].phrase.format(name=name)
     base = site.base_url()
     return [FeedLink(f"{title}: {scope} ({label})", media, urls.feed(base, kind, slug, fmt), fmt,
                      label, scope)
-            for fmt, (label, media) in FORMATS.items()]
+            for fmt, label in formats.LABELS.items() for media in [formats.MEDIA_TYPES[fmt]]]
 
 
 def alternates(scope: ScopeInfo | None) -> list[FeedLink]:
@@ -75,8 +66,7 @@ def alternates(scope: ScopeInfo | None) -> list[FeedLink]:
 
 def _listing(kind: str | None = None, slug: str | None = None) -> tuple[articles.Page, bool]:
     """One page of a listing from ``?cursor=`` (params.cursor), and whether it is the first."""
-    filters = {"sections": "section", "topics": "topic", "authors": "author"}
-    scope = {filters[kind]: slug} if kind and slug else {}
+    scope = {KINDS[kind].noun: slug} if kind and slug else {}
     cursor = params.cursor(request.args)
     page = articles.list_articles(db.get_session(), now=site.now(), limit=current_app.config["PAGE_SIZE"],
                                public=True, status="published", cursor=cursor, **scope)
@@ -95,10 +85,10 @@ def home() -> str:
 def _scope_page(kind: str, slug: str) -> str:
     scope = directory.scope(db.get_session(), kind, slug, site.now())
     if scope is None:
-        raise NotFound(f"There is no {KIND_LABELS[kind].lower()} at this address.")
+        raise NotFound(f"There is no {KINDS[kind].noun} at this address.")
     page, first = _listing(kind, slug)
     return render_template(
-        "pages/scope.html", scope=scope, kind_label=KIND_LABELS[kind], page=page,
+        "pages/scope.html", scope=scope, kind_label=KINDS[kind].label, page=page,
         first=first, feeds=alternates(scope),
         own_feeds=feed_links(kind, slug, scope.name))
 
@@ -123,8 +113,7 @@ def article(key: str) -> str:
     found = articles.get_article(db.get_session(), key)
     # A scheduled article answers exactly as an unknown key does: its existence is news too.
     # So does one deleted before its instant, which was never public.
-    if (found is None or found.published > site.now()
-            or (found.deleted is not None and found.deleted < found.published)):
+    if found is None or not visibility.was_public(found, site.now()):
         raise NotFound("There is no article at this address.")
     if found.deleted is not None:
         raise Gone("This article was deleted.")
@@ -169,11 +158,11 @@ def article_body(content: str | None, url: str | None) -> Markup:
 def feeds() -> str:
     session, now = db.get_session(), site.now()
     title = current_app.config["SITE_TITLE"]
-    groups = [("sections", "Sections"), ("topics", "Topics"), ("authors", "Authors")]
     return render_template(
         "pages/feeds.html", nav="feeds", feeds=alternates(None),
         whole=directory.site(session, f"All of {title}", now),
-        groups=[(kind, heading, directory.scopes(session, kind, now)) for kind, heading in groups],
+        groups=[(kind.segment, kind.plural_label, directory.scopes(session, kind.segment, now))
+                for kind in KINDS.values()],
         opml=f"{site.base_url()}/feeds.opml")
 
 

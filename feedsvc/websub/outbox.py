@@ -30,8 +30,8 @@ from feedsvc.feeds import service, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
 from feedsvc.store import changes, db
-from feedsvc.store.changes import Scope, scopes_of
 from feedsvc.store.models import Article, Setting, WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.store.scopes import Scope, scopes_of
 
 DUE_CURSOR = "websub_due_cursor"
 CHUNK = 500
@@ -257,4 +257,4 @@ def init_app(app: Flask) -> None:
     def listener(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
         distribute(app, session, scopes, now)
 
-    changes.listen(app, listener)
+    changes.listen(app, changes.Stage.WEBSUB, listener)
