@@ -53,10 +53,6 @@ class PreconditionFailed(FeedsvcError):
     status, title = 412, "Precondition Failed"
 
 
-class PreconditionRequired(FeedsvcError):
-    status, title = 428, "Precondition Required"
-
-
 class TooLarge(FeedsvcError):
     status, title = 413, "Content Too Large"
 

@@ -52,9 +52,9 @@ def fetch(app: Flask, cache: FeedCache, renderer: Renderer, now: dt.datetime,
 
 
 def write(app: Flask, scopes: set[Scope], now: dt.datetime) -> None:
-    from feedsvc.feeds.freshness import bump
+    from feedsvc.feeds.freshness import advance_versions
 
-    db.run_write(db.get_engine(app), lambda s: bump(s, scopes, now))
+    db.run_write(db.get_engine(app), lambda s: advance_versions(s, scopes, now))
 
 
 def test_unchanged_feed_is_not_rendered_again(app: Flask, clock: Clock) -> None:

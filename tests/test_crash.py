@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, text
 
 from feedsvc.store import db
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
-from feedsvc.transfer.commands import BATCH
+from feedsvc.transfer.records import BATCH
 
 from conftest import make_article, new_token
 from live import LiveServer

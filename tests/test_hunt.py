@@ -21,7 +21,7 @@ from feedsvc import config
 from feedsvc.errors import ConfigError
 from feedsvc.store import db
 from feedsvc.store.sanitize import has_forbidden
-from feedsvc.transfer import commands
+from feedsvc.transfer import jsonl
 
 from conftest import Api, make_article
 
@@ -33,7 +33,7 @@ def exported(app: Flask) -> list[dict[str, Any]]:
     from sqlalchemy.orm import Session
 
     with app.app_context(), Session(db.get_engine(app)) as session:
-        return [json.loads(line) for line in commands.export_lines(session)]
+        return [json.loads(line) for line in jsonl.export_lines(session)]
 
 
 # --- Content: ammonia decodes character references, so "&#xFFFF;" came out as U+FFFF ----------

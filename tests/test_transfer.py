@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from feedsvc.store import db
-from feedsvc.transfer import commands
+from feedsvc.transfer import jsonl
 
 from conftest import Api, make_article, new_token, seed_article
 
@@ -46,7 +46,7 @@ def exported(app: Flask) -> list[dict[str, Any]]:
         from sqlalchemy.orm import Session
 
         with Session(db.get_engine(app)) as session:
-            return [json.loads(line) for line in commands.export_lines(session)]
+            return [json.loads(line) for line in jsonl.export_lines(session)]
 
 
 def test_round_trip_is_lossless(app: Flask, api: Api, tmp_path: Path,

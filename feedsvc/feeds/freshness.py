@@ -1,6 +1,6 @@
 """Feed documents: rendered once per change for the whole deployment, revalidated without a render.
 
-Every write that touches a scope bumps the scope's version in ``feed_scopes`` (``bump``, inside
+Every write that touches a scope advances the scope's version in ``feed_scopes`` (``advance_versions``, inside
 the write's transaction). A canonical document (a feed's first page as pollers poll it) is
 stored in ``feed_documents`` with the version it was rendered at, its validators, the instant
 time alone changes it (``valid_until``) and its gzipped bytes, where every process sees it. A
@@ -53,11 +53,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date
 
+from feedsvc.feeds.document import EPOCH
 from feedsvc.store import changes, db
 from feedsvc.store.models import FeedDocument, FeedScope
 from feedsvc.store.scopes import Scope
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _OVERHEAD = 1200  # bytes a held document costs besides its bodies (measured: tests/test_review.py)
 
 
@@ -68,7 +68,7 @@ class Rendered:
     body: bytes
     content_type: str
     valid_until: dt.datetime | None = None  # the next instant time alone changes the document
-    newest: dt.datetime | None = None  # the latest instant shown (an entry published, a deletion)
+    last_shown: dt.datetime | None = None  # the latest instant shown (an entry published, a deletion)
 
 
 class Changed(Exception):
@@ -238,7 +238,7 @@ def variant_of(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def bump(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
+def advance_versions(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
     """Advance the version of every scope a write touched (inside that write's transaction).
 
     Rows are touched in one order so that two writers never wait on each other in a cycle.
@@ -259,7 +259,7 @@ def _notify(session: Session) -> None:
         session.execute(text(f"NOTIFY {_Notices.CHANNEL}"))
 
 
-def expect(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
+def record_due(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
     """Record when embargoed articles come due in their scopes, leaving the versions alone.
 
     Every document rendered before such an instant is stale from it on. ``due`` keeps the
@@ -483,7 +483,7 @@ class FeedCache:
         changed = _utc(row.changed) if row.changed is not None else EPOCH
         # The instant these bytes came to be: the last write to the scope or the newest
         # instant the document shows (a scheduled article that came due), never in the future.
-        candidate = min(max(changed, rendered.newest or EPOCH), now).replace(microsecond=0)
+        candidate = min(max(changed, rendered.last_shown or EPOCH), now).replace(microsecond=0)
         gzipped = gzip.compress(rendered.body, compresslevel=6, mtime=0) if stored else None
         last_modified = candidate
         if stored:
@@ -669,7 +669,7 @@ class _Watch:
 class _Notices:
     """Whether anything that changes a feed was committed to a PostgreSQL database since an
     earlier look, from any process: every such write NOTIFYs ``CHANNEL`` in its transaction
-    (``bump``, ``expect``), PostgreSQL delivers it at the commit, and a thread of this process
+    (``advance_versions``, ``record_due``), PostgreSQL delivers it at the commit, and a thread of this process
     LISTENs on a connection of its own (outside the pool: a LISTEN belongs to its session) and
     moves ``generation`` for each delivery.
 
@@ -830,11 +830,11 @@ def init_app(app: Flask) -> None:
     app.extensions["feedsvc.feed_cache"] = feeds
 
     def changed(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
-        bump(session, scopes, now)
+        advance_versions(session, scopes, now)
         feeds.written(session)
 
     def scheduled(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
-        expect(session, due, now)
+        record_due(session, due, now)
         feeds.written(session)
 
     changes.listen(app, changes.Stage.SCOPE_VERSIONS, changed, due=scheduled)

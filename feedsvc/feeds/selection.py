@@ -35,7 +35,7 @@ class ScopeRow:
 
 
 @dataclass(frozen=True)
-class Shown:
+class EntryRow:
     """An article as a feed shows it, in plain values: read with three queries and no ORM
     objects, whose per-object cost was most of a 50-entry render."""
 
@@ -57,7 +57,7 @@ class Shown:
 
 
 @dataclass(frozen=True)
-class Gone:
+class Deletion:
     """A deleted article a feed still reports (RFC 6721): its id and when it was deleted."""
 
     uid: str
@@ -66,9 +66,9 @@ class Gone:
 
 @dataclass(frozen=True)
 class Selection:
-    articles: list[Shown]
+    articles: list[EntryRow]
     next_cursor: str | None
-    tombstones: list[Gone]
+    tombstones: list[Deletion]
     next_change: dt.datetime | None  # the next instant time alone changes this selection
     aged_out: dt.datetime | None = None  # the last instant time alone changed it (a tombstone expired)
 
@@ -157,13 +157,13 @@ def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Sta
         # (sort, id) < (when, last_id), with a plain bound on sort so that the index walk
         # starts at the cursor: both planners only filter with the OR (and SQLite with a row
         # value), and a page half-way down a million articles read 500,000 rows first.
-        # In the published order :upper is also the cursor's instant when that is earlier
+        # In the published order :shown_until is also the cursor's instant when that is earlier
         # than now: one bound on the walked column, as SQLite uses just one.
         when: Any = bindparam("when")
         last_id: Any = bindparam("last_id")
         keyset = [sort <= when, or_(sort < when, id_column < last_id)]
     page = (_joined(select(id_column, sort), id_column)
-            .where(*filters, visibility.public_clause(bindparam("upper"), due, deleted), *keyset)
+            .where(*filters, visibility.public_clause(bindparam("shown_until"), due, deleted), *keyset)
             .order_by(sort.desc(), id_column.desc()).limit(bindparam("limit")))
     upcoming = _joined(select(func.min(published)), id_column).where(
         *filters, published > _NOW, deleted.is_(None))
@@ -181,22 +181,22 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
     connection = session.connection()
     statements = _statements(scope.scope.kind, order, cursor is not None,
                              connection.dialect.name == "sqlite")
-    params: dict[str, Any] = {"scope_id": scope.id, "now": now, "upper": now, "limit": limit + 1}
+    params: dict[str, Any] = {"scope_id": scope.id, "now": now, "shown_until": now, "limit": limit + 1}
     if cursor is not None:
         when, last_id = cursor_position(connection, cursor, now=now, public=True)
         params |= {"when": when, "last_id": last_id}
         if order == "published":
-            params["upper"] = min(now, when)
+            params["shown_until"] = min(now, when)
     rows = connection.execute(statements.page, params).all()
     articles = _load(connection, [row[0] for row in rows[:limit]])
     next_cursor = None
     if len(rows) > limit:  # the page's last entry, by its key: no row id leaves the service
         next_cursor = Cursor(order, rows[limit - 1][1], articles[-1].key).encode()
-    tombstones: list[Gone] = []
+    tombstones: list[Deletion] = []
     aged_out = None
     if with_tombstones and tombstone_days > 0:
         days = dt.timedelta(days=tombstone_days)
-        tombstones = [Gone(uid, deleted) for uid, deleted in connection.execute(
+        tombstones = [Deletion(uid, deleted) for uid, deleted in connection.execute(
             statements.tombstones, params | {"since": now - days, "limit": limit})]
         # A tombstone that aged out changed the bytes with no write: that instant is when the
         # document last changed, in every process alike (its Last-Modified, cache.py).
@@ -261,7 +261,7 @@ _ARTICLES = (select(Article.id, Article.uid, Article.key, Article.title, Article
              .join(Section, Section.id == Article.section_id).where(Article.id.in_(_IDS)))
 
 
-def _load(connection: Connection, ids: list[int]) -> list[Shown]:
+def _load(connection: Connection, ids: list[int]) -> list[EntryRow]:
     """The articles of ``ids``, in that order: three Core queries."""
     if not ids:
         return []
@@ -275,7 +275,7 @@ def _load(connection: Connection, ids: list[int]) -> list[Shown]:
     by_id = {}
     for (article_id, uid, key, title, url, summary, content, published, updated, image_url,
          image_type, image_length, language, section, section_slug) in connection.execute(_ARTICLES, params).all():
-        by_id[article_id] = Shown(uid, key, title, url, summary, content, published, updated,
+        by_id[article_id] = EntryRow(uid, key, title, url, summary, content, published, updated,
                                   image_url, image_type, image_length, language,
                                   (section, section_slug), tuple(topics[article_id]),
                                   tuple(authors[article_id]))

@@ -102,7 +102,7 @@ def to_document(chosen: selection.Selection, scope: selection.ScopeRow, address:
         tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in chosen.tombstones))
 
 
-def _entry(article: selection.Shown, base: str) -> Entry:
+def _entry(article: selection.EntryRow, base: str) -> Entry:
     section, section_slug = article.section
     categories = [Category(section, f"{base}/sections/",
                            urls.scope_page(base, "sections", section_slug))]
@@ -139,4 +139,4 @@ def render(session: Session, address: FeedAddress, settings: FeedSettings, *,
     shown = [a.published for a in chosen.articles] + [t.deleted for t in feed.tombstones]
     shown += [chosen.aged_out] if chosen.aged_out is not None else []
     return Rendered(formats.render(feed, address.fmt), formats.CONTENT_TYPES[address.fmt],
-                    valid_until=chosen.next_change, newest=max(shown, default=None))
+                    valid_until=chosen.next_change, last_shown=max(shown, default=None))

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
@@ -20,7 +20,7 @@ from feedsvc.store.sanitize import clean_html
 from feedsvc.store.scopes import KIND_OF_MODEL, Scope
 from feedsvc.store.slugs import key_from_title, slugify
 
-Named = TypeVar("Named", Section, Topic, Author)
+NamedModel = TypeVar("NamedModel", Section, Topic, Author)
 
 
 def id_authority(session: Session, configured: str | None) -> str:
@@ -70,7 +70,7 @@ def free_key(session: Session, title: str) -> str:
     return f"{base}-{n}"
 
 
-def named(session: Session, model: type[Named], name: str) -> Named:
+def named(session: Session, model: type[NamedModel], name: str) -> NamedModel:
     """The section, topic or author called ``name``, created with a free slug if new.
 
     Two names that fold to one slug ("C#" and "C") get "c" and "c-2"; a slug, once given, is
@@ -135,11 +135,14 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     return Saved(article, False, True, before | public_scopes_of(article, now), due_scopes(article, now))
 
 
+# What an article holds where nothing was given: the creation defaults, and what a PUT resets.
+_BLANK: dict[str, Any] = {"title": None, "section": None, "topics": (), "authors": (), "summary": None,
+                          "content": None, "url": None, "image": None, "language": None}
+
+
 def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dict[str, Any]:
     """What the stored ``state`` becomes under a PUT (``replace``) or PATCH of ``fields``."""
-    target = dict(state) if not replace else {
-        "title": None, "section": None, "topics": (), "authors": (), "summary": None,
-        "content": None, "url": None, "image": None, "language": None,
+    target = dict(state) if not replace else _BLANK | {
         "published": state["published"], "updated": state["updated"]}
     for name, value in fields.items():
         # A null date means "not given": the stored one stays (see the README).
@@ -168,23 +171,26 @@ def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
         return False  # let the ordinary path refuse it, with its reason
 
 
-def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
-            authority: str, tombstone: Article | None, uid: str | None) -> Article:
+def _new_state(fields: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A new article's whole state from checked ``fields``: ``_BLANK`` where nothing was given,
+    ``published`` now (whole seconds) and ``updated`` = ``published`` by default, the content
+    cleaned. Invalid without a title or a section, or with ``updated`` before ``published``."""
     published = fields.get("published") or now.replace(microsecond=0)
-    target: dict[str, Any] = {
-        "title": fields.get("title"), "section": fields.get("section"),
-        "topics": fields.get("topics", ()), "authors": fields.get("authors", ()),
-        "summary": fields.get("summary"), "url": fields.get("url"),
-        "content": fields.get("content"), "image": fields.get("image"),
-        "language": fields.get("language"), "published": published,
-        "updated": fields.get("updated") or published,
-    }
+    target = _BLANK | {name: fields[name] for name in _BLANK if name in fields}
+    target |= {"published": published, "updated": fields.get("updated") or published}
     if target["title"] is None or target["section"] is None:
         raise Invalid("A new article needs a title and a section.", [
             {"pointer": f"#/{name}", "detail": "is required"}
             for name in ("title", "section") if target[name] is None])
     _check_dates(target)
     target["content"] = _clean_content(target)
+    return target
+
+
+def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
+            authority: str, tombstone: Article | None, uid: str | None) -> Article:
+    target = _new_state(fields, now)
+    published = target["published"]
     if tombstone is not None:
         article = tombstone
         article.deleted = None
@@ -346,10 +352,6 @@ def cursor_position(connection: Connection, cursor: Cursor, *, now: dt.datetime,
     return cursor.when, row_id
 
 
-def count_articles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Article)) or 0
-
-
 def export_state(article: Article) -> dict[str, Any]:
     """Every stored field of an article, tombstone included, for ``feedsvc export``."""
     return _state(article) | {"key": article.key, "id": article.uid,
@@ -376,42 +378,38 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
     """
     if not items:
         return frozenset()
+    states = [_new_state(item.fields, now) for item in items]
     names: dict[type[Any], set[str]] = {Section: set(), Topic: set(), Author: set()}
-    for item in items:
-        names[Section].add(item.fields["section"])
-        names[Topic].update(item.fields.get("topics", ()))
-        names[Author].update(b.name for b in item.fields.get("authors", ()))
+    for state in states:
+        names[Section].add(state["section"])
+        names[Topic].update(state["topics"])
+        names[Author].update(b.name for b in state["authors"])
     found = {model: _ids_by_name(session, model, wanted) for model, wanted in names.items()}
     ids = {model: {name: id_ for name, (id_, _) in rows.items()} for model, rows in found.items()}
     rows: list[dict[str, Any]] = []
-    for item in items:
-        f = item.fields
-        published = f.get("published") or now.replace(microsecond=0)
-        target = {"published": published, "updated": f.get("updated") or published,
-                  "content": f.get("content"), "url": f.get("url")}
-        _check_dates(target)
-        image: Image | None = f.get("image")
+    for item, state in zip(items, states, strict=True):
+        image: Image | None = state["image"]
         rows.append({
-            "key": item.key, "uid": item.uid or tag_uri(authority, published, item.key),
-            "title": f["title"], "section_id": ids[Section][f["section"]],
-            "summary": f.get("summary"), "content": _clean_content(target),
-            "published": published, "updated": target["updated"], "url": f.get("url"),
+            "key": item.key, "uid": item.uid or tag_uri(authority, state["published"], item.key),
+            "title": state["title"], "section_id": ids[Section][state["section"]],
+            "summary": state["summary"], "content": state["content"],
+            "published": state["published"], "updated": state["updated"], "url": state["url"],
             "image_url": image.url if image else None,
             "image_type": image.type if image else None,
             "image_length": image.length if image else None,
-            "language": f.get("language"), "deleted": item.deleted, "modified": now,
+            "language": state["language"], "deleted": item.deleted, "modified": now,
             "version": 1})
     article_ids: dict[str, int] = {key: id_ for key, id_ in session.execute(
         insert(Article).returning(Article.key, Article.id, sort_by_parameter_order=True), rows)}
     topic_rows, author_rows = [], []
-    for item, row in zip(items, rows, strict=True):
-        dates = {"article_id": article_ids[item.key], "published": row["published"],
-                 "updated": row["updated"]}
+    for item, state in zip(items, states, strict=True):
+        dates = {"article_id": article_ids[item.key], "published": state["published"],
+                 "updated": state["updated"]}
         topic_rows += [dates | {"topic_id": ids[Topic][name], "position": i}
-                       for i, name in enumerate(item.fields.get("topics", ()))]
+                       for i, name in enumerate(state["topics"])]
         author_rows += [dates | {"author_id": ids[Author][b.name], "position": i,
                                  "email": b.email, "url": b.url}
-                        for i, b in enumerate(item.fields.get("authors", ()))]
+                        for i, b in enumerate(state["authors"])]
     if topic_rows:
         session.execute(insert(ArticleTopic), topic_rows)
     if author_rows:
@@ -420,7 +418,7 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
                                   for _, slug in rows.values()})
 
 
-def _ids_by_name(session: Session, model: type[Named],
+def _ids_by_name(session: Session, model: type[NamedModel],
                  wanted: set[str]) -> dict[str, tuple[int, str]]:
     """``name -> (id, slug)`` for every wanted name, created where missing."""
     found: dict[str, tuple[int, str]] = {}

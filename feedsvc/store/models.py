@@ -147,7 +147,7 @@ class FeedScope(Base):
 
     A server process compares it with the version its cached documents were rendered from:
     one primary-key read tells whether any process has changed the scope since, and whether an
-    embargoed article written without a new version has come due since (see cache.expect).
+    embargoed article written without a new version has come due since (see freshness.record_due).
     """
 
     __tablename__ = "feed_scopes"

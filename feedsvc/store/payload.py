@@ -21,8 +21,7 @@ from feedsvc.store.slugs import KEY_PATTERN, MAX_KEY
 FIELDS = {"key", "title", "section", "topics", "authors", "summary", "content", "published",
           "updated", "url", "image", "language"}
 # What a GET adds; a client may send a fetched article back unchanged, so these are ignored.
-READ_ONLY = {"id", "status", "section_slug", "topic_slugs", "author_slugs", "links", "page_url",
-             "feeds", "deleted", "etag"}
+READ_ONLY = {"id", "status", "section_slug", "topic_slugs", "page_url", "feeds", "deleted"}
 # The shape of every field, in one place: the checks below, the OpenAPI document (openapi.py)
 # and the column widths (models.py) all read these, and tests/test_shapes.py holds each
 # against its column on both databases (issue 12: an image type the API took and a column

@@ -1,6 +1,9 @@
 """Moving articles in and out: ``feedsvc import`` and ``feedsvc export``.
 
-- ``commands`` — the two commands: JSON Lines both ways, and RSS or Atom in
+- ``records`` — an import's records, failures and summary, and how they are written
+- ``jsonl`` — JSON Lines in (the API's article shape) and out (the export)
+- ``syndication`` — RSS 2.0 and Atom feeds in, read with feedparser
+- ``commands`` — the two commands: sources, progress, the summary
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from feedsvc.feeds import selection
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription
 from feedsvc.websub import outbox, sender
-from feedsvc.websub.outbox import Topic
+from feedsvc.websub.outbox import FeedTopic
 
 bp = Blueprint("hub", __name__)
 MODES = ("subscribe", "unsubscribe")
@@ -67,7 +67,7 @@ def check_callback(url: str, allow_private: bool) -> str | None:
     return None
 
 
-def check_topic(session: Session, url: str, base: str, now: dt.datetime) -> Topic | str:
+def check_topic(session: Session, url: str, base: str, now: dt.datetime) -> FeedTopic | str:
     """The feed a topic URL names, or why this hub does not serve it."""
     topic = outbox.parse_topic(url)
     if topic is None or topic.base != base:

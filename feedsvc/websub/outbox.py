@@ -38,7 +38,7 @@ CHUNK = 500
 
 
 @dataclass(frozen=True)
-class Topic:
+class FeedTopic:
     """A feed of this service as a WebSub topic: its URL and what it names."""
 
     url: str
@@ -56,16 +56,16 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def parse_topic(url: str) -> Topic | None:
+def parse_topic(url: str) -> FeedTopic | None:
     """The feed a URL names, when it is exactly one of the URLs the feeds give as rel=self
     (a feed's first page, in either order: address.FeedAddress.from_url)."""
     address = FeedAddress.from_url(url, max_limit=MAX_FEED_SIZE)
     if address is None or not address.canonical:
         return None  # another spelling of the URL, or a page: subscribers use the feed's own
-    return Topic(url, address.origin, address.scope, address.fmt, address.order)
+    return FeedTopic(url, address.origin, address.scope, address.fmt, address.order)
 
 
-def document(session: Session, topic: Topic, settings: FeedSettings, now: dt.datetime) -> tuple[bytes, str] | None:
+def document(session: Session, topic: FeedTopic, settings: FeedSettings, now: dt.datetime) -> tuple[bytes, str] | None:
     """The topic's document as a poller would get it now; None when the feed does not exist."""
     try:
         rendered = service.render(session, FeedAddress(topic.base, topic.scope, topic.fmt, topic.order),
@@ -131,7 +131,7 @@ def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: Feed
     return queued
 
 
-def store_document(session: Session, topic: Topic, settings: FeedSettings, now: dt.datetime) -> bool:
+def store_document(session: Session, topic: FeedTopic, settings: FeedSettings, now: dt.datetime) -> bool:
     """Render the topic and keep the document; whether it differs from the one kept before.
 
     The topic row is locked before rendering, so two writers of one topic take turns and the
@@ -198,7 +198,7 @@ def _queue_pings(app: Flask, session: Session, scopes: frozenset[Scope], now: dt
     return bool(scopes)
 
 
-def request_verification(session: Session, topic: Topic, callback: str, mode: str,
+def request_verification(session: Session, topic: FeedTopic, callback: str, mode: str,
                          lease_seconds: int | None, secret: str | None, now: dt.datetime) -> None:
     """Queue the verification of intent of a (un)subscription request (W3C WebSub 5.3).
 

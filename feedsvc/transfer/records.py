@@ -1,0 +1,175 @@
+"""An import's records and how they are written: idempotent, in batches, each in a savepoint.
+
+An import is idempotent by key: each record creates its article or replaces it, so running the
+same file twice changes nothing. Records are committed in batches, each record inside its own
+savepoint, so a bad record is reported with its line (or entry) number and skipped while the
+rest go in; a crash loses at most the batch in flight, which the next run writes again.
+"""
+
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from feedsvc.errors import FeedsvcError
+from feedsvc.store import articles, changes, db
+from feedsvc.store.models import Article
+
+BATCH = 500
+# The database gone: no record's fault, so the run stops instead of failing every record.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+@dataclass
+class Record:
+    """One article to import: where it came from, and its checked fields."""
+
+    number: int
+    key: str
+    fields: dict[str, Any]
+    uid: str | None = None
+    deleted: dt.datetime | None = None
+    unit: str = "line"  # or "entry", for a feed
+
+
+@dataclass
+class Failure:
+    number: int
+    reason: str
+    unit: str = "line"  # or "entry", for a feed
+
+
+@dataclass
+class Summary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        """One more record ``outcome``: "created", "updated", "unchanged" or "deleted"."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def skip_reason(exc: Exception) -> str:
+    """Why a record was skipped: a refusal's own words, or the error that stopped it."""
+    if isinstance(exc, FeedsvcError):
+        details = "; ".join(f"{e['pointer'].removeprefix('#/')}: {e['detail']}" for e in exc.errors)
+        return f"{exc.detail} {details}".strip()
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError | RecursionError):
+        return f"not JSON: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+
+
+def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
+          authority: str) -> Summary:
+    """Store the records in batches; each bad one is rolled back alone and reported."""
+    summary = Summary()
+    batch: list[Record] = []
+    for item in records:
+        if isinstance(item, Failure):
+            summary.failures.append(item)
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH:
+            _write_batch(app, batch, summary, now, authority)
+            batch = []
+    if batch:
+        _write_batch(app, batch, summary, now, authority)
+    return summary
+
+
+def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.datetime,
+                 authority: str) -> None:
+    touched: set[changes.Scope] = set()
+    with db.write_session(db.get_engine(app)) as session:
+        fresh, rest = _split_new(session, batch)
+        try:
+            with session.begin_nested():
+                touched |= articles.create_many(
+                    session, [articles.NewArticle(r.key, r.fields, r.uid, r.deleted) for r in fresh],
+                    now=now, authority=authority)
+            summary.created += sum(r.deleted is None for r in fresh)
+            summary.deleted += sum(r.deleted is not None for r in fresh)
+        except DATABASE_DOWN:
+            raise  # not the records' fault: stop, and the next run writes this batch again
+        except Exception:
+            rest = batch  # one of them is bad: find it record by record
+        stored = articles.live_articles(session, [r.key for r in rest if r.deleted is None])
+        for record in sorted(rest, key=lambda r: r.number):
+            article = stored.get(record.key)
+            try:
+                if (article is not None and record.deleted is None
+                        and record.uid in (None, article.uid)
+                        and articles.put_changes_nothing(article, record.fields)):
+                    outcome = "unchanged"  # an import run again (after a crash, say): no write
+                else:
+                    with session.begin_nested():
+                        scopes, outcome = _write_record(session, record, now, authority)
+                    touched |= scopes
+            except DATABASE_DOWN:
+                raise
+            except Exception as exc:  # rolled back to the savepoint: this record alone is lost
+                summary.failures.append(Failure(record.number, skip_reason(exc), record.unit))
+            else:
+                summary.count(outcome)
+        changes.record(app, session, touched, now)  # one notice for the whole batch
+    # The session is gone with the batch: memory stays flat however long the file is.
+
+
+def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], list[Record]]:
+    """The records that create an article whose key and id are both unused, and the rest."""
+    keys = {r.key for r in batch}
+    uids = {r.uid for r in batch if r.uid}
+    taken = set(session.scalars(select(Article.key).where(Article.key.in_(keys))))
+    taken_uids = set(session.scalars(select(Article.uid).where(Article.uid.in_(uids))))
+    fresh: list[Record] = []
+    rest: list[Record] = []
+    for record in batch:
+        if record.key in taken or (record.uid and record.uid in taken_uids):
+            rest.append(record)
+        else:
+            fresh.append(record)
+            taken.add(record.key)  # a key again later in the batch is an update of this one
+            if record.uid:
+                taken_uids.add(record.uid)
+    return fresh, rest
+
+
+def _write_record(session: Session, record: Record, now: dt.datetime,
+                  authority: str) -> tuple[frozenset[changes.Scope], str]:
+    """Store one record; its scopes, and which of Summary's counts it adds to."""
+    existing, gone = session.execute(select(Article.uid, Article.deleted).where(
+        Article.key == record.key)).one_or_none() or (None, None)
+    if existing is not None and record.uid is not None and existing != record.uid:
+        raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
+    if record.deleted is not None and gone is not None:
+        return frozenset(), "unchanged"  # a tombstone stays one; its old content serves no feed
+    if record.uid is not None and existing is None:
+        clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
+        if clash is not None:
+            raise FeedsvcError(f"id {record.uid} belongs to the article {clash!r}")
+    saved = articles.save_article(session, record.key, record.fields, now=now, authority=authority,
+                               replace=True, uid=record.uid)
+    # A bulk load bumps the scopes of embargoed articles too: simpler, and no reader is timing it.
+    article, touched = saved.article, saved.touched | frozenset(saved.due)
+    outcome = "created" if saved.created else "updated" if saved.changed else "unchanged"
+    if record.deleted is not None and article.deleted is None:
+        article.deleted = record.deleted
+        article.modified = now
+        touched |= changes.scopes_of(article)
+        outcome = "deleted"
+    session.flush()  # a row the database refuses fails here, inside the record's savepoint
+    return touched, outcome
