@@ -243,3 +243,19 @@ def test_refused_requests_change_nothing_table(app: Flask, api: Api) -> None:
     assert api.patch(article["key"], {"title": ""}).status_code == 422
     assert api.put(article["key"], article | {"topics": ["ok", 5]}).status_code == 422
     assert snapshot(app) == before
+
+
+def test_a_fetched_article_sent_back_changes_nothing(api: Api) -> None:
+    """The README: what a GET adds (id, status, the slugs, each author's slug, page_url, feeds,
+    deleted) is ignored when a client sends the article back, by PUT or PATCH."""
+    body = make_article(key="back", topics=["China", "Trade"],
+                        authors=[{"name": "Ann", "email": "ann@news.example"}, {"name": "Bo"}])
+    first = api.put("back", body)
+    fetched = api.get("back").get_json()
+    assert [a["slug"] for a in fetched["authors"]] == ["ann", "bo"]
+    for send in (api.put, api.patch):
+        again = send("back", fetched)
+        assert again.status_code == 200, again.get_json()
+        assert again.headers["ETag"] == first.headers["ETag"]  # nothing changed
+    fetched["authors"][0]["slug"] = "someone-else"  # read-only: ignored, not a rename
+    assert api.put("back", fetched).headers["ETag"] == first.headers["ETag"]

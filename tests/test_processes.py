@@ -1,6 +1,6 @@
 """Two real server processes on one database: a write through one is seen by both.
 
-A process trusts what it read while nothing is committed (cache.py): on SQLite the wal-index
+A process trusts what it read while nothing is committed (feeds/freshness.py): on SQLite the wal-index
 header tells it of any commit at once, so no process serves a document older than an
 acknowledged write; on PostgreSQL another process's write reaches it by a notice, within
 milliseconds (the process that wrote sees it at once).

@@ -51,7 +51,7 @@ from flask import Flask
 from sqlalchemy import Engine, and_, case, event, or_, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from werkzeug.http import http_date
+from werkzeug.http import http_date, quote_etag
 
 from feedsvc.feeds.document import EPOCH
 from feedsvc.store import changes, db
@@ -89,7 +89,7 @@ class Document:
                  on_grow: Callable[[Document], None] | None = None) -> None:
         assert body is not None or gzipped is not None or load is not None
         self.content_type, self.last_modified, self.valid_until = content_type, last_modified, valid_until
-        self.etag, self.gzip_etag = f'"{digest}"', f'"{digest}-gzip"'
+        self.etag, self.gzip_etag = quote_etag(digest), quote_etag(f"{digest}-gzip")
         self.http_date = http_date(last_modified)  # formatted once, not on every answer
         self.digest = digest
         self._body, self._gzipped = body, gzipped
@@ -229,10 +229,6 @@ class _Held:
     trusted: tuple[_Row, bytes | int] | None = None
 
 
-def _scope_key(scope: Scope) -> tuple[str, str]:
-    return (scope.kind or "", scope.slug or "")
-
-
 def variant_of(key: str) -> str:
     """The stored name of a document: the SHA-256 of its address key (unbounded in length)."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -244,7 +240,7 @@ def advance_versions(session: Session, scopes: Iterable[Scope], now: dt.datetime
     Rows are touched in one order so that two writers never wait on each other in a cycle.
     """
     insert = db.dialect_insert(session)
-    for kind, slug in sorted(_scope_key(scope) for scope in scopes):
+    for kind, slug in sorted(scope.key() for scope in scopes):
         statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
         session.execute(statement.on_conflict_do_update(
             index_elements=[FeedScope.kind, FeedScope.slug],
@@ -268,8 +264,8 @@ def record_due(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datet
     """
     insert = db.dialect_insert(session)
     clock = int(now.timestamp())
-    for scope, when in sorted(due.items(), key=lambda item: _scope_key(item[0])):
-        kind, slug = _scope_key(scope)
+    for scope, when in sorted(due.items(), key=lambda item: item[0].key()):
+        kind, slug = scope.key()
         instant = int(when.timestamp())
         passed = and_(FeedScope.due.is_not(None), FeedScope.due <= clock)
         statement = insert(FeedScope).values(kind=kind, slug=slug, version=0, changed=EPOCH, due=instant)
@@ -452,7 +448,7 @@ class FeedCache:
             connection.close()
 
     def _read_scope(self, scope: Scope) -> _Row:
-        row = self._query(self._scope_sql, _scope_key(scope))
+        row = self._query(self._scope_sql, scope.key())
         return _Row(0, None, None, None) if row is None else _Row(row[0], row[1], row[2], row[3])
 
     def _read_document(self, variant: str) -> _Row | None:
@@ -792,7 +788,7 @@ def _store(session: Session, variant: str, scope: Scope, version: int, digest: s
     """Store a render of ``variant``; its Last-Modified: kept while the bytes are the same,
     else moved to ``candidate`` and strictly past the previous one (If-Modified-Since sees it).
     A render of an older version than the stored one's changes nothing."""
-    kind, slug = _scope_key(scope)
+    kind, slug = scope.key()
     # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
     # store of a newer version must be seen here, not overwritten after it committed.
     row = session.get(FeedDocument, variant, with_for_update=True, populate_existing=True)

@@ -90,7 +90,7 @@ def resolve(session: Session, scope: Scope, now: dt.datetime) -> ScopeRow:
         return ScopeRow(scope, None, None)
     row = session.connection().execute(_resolving(scope.kind), {"slug": scope.slug, "now": now}).first()
     if row is None:
-        raise NotFound(f"There is no {scope.kind[:-1]} {scope.slug!r}.")
+        raise NotFound(f"There is no {KINDS[scope.kind].noun} {scope.slug!r}.")
     return ScopeRow(scope, row.name, row.id)
 
 
@@ -166,7 +166,7 @@ def _statements(kind: str | None, order: str, paged: bool, sqlite: bool) -> _Sta
             .where(*filters, visibility.public_clause(bindparam("shown_until"), due, deleted), *keyset)
             .order_by(sort.desc(), id_column.desc()).limit(bindparam("limit")))
     upcoming = _joined(select(func.min(published)), id_column).where(
-        *filters, published > _NOW, deleted.is_(None))
+        *filters, visibility.scheduled_clause(_NOW, published, deleted))
     return _Statements(page, upcoming, _tombstones(kind), _expired(kind))
 
 
@@ -176,7 +176,7 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
     """Published articles of the scope, newest ``order`` first (ties by id), one page.
 
     ``cursor`` (from params.cursor, of this ``order``) is resolved as a public one: see
-    store.cursor_position, which keeps a scheduled article's key from placing the page.
+    store.articles.cursor_position, which keeps a scheduled article's key from placing the page.
     """
     connection = session.connection()
     statements = _statements(scope.scope.kind, order, cursor is not None,
@@ -199,7 +199,7 @@ def select_entries(session: Session, scope: ScopeRow, *, now: dt.datetime, order
         tombstones = [Deletion(uid, deleted) for uid, deleted in connection.execute(
             statements.tombstones, params | {"since": now - days, "limit": limit})]
         # A tombstone that aged out changed the bytes with no write: that instant is when the
-        # document last changed, in every process alike (its Last-Modified, cache.py).
+        # document last changed, in every process alike (its Last-Modified, feeds/freshness.py).
         expired = connection.scalar(statements.expired, params | {"since": now - days, "before": now - 2 * days})
         aged_out = None if expired is None else expired + days
     upcoming = connection.scalar(statements.upcoming, params)

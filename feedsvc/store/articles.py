@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,13 +11,13 @@ from sqlalchemy import Connection, Select, and_, bindparam, insert, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
-from feedsvc.store import db, visibility
+from feedsvc.store import db, payload, visibility
 from feedsvc.store.changes import due_scopes, public_scopes_of
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from feedsvc.store.params import Cursor
 from feedsvc.store.payload import Byline, Image
 from feedsvc.store.sanitize import clean_html
-from feedsvc.store.scopes import KIND_OF_MODEL, Scope
+from feedsvc.store.scopes import KIND_OF_MODEL, KINDS, Scope
 from feedsvc.store.slugs import key_from_title, slugify
 
 NamedModel = TypeVar("NamedModel", Section, Topic, Author)
@@ -178,10 +178,10 @@ def _new_state(fields: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     published = fields.get("published") or now.replace(microsecond=0)
     target = _BLANK | {name: fields[name] for name in _BLANK if name in fields}
     target |= {"published": published, "updated": fields.get("updated") or published}
-    if target["title"] is None or target["section"] is None:
+    missing = [name for name in payload.REQUIRED if target[name] is None]
+    if missing:
         raise Invalid("A new article needs a title and a section.", [
-            {"pointer": f"#/{name}", "detail": "is required"}
-            for name in ("title", "section") if target[name] is None])
+            {"pointer": f"#/{name}", "detail": "is required"} for name in missing])
     _check_dates(target)
     target["content"] = _clean_content(target)
     return target
@@ -204,9 +204,9 @@ def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime
 
 
 def _check_dates(target: dict[str, Any]) -> None:
-    if target["updated"] < target["published"]:
-        raise Invalid("updated is earlier than published.", [
-            {"pointer": "#/updated", "detail": "must not be earlier than published"}])
+    problem = payload.dates_problem(target["published"], target["updated"])
+    if problem:
+        raise Invalid("updated is earlier than published.", problem)
 
 
 def _clean_content(target: dict[str, Any]) -> str | None:
@@ -288,24 +288,25 @@ class Page:
 
 
 def list_articles(session: Session, *, now: dt.datetime, limit: int, public: bool,
-                  section: str | None = None, topic: str | None = None,
-                  author: str | None = None, status: visibility.Status | None = None,
-                  cursor: Cursor | None = None) -> Page:
+                  within: Mapping[str, str | None] | None = None,
+                  status: visibility.Status | None = None, cursor: Cursor | None = None) -> Page:
     """Articles newest ``published`` first (ties by id), filtered, from a cursor on.
 
     ``public`` (the pages) resolves the cursor as every public listing does, see
     ``cursor_position``; the API (not ``public``) lists scheduled articles, so any key will do.
-    ``status`` is one of params.STATUSES or None for every live article (params.status checks it).
+    ``within`` maps scope kinds (``"sections"``…) to the slug each article must be in (None:
+    any). ``status`` is one of params.STATUSES or None for every live article.
     """
     query = _with_links(select(Article))
-    if section is not None:
-        query = query.join(Section).where(Section.slug == section)
-    if topic is not None:
-        query = query.where(Article.id.in_(
-            select(ArticleTopic.article_id).join(Topic).where(Topic.slug == topic)))
-    if author is not None:
-        query = query.where(Article.id.in_(
-            select(ArticleAuthor.article_id).join(Author).where(Author.slug == author)))
+    for segment, slug in (within or {}).items():
+        if slug is None:
+            continue
+        kind = KINDS[segment]
+        named = select(kind.model.id).where(kind.model.slug == slug).scalar_subquery()
+        if kind.link is None:
+            query = query.where(kind.link_key == named)
+        else:
+            query = query.where(Article.id.in_(select(kind.link.article_id).where(kind.link_key == named)))
     query = query.where(visibility.status_clause(status, now))
     if cursor is not None:
         published, last_id = cursor_position(session.connection(), cursor, now=now, public=public)
@@ -323,7 +324,7 @@ def list_articles(session: Session, *, now: dt.datetime, limit: int, public: boo
 # one look-up of the unique index on key. For a public listing the article must have been
 # public at some time by now, so the key of a scheduled article (or of one deleted before its
 # instant) resolves exactly as an unknown key does, and the page is the same: one statement
-# either way, a hidden key reading the one row an unknown key has not (as entries.resolve
+# either way, a hidden key reading the one row an unknown key has not (as feeds.selection.resolve
 # does for scopes; only a covering index on (key, published, deleted) would even that out).
 # A deleted or edited article still resolves, so a reader walking history keeps going.
 _ROW_OF_KEY = select(Article.id).where(Article.key == bindparam("key"))

@@ -71,7 +71,7 @@ def scope(session: Session, kind: str, slug: str, now: dt.datetime) -> ScopeInfo
 
     A scope whose articles were all deleted is still known (its name was public); one named
     only by scheduled articles is not, until the first of them is published: a topic can be
-    news in itself. The feeds answer the same (entries.resolve).
+    news in itself. The feeds answer the same (feeds.selection.resolve).
     """
     if kind not in KINDS:
         return None
@@ -87,7 +87,7 @@ class ScopeName(NamedTuple):
     name: str
 
 
-def live_sections(session: Session, now: dt.datetime) -> list[ScopeName]:
+def public_sections(session: Session, now: dt.datetime) -> list[ScopeName]:
     """The sections with a published article, for navigation: one index probe per section."""
     live = (select(Article.id).where(Article.section_id == Section.id, visibility.public_clause(now))
             .correlate(Section).exists())

@@ -162,7 +162,7 @@ class FeedScope(Base):
 
 class FeedDocument(Base):
     """A canonical feed document (a feed's first page as pollers poll it), rendered once per
-    change for every server process (cache.py).
+    change for every server process (feeds/freshness.py).
 
     ``version`` is the scope's version it was rendered at; ``last_modified`` moves only when a
     render gives bytes whose hash differs from ``etag``, and then always forward, so it changes

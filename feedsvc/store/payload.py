@@ -18,10 +18,12 @@ from feedsvc.store import timestamps
 from feedsvc.store.sanitize import has_forbidden, plain_text
 from feedsvc.store.slugs import KEY_PATTERN, MAX_KEY
 
+REQUIRED = ("title", "section")  # what a new article must be given
 FIELDS = {"key", "title", "section", "topics", "authors", "summary", "content", "published",
           "updated", "url", "image", "language"}
 # What a GET adds; a client may send a fetched article back unchanged, so these are ignored.
 READ_ONLY = {"id", "status", "section_slug", "topic_slugs", "page_url", "feeds", "deleted"}
+AUTHOR_READ_ONLY = {"slug"}  # each author's slug in a GET
 # The shape of every field, in one place: the checks below, the OpenAPI document (openapi.py)
 # and the column widths (models.py) all read these, and tests/test_shapes.py holds each
 # against its column on both databases (issue 12: an image type the API took and a column
@@ -101,11 +103,9 @@ def parse(data: Any, zone: ZoneInfo, *, partial: bool) -> dict[str, Any]:
         except ValueError as exc:
             errors.append(_error(f"/{name}", str(exc)))
     if not partial:
-        errors += [_error(f"/{name}", "is required") for name in ("title", "section")
-                   if name not in data]
+        errors += [_error(f"/{name}", "is required") for name in REQUIRED if name not in data]
     if "published" in out and "updated" in out and None not in (out["published"], out["updated"]):
-        if out["updated"] < out["published"]:
-            errors.append(_error("/updated", "must not be earlier than published"))
+        errors += dates_problem(out["published"], out["updated"])
     if errors:
         raise Invalid(f"{len(errors)} field(s) of the article are not valid.", errors)
     return out
@@ -237,6 +237,12 @@ def _topics(value: Any, zone: ZoneInfo) -> tuple[str, ...]:
     return tuple(names)
 
 
+def dates_problem(published: dt.datetime, updated: dt.datetime) -> list[dict[str, str]]:
+    """The error of ``updated`` before ``published`` (an entry cannot be updated before it was
+    published, RFC 4287 4.2.15), as the one ``errors`` item; none when they are in order."""
+    return [_error("/updated", "must not be earlier than published")] if updated < published else []
+
+
 def _authors(value: Any, zone: ZoneInfo) -> tuple[Byline, ...]:
     if value is None:
         return ()
@@ -250,7 +256,7 @@ def _authors(value: Any, zone: ZoneInfo) -> tuple[Byline, ...]:
             item = {"name": item}
         if not isinstance(item, dict):
             raise ValueError(f"item {i} must be an object with a name")
-        extra = sorted(set(item) - {"name", "email", "url"})
+        extra = sorted(set(item) - {"name", "email", "url"} - AUTHOR_READ_ONLY)
         if extra:
             raise ValueError(f"item {i} has unknown field(s): {', '.join(map(plain_text, extra))}")
         try:

@@ -6,7 +6,9 @@ that joins it to articles reads ``KINDS``; a new kind is one line here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
@@ -18,6 +20,10 @@ class Scope:
 
     kind: str | None = None  # a key of KINDS: "sections", "topics", "authors"
     slug: str | None = None
+
+    def key(self) -> tuple[str, str]:
+        """(kind, slug) as the tables keep them: the site is ("", "")."""
+        return (self.kind or "", self.slug or "")
 
 
 SITE = Scope()
@@ -46,19 +52,24 @@ class ScopeKind:
         return self.segment.capitalize()
 
 
-KINDS: dict[str, ScopeKind] = {kind.segment: kind for kind in (
+KINDS: Mapping[str, ScopeKind] = MappingProxyType({kind.segment: kind for kind in (
     ScopeKind("sections", "section", Section, None, Article.section_id, "{name}"),
     ScopeKind("topics", "topic", Topic, ArticleTopic, ArticleTopic.topic_id, "topic {name}"),
     ScopeKind("authors", "author", Author, ArticleAuthor, ArticleAuthor.author_id, "articles by {name}"),
-)}
-KIND_OF_MODEL: dict[Any, str] = {kind.model: kind.segment for kind in KINDS.values()}
+)})
+KIND_OF_MODEL: Mapping[Any, str] = MappingProxyType({kind.model: kind.segment for kind in KINDS.values()})
+
+
+def named_of(article: Article) -> list[tuple[ScopeKind, Any]]:
+    """The article's section, topics and authors in its own order, each with its kind."""
+    found: list[tuple[ScopeKind, Any]] = [(KINDS["sections"], article.section)]
+    found += [(KINDS["topics"], link.topic) for link in article.topic_links]
+    found += [(KINDS["authors"], link.author) for link in article.author_links]
+    return found
 
 
 def scopes_of(article: Article | None) -> frozenset[Scope]:
     """Every scope whose feeds show (or showed) this article: site, section, topics, authors."""
     if article is None:
         return frozenset()
-    found = {SITE, Scope("sections", article.section.slug)}
-    found.update(Scope("topics", link.topic.slug) for link in article.topic_links)
-    found.update(Scope("authors", link.author.slug) for link in article.author_links)
-    return frozenset(found)
+    return frozenset({SITE} | {Scope(kind.segment, named.slug) for kind, named in named_of(article)})

@@ -28,11 +28,6 @@ def status(article: Article, now: dt.datetime) -> Status:
     return "scheduled" if article.published > now else "published"
 
 
-def is_public(article: Article, now: dt.datetime) -> bool:
-    """Shown now: published by ``now`` and not deleted."""
-    return article.deleted is None and article.published <= now
-
-
 def was_public(article: Article, now: dt.datetime) -> bool:
     """Shown at some time by ``now``: published, and not deleted before its instant (so live,
     or a tombstone)."""
@@ -41,8 +36,8 @@ def was_public(article: Article, now: dt.datetime) -> bool:
 
 def public_clause(now: Any, published: Any = Article.published, deleted: Any = Article.deleted
                   ) -> ColumnElement[bool]:
-    """SQL of ``is_public``. ``deleted`` may be the column in a form that only filters (a
-    planner's hint, feeds.selection)."""
+    """SQL of ``status(article, now) == "published"``: shown now. ``deleted`` may be the column
+    in a form that only filters (a planner's hint, feeds.selection)."""
     return and_(deleted.is_(None), published <= now)
 
 
@@ -51,10 +46,16 @@ def status_clause(name: Status | None, now: Any) -> ColumnElement[bool]:
     if name == "deleted":
         return Article.deleted.is_not(None)
     if name == "scheduled":
-        return and_(Article.deleted.is_(None), Article.published > now)
+        return scheduled_clause(now)
     if name == "published":
         return public_clause(now)
     return Article.deleted.is_(None)
+
+
+def scheduled_clause(now: Any, published: Any = Article.published, deleted: Any = Article.deleted
+                     ) -> ColumnElement[bool]:
+    """SQL of ``status(article, now) == "scheduled"``: live and not yet at its instant."""
+    return and_(deleted.is_(None), published > now)
 
 
 def left_tombstone_clause() -> ColumnElement[bool]:

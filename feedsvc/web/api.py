@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from feedsvc.errors import BadRequest, Invalid, NotFound, PreconditionFailed, TooLarge, UnsupportedMediaType
 from feedsvc.feeds import urls
 from feedsvc.store import articles, changes, db, params, payload, site, visibility
-from feedsvc.store.models import Article, Author, Section, Topic
-from feedsvc.store.scopes import KINDS
+from feedsvc.store.models import Article
+from feedsvc.store.scopes import KINDS, named_of
 from feedsvc.store.timestamps import format_utc
 from feedsvc.web import auth
 from feedsvc.web.conditional import entity_tags, none_match
@@ -26,12 +26,9 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
     """The article as the API gives it: the contract's fields plus id, slugs and URLs."""
     section = article.section
-    named: list[tuple[str, Section | Topic | Author]] = [("sections", section)]
-    named += [("topics", link.topic) for link in article.topic_links]
-    named += [("authors", link.author) for link in article.author_links]
-    feeds = [{"scope": KINDS[kind].noun, "name": scope.name}
-             | {fmt: urls.feed(base, kind, scope.slug, fmt) for fmt in urls.FORMATS}
-             for kind, scope in named]
+    feeds = [{"scope": kind.noun, "name": named.name}
+             | {fmt: urls.feed(base, kind.segment, named.slug, fmt) for fmt in urls.FORMATS}
+             for kind, named in named_of(article)]
     image = None
     if article.image_url:
         image = {"url": article.image_url, "type": article.image_type,
@@ -211,10 +208,10 @@ def get(key: str) -> Response:
 def index() -> Response:
     args = request.args
     limit = params.limit(args, default=current_app.config["API_PAGE_SIZE"], maximum=params.MAX_LISTING)
-    filters = {name: params.slug(args, name) for name in params.SCOPE_FILTERS}
+    within = {kind.segment: params.slug(args, kind.noun) for kind in KINDS.values()}
     page = articles.list_articles(
         db.get_session(), now=site.now(), limit=limit, public=False, status=params.status(args),
-        cursor=params.cursor(args), **filters)
+        cursor=params.cursor(args), within=within)
     base, now = site.base_url(), site.now()
     next_url = None
     if page.next_cursor:

@@ -47,7 +47,8 @@ _INPUT_PROPERTIES: dict[str, Any] = {
             "name": _text(MAX_NAME),
             "email": {"type": ["string", "null"], "maxLength": MAX_EMAIL,
                       "anyOf": [{"pattern": f"^{EMAIL}$"}, {"maxLength": 0}]},
-            "url": _URL}}]}},
+            "url": _URL,
+            "slug": {"type": "string", "readOnly": True, "description": "given in responses; ignored"}}}]}},
     "summary": {"type": ["string", "null"], "maxLength": MAX_SUMMARY},
     "content": {"type": ["string", "null"], "description": "HTML, sanitised when stored"},
     "published": _TIME,
@@ -70,7 +71,7 @@ _FEEDS = {"type": "object", "required": ["scope", "name", "atom", "rss", "json"]
 _ARTICLE_PROPERTIES: dict[str, Any] = {
     "key": _KEY,
     "id": {"type": "string", "description": "tag URI (RFC 4151), never changes"},
-    "status": {"enum": ["published", "scheduled", "deleted"]},
+    "status": {"enum": list(STATUSES)},
     "title": {"type": "string"}, "section": {"type": "string"},
     "section_slug": {"type": "string"},
     "topics": {"type": "array", "items": {"type": "string"}},

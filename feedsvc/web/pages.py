@@ -22,7 +22,7 @@ from feedsvc.feeds import formats, urls
 from feedsvc.store import articles, db, directory, params, site, visibility
 from feedsvc.store.directory import ScopeInfo
 from feedsvc.store.sanitize import clean_html
-from feedsvc.store.scopes import KINDS
+from feedsvc.store.scopes import KINDS, named_of
 from feedsvc.web import polling
 
 bp = Blueprint("pages", __name__)
@@ -66,10 +66,10 @@ def alternates(scope: ScopeInfo | None) -> list[FeedLink]:
 
 def _listing(kind: str | None = None, slug: str | None = None) -> tuple[articles.Page, bool]:
     """One page of a listing from ``?cursor=`` (params.cursor), and whether it is the first."""
-    scope = {KINDS[kind].noun: slug} if kind and slug else {}
+    within = {kind: slug} if kind and slug else {}
     cursor = params.cursor(request.args)
     page = articles.list_articles(db.get_session(), now=site.now(), limit=current_app.config["PAGE_SIZE"],
-                               public=True, status="published", cursor=cursor, **scope)
+                               public=True, status="published", cursor=cursor, within=within)
     return page, cursor is None
 
 
@@ -78,7 +78,7 @@ def home() -> str:
     page, first = _listing()
     return render_template(
         "pages/home.html", page=page, first=first, nav="home", feeds=alternates(None),
-        sections=directory.live_sections(db.get_session(), site.now()),
+        sections=directory.public_sections(db.get_session(), site.now()),
         empty=first and not page.articles, base=site.base_url())
 
 
@@ -93,19 +93,9 @@ def _scope_page(kind: str, slug: str) -> str:
         own_feeds=feed_links(kind, slug, scope.name))
 
 
-@bp.get("/sections/<slug>/")
-def section(slug: str) -> str:
-    return _scope_page("sections", slug)
-
-
-@bp.get("/topics/<slug>/")
-def topic(slug: str) -> str:
-    return _scope_page("topics", slug)
-
-
-@bp.get("/authors/<slug>/")
-def author(slug: str) -> str:
-    return _scope_page("authors", slug)
+@bp.get(f"/<any({', '.join(KINDS)}):kind>/<slug>/")
+def scope_page(kind: str, slug: str) -> str:
+    return _scope_page(kind, slug)
 
 
 @bp.get("/articles/<key>")
@@ -119,12 +109,8 @@ def article(key: str) -> str:
         raise Gone("This article was deleted.")
     section = found.section
     scope = ScopeInfo("sections", section.slug, section.name, 0, None)
-    follow = [("Section", section.name, feed_links("sections", section.slug, section.name))]
-    follow += [("Topic", link.topic.name, feed_links("topics", link.topic.slug, link.topic.name))
-               for link in found.topic_links]
-    follow += [("Author", link.author.name,
-                feed_links("authors", link.author.slug, link.author.name))
-               for link in found.author_links]
+    follow = [(kind.label, named.name, feed_links(kind.segment, named.slug, named.name))
+              for kind, named in named_of(found)]
     return render_template(
         "pages/article.html", article=found, body=article_body(found.content, found.url),
         feeds=alternates(scope), follow=follow,
@@ -182,17 +168,13 @@ def error_page(status: int, title: str, detail: str) -> Response | None:
     sections = []
     if status != 503:  # a 503 says the database is away: asking it again would only wait
         try:
-            sections = directory.live_sections(db.get_session(), site.now())
+            sections = directory.public_sections(db.get_session(), site.now())
         except SQLAlchemyError:  # the error page must not fail because the database does
             current_app.logger.exception("error page without sections")
     heading = HEADINGS.get(status, title)
     html = render_template("pages/error.html", status=status, heading=heading, detail=detail,
                            sections=sections, feeds=alternates(None))
     return current_app.response_class(html, status=status, mimetype="text/html")
-
-
-# Pages get a hash ETag and no-cache, nothing stored per URL (issue 13); see polling.validate_page.
-bp.after_request(polling.validate_page)
 
 
 def _security_headers(response: Response) -> Response:
@@ -232,6 +214,8 @@ def page_url(kind: str | None, slug: str | None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Pages get a hash ETag and no-cache, nothing stored per URL (issue 13): polling.validate_page.
+    app.after_request(_validate_pages)
     app.register_blueprint(bp)
     app.extensions["feedsvc.error_page"] = error_page
     app.after_request(_security_headers)
@@ -241,3 +225,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(page_url)
     app.add_template_global(site_feeds)
     app.add_template_global(feed_links)
+
+
+def _validate_pages(response: Response) -> Response:
+    return polling.validate_page(response) if request.blueprint == "pages" else response

@@ -1,6 +1,6 @@
 """HTTP for pollers: the one function that turns a current feed document into an answer.
 
-The Flask route (syndication.serve_feed) and the WSGI fast path (fastpoll.py) both call
+The Flask route (feed_routes.serve_feed) and the WSGI fast path (fastpoll.py) both call
 ``answer``, so a header is computed from the document, the request and the clock in one
 place, and a change to it reaches every client at once: nothing is replayed from an earlier
 answer.
@@ -14,6 +14,7 @@ import hashlib
 import math
 
 from flask import Response, request
+from werkzeug.http import quote_etag
 
 from feedsvc.feeds.address import FeedAddress
 from feedsvc.feeds.freshness import Current
@@ -96,10 +97,10 @@ def validate_page(response: Response) -> Response:
             or response.mimetype != "text/html" or response.direct_passthrough:
         return response
     digest = hashlib.sha256(response.get_data()).hexdigest()[:32]
-    response.headers["ETag"] = f'"{digest}"'
+    response.headers["ETag"] = quote_etag(digest)
     response.headers["Cache-Control"] = "no-cache"
     if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
-    if if_none_match is not None and none_match(if_none_match, (f'"{digest}"',)):
+    if if_none_match is not None and none_match(if_none_match, (quote_etag(digest),)):
         response.status_code = 304
         response.set_data(b"")
     return response

@@ -29,7 +29,7 @@ from feedsvc.errors import NotFound
 from feedsvc.feeds import service, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
-from feedsvc.store import changes, db
+from feedsvc.store import changes, db, visibility
 from feedsvc.store.models import Article, Setting, WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope, scopes_of
 
@@ -113,7 +113,7 @@ def distribute(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.da
 
 def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: FeedSettings,
                       now: dt.datetime) -> bool:
-    keys = sorted((scope.kind or "", scope.slug or "") for scope in scopes)
+    keys = sorted(scope.key() for scope in scopes)
     subscribers: dict[str, list[WebSubSubscription]] = {}
     for start in range(0, len(keys), CHUNK):
         query = select(WebSubSubscription).where(
@@ -191,7 +191,7 @@ def _queue_pings(app: Flask, session: Session, scopes: frozenset[Scope], now: dt
         app.logger.warning("websub: set BASE_URL so that changes found outside a request can "
                            "be published to %s", app.config["WEBSUB_HUB"])
         return False
-    for scope in sorted(scopes, key=lambda s: (s.kind or "", s.slug or "")):
+    for scope in sorted(scopes, key=Scope.key):
         for fmt in urls.FORMATS:
             topic = urls.feed(base, scope.kind, scope.slug, fmt)
             _queue(session, "publish", topic, digest(topic), [None], now)
@@ -242,8 +242,7 @@ def check_due(app: Flask, session: Session, now: dt.datetime) -> frozenset[Scope
     if now <= since:
         return frozenset()
     articles = session.scalars(select(Article).where(
-        Article.published > since, Article.published <= now, Article.deleted.is_(None),
-        Article.modified < Article.published))
+        visibility.public_clause(now), Article.published > since, Article.modified < Article.published))
     scopes = frozenset(scope for article in articles for scope in scopes_of(article))
     cursor.value = now.isoformat()
     if scopes:

@@ -14,7 +14,6 @@ Tests replace the sender with a fake, or give this one a resolver and an address
 
 from __future__ import annotations
 
-import email.utils
 import http.client
 import ipaddress
 import socket
@@ -25,6 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
+
+from werkzeug.http import parse_date
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -195,11 +196,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    when = parse_date(value)  # werkzeug's: None when it is no HTTP-date
+    return None if when is None else max(0.0, when.timestamp() - time.time())
 
 
 def _text(exc: BaseException) -> str:

@@ -380,7 +380,7 @@ class Worker:
         if subscription is None:
             db.insert_ignore(session, WebSubSubscription, {
                 "key": key, "topic": job.topic, "topic_key": topic.key, "callback": callback,
-                "scope_kind": topic.scope.kind or "", "scope_slug": topic.scope.slug or "",
+                "scope_kind": topic.scope.key()[0], "scope_slug": topic.scope.key()[1],
                 "state": "active", "secret": job.secret, "lease_seconds": lease,
                 "expires": now, "created": now, "changed": now})
             subscription = session.scalars(query.execution_options(populate_existing=True)).one()
