@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from feedsvc.store import articles
 from feedsvc.store.timestamps import parse as parse_time
 
 from conftest import Api, Clock, make_article, new_token, seed_article, snapshot
@@ -259,3 +260,23 @@ def test_a_fetched_article_sent_back_changes_nothing(api: Api) -> None:
         assert again.headers["ETag"] == first.headers["ETag"]  # nothing changed
     fetched["authors"][0]["slug"] = "someone-else"  # read-only: ignored, not a rename
     assert api.put("back", fetched).headers["ETag"] == first.headers["ETag"]
+
+
+def test_a_derived_key_taken_meanwhile_is_chosen_again(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two POSTs of one title at once: the second's key is chosen inside its own write, so when
+    the first took "floods-rise" meanwhile it gets "floods-rise-2", not a 409 for a key it never
+    chose. The race is forced: the first look for a free key answers as it would have just
+    before the other POST committed."""
+    body = make_article(title="Floods rise")
+    del body["key"]
+    assert api.post(body).get_json()["key"] == "floods-rise"
+    real, looks = articles.free_key, []
+
+    def stale_then_real(session: Any, title: str) -> str:
+        looks.append(title)
+        return "floods-rise" if len(looks) == 1 else real(session, title)
+
+    monkeypatch.setattr(articles, "free_key", stale_then_real)
+    second = api.post(body)
+    assert second.status_code == 201, second.get_json()
+    assert second.get_json()["key"] == "floods-rise-2" and len(looks) == 2

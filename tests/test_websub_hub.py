@@ -127,7 +127,7 @@ def subscribed(hub_app: Flask, hub_api: Api, worker: Worker, fake: FakeSender) -
 PRIVATE = ["http://127.0.0.1/cb", "http://10.1.2.3/cb", "http://169.254.169.254/latest",
            "http://[::1]/cb", "http://224.0.0.1/cb", "http://localhost:8080/cb",
            "http://[::ffff:127.0.0.1]/cb", "http://[fe80::1]/cb", "http://0.0.0.0/cb",
-           "http://192.168.1.1/cb", "http://100.64.0.1/cb"]
+           "http://192.168.1.1/cb", "http://100.64.0.1/cb", "http://[fec0::1]/"]
 GOOD = {"mode": "subscribe", "topic": WORLD, "callback": "http://93.184.216.34/cb"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from feedsvc.websub.sender import HttpSender, Request, public_address
+from feedsvc.websub.sender import HttpSender, Request, _Connection, public_address
 
 Route = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]
 
@@ -86,6 +87,7 @@ def only(*allowed: str) -> Callable[[Any], bool]:
     ("ff02::1", False), ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False),
     ("::ffff:93.184.216.34", True), ("2002:7f00:1::", False), ("64:ff9b::a00:1", False),
     ("64:ff9b::808:808", True), ("2001:db8::1", False),
+    ("fec0::1", False), ("feff::1", False),  # site-local, deprecated (RFC 3879) but still routed
 ])
 def test_the_address_rule(address: str, public: bool) -> None:
     assert public_address(ipaddress.ip_address(address)) is public
@@ -227,3 +229,16 @@ def test_refused_connection_is_an_outcome_not_an_exception() -> None:
         port = s.getsockname()[1]
     reply = HttpSender(1).send(Request("GET", f"http://127.0.0.1:{port}/", allow_private=True))
     assert reply.status is None and reply.error is not None
+
+
+@pytest.mark.parametrize(("tls", "port", "host"), [
+    (False, 80, "example.org"), (False, 8080, "example.org:8080"),
+    (True, 443, "example.org"), (True, 8443, "example.org:8443"), (True, 80, "example.org:80"),
+])
+def test_the_host_field_names_a_port_only_when_it_is_not_the_schemes(tls: bool, port: int, host: str) -> None:
+    """RFC 9110 7.2: https to 443 is "Host: example.org", as a browser sends it; some servers
+    route "example.org:443" to no site at all."""
+    connection = _Connection("example.org", port, "127.0.0.1", 1.0,
+                             ssl.create_default_context() if tls else None)
+    connection.putrequest("POST", "/cb")  # nothing is sent before endheaders()
+    assert f"Host: {host}".encode() in connection._buffer  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask import json as flask_json
 from sqlalchemy.orm import Session
 
-from feedsvc.errors import BadRequest, Invalid, NotFound, PreconditionFailed, TooLarge, UnsupportedMediaType
+from feedsvc.errors import BadRequest, Conflict, Invalid, NotFound, PreconditionFailed, TooLarge, UnsupportedMediaType
 from feedsvc.feeds import urls
 from feedsvc.store import articles, changes, db, params, payload, site, visibility
 from feedsvc.store.models import Article
@@ -21,6 +21,7 @@ from feedsvc.web.conditional import entity_tags, none_match
 from feedsvc.web.openapi import spec
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+DERIVED_KEY_ATTEMPTS = 8  # a POST of a title others are posting at the same moment
 
 
 def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
@@ -125,18 +126,22 @@ def _if_match(session: Session, key: str, must_exist: bool = False) -> int | Non
     raise PreconditionFailed("The article has changed since you read it (If-Match).")
 
 
-def _save(key: str, data: Any, *, replace: bool, partial: bool, must_exist: bool = False,
+def _save(key: str | None, data: Any, *, replace: bool, partial: bool, must_exist: bool = False,
           must_not_exist: bool = False) -> articles.Saved:
+    """Check ``data`` and write it under ``key`` in one transaction, retried when it lost a race.
+    ``key`` None (a POST without one): a key derived from the title, chosen inside the
+    transaction; create() chooses again when another writer took it first."""
     fields = payload.parse(data, site.zone(), partial=partial)
-    if "key" in fields and fields["key"] != key:
+    if key is not None and "key" in fields and fields["key"] != key:
         raise Invalid("The key in the body differs from the URL.", [
             {"pointer": "#/key", "detail": "must equal the key in the URL, or be left out"}])
     app, now, authority = current_app._get_current_object(), site.now(), site.authority()  # type: ignore[attr-defined]
 
     def work(session: Session) -> articles.Saved:
-        saved = articles.save_article(session, key, fields, now=now, authority=authority,
-                                   replace=replace, if_match=_if_match(session, key, must_exist),
-                                   must_exist=must_exist, must_not_exist=must_not_exist)
+        chosen = key if key is not None else articles.free_key(session, fields["title"])
+        saved = articles.save_article(session, chosen, fields, now=now, authority=authority,
+                                      replace=replace, if_match=_if_match(session, chosen, must_exist),
+                                      must_exist=must_exist, must_not_exist=must_not_exist)
         changes.record(app, session, saved.touched, now, saved.due)
         return saved
 
@@ -150,12 +155,17 @@ def create() -> Response:
     if not isinstance(data, dict):
         payload.parse(data, site.zone(), partial=False)  # raises the 422
     key = data.get("key")
-    if key is None:
-        title = data.get("title") if isinstance(data.get("title"), str) else ""
-        key = articles.free_key(db.get_session(), title)
+    if key is not None:
+        saved = _save(payload.check_key(key), data, replace=True, partial=False, must_not_exist=True)
+        return _respond(saved.article, 201, location=True)
+    for _ in range(DERIVED_KEY_ATTEMPTS):
+        try:
+            saved = _save(None, data, replace=True, partial=False, must_not_exist=True)
+            break
+        except Conflict:  # another POST of the same title took the key meanwhile: choose again
+            continue
     else:
-        key = payload.check_key(key)
-    saved = _save(key, data, replace=True, partial=False, must_not_exist=True)
+        raise Conflict("Articles with this title are being created too fast; try again.")
     return _respond(saved.article, 201, location=True)
 
 

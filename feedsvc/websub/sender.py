@@ -69,8 +69,9 @@ def public_address(ip: IPAddress) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return public_address(embedded)
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local  # fec0::/10, RFC 3879
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified
-                                 or ip.is_loopback or ip.is_link_local or ip.is_private)
+                                 or ip.is_loopback or ip.is_link_local or ip.is_private or site_local)
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -102,6 +103,9 @@ class _Connection(http.client.HTTPConnection):
                  context: ssl.SSLContext | None) -> None:
         super().__init__(host, port, timeout=timeout)
         self.ip, self.context = ip, context
+        # The Host field names the port only when it is not the scheme's (RFC 9110 7.2):
+        # http.client compares with HTTP's 80, so https to 443 sent "Host: name:443".
+        self.default_port = 443 if context is not None else 80
 
     def connect(self) -> None:
         sock = socket.create_connection((self.ip, self.port), self.timeout)
