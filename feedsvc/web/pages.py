@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.errors import Gone, NotFound
 from feedsvc.feeds import formats, urls
-from feedsvc.store import articles, db, directory, params, site, visibility
+from feedsvc.store import articles, db, directory, params, site
 from feedsvc.store.directory import ScopeInfo
 from feedsvc.store.sanitize import clean_html
 from feedsvc.store.scopes import KINDS, named_of
@@ -100,10 +100,10 @@ def scope_page(kind: str, slug: str) -> str:
 
 @bp.get("/articles/<key>")
 def article(key: str) -> str:
-    found = articles.get_article(db.get_session(), key)
-    # A scheduled article answers exactly as an unknown key does: its existence is news too.
-    # So does one deleted before its instant, which was never public.
-    if found is None or not visibility.was_public(found, site.now()):
+    # A scheduled article answers exactly as an unknown key does, in what and in how long: its
+    # existence is news too. So does one deleted before its instant, which was never public.
+    found = articles.get_public_article(db.get_session(), key, site.now())
+    if found is None:
         raise NotFound("There is no article at this address.")
     if found.deleted is not None:
         raise Gone("This article was deleted.")
