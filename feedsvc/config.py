@@ -202,6 +202,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "WEBSUB_TIMEOUT": (10, _seconds),
     "WEBSUB_WORKER_INTERVAL": (1, _seconds),
     "WEBSUB_WORKER_THREADS": (8, _positive_int),
+    "WEBSUB_MAX_PER_HOST": (2, _positive_int),  # senders one callback host may hold at once
+    "WEBSUB_MAX_PENDING": (10000, _positive_int),  # verifications waiting, in all
+    "WEBSUB_MAX_PENDING_PER_HOST": (20, _positive_int),  # verifications waiting, per callback host
     "MAX_BODY": ("2 MiB", _size),
     "TOMBSTONE_DAYS": (30, _non_negative_int),
     "API_PAGE_SIZE": (50, _positive_int),
@@ -264,6 +267,8 @@ def _check_together(config: Mapping[str, Any]) -> None:
          f"must not exceed {MAX_TOMBSTONE_DAYS}"),
         ("WEBSUB_RETRY_BASE", config["WEBSUB_RETRY_BASE"] <= config["WEBSUB_RETRY_MAX"],
          "must not exceed WEBSUB_RETRY_MAX"),
+        ("WEBSUB_MAX_PENDING_PER_HOST", config["WEBSUB_MAX_PENDING_PER_HOST"] <= config["WEBSUB_MAX_PENDING"],
+         "must not exceed WEBSUB_MAX_PENDING"),
     ]
     if config["ID_AUTHORITY"] is None and config["BASE_URL"] is not None:
         # The id authority is then BASE_URL's host (site.authority): it must be one too.

@@ -53,6 +53,8 @@ WRITTEN: dict[str, int] = {
     "websub_jobs.mode": len("unsubscribe"),
     "websub_jobs.secret": hub.MAX_SECRET - 1,
     "websub_jobs.last_error": 300,  # truncated to 300 where written (worker.py)
+    "websub_jobs.scope_kind": len("sections"), "websub_jobs.scope_slug": payload.MAX_SLUG,
+    "websub_jobs.callback_host": 300,  # truncated to 300 where written (outbox.callback_host)
 }
 
 

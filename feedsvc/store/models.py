@@ -226,16 +226,18 @@ class WebSubTopic(Base):
 
 
 class WebSubJob(Base):
-    """The outbox: a verification, delivery or publish ping still to be sent.
+    """The outbox: a change to expand, a verification, a delivery or a publish ping.
 
     Written in the transaction that caused it and deleted once it succeeded or was given up,
-    so a crash loses none. ``revision`` moves when a later change is folded into a pending job:
-    a worker that sent an older revision sends again (see worker.py).
+    so a crash loses none. A "change" names a scope a write touched, due now or, for a
+    scheduled article, at its instant; the worker expands it into deliveries (or pings).
+    ``revision`` moves when a later change is folded into a pending job: a worker that sent
+    an older revision sends again (see worker.py).
     """
 
     __tablename__ = "websub_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "verify", "deliver", "publish"
+    kind: Mapped[str] = mapped_column(String(10))  # "change", "verify", "deliver", "publish"
     topic: Mapped[str] = mapped_column(Text)
     topic_key: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[int | None] = mapped_column(
@@ -244,6 +246,9 @@ class WebSubJob(Base):
     mode: Mapped[str | None] = mapped_column(String(20))  # verify: subscribe or unsubscribe
     secret: Mapped[str | None] = mapped_column(String(200))  # verify
     lease_seconds: Mapped[int | None] = mapped_column(Integer)  # verify
+    scope_kind: Mapped[str | None] = mapped_column(String(20))  # change: the scope it touched
+    scope_slug: Mapped[str | None] = mapped_column(String(MAX_SLUG))  # change
+    callback_host: Mapped[str | None] = mapped_column(String(300))  # verify, deliver: host[:port]
     revision: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     due: Mapped[dt.datetime]
@@ -254,4 +259,6 @@ class WebSubJob(Base):
         Index("ix_websub_jobs_due", "due", "id"),
         Index("ix_websub_jobs_topic", "topic_key", "kind"),
         Index("ix_websub_jobs_subscription", "subscription_id"),
+        Index("ix_websub_jobs_callback_host", "callback_host", "kind"),
+        Index("ix_websub_jobs_scope", "scope_kind", "scope_slug", "kind"),
     )

@@ -9,6 +9,8 @@ active subscription.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,10 +18,10 @@ from urllib.parse import urlsplit
 import click
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import with_appcontext
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from feedsvc.errors import BadRequest, ConfigError, NotFound, UnsupportedMediaType
+from feedsvc.errors import BadRequest, ConfigError, NotFound, TooManyRequests, UnsupportedMediaType
 from feedsvc.feeds import selection
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription
@@ -48,7 +50,7 @@ def check_callback(url: str, allow_private: bool) -> str | None:
         return f"is longer than {MAX_CALLBACK} characters"
     try:
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts.port  # noqa: B018 - reading it checks it (ValueError for a port out of range)
     except ValueError as exc:
         return f"is not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -60,10 +62,18 @@ def check_callback(url: str, allow_private: bool) -> str | None:
     if any(ord(c) <= 32 or ord(c) == 127 for c in url):
         return "must not contain spaces or control characters"
     if not allow_private:
+        # An address is checked here; a name is resolved by the worker when it verifies (and
+        # again on every delivery), never in a request thread, where a slow DNS server would
+        # hold it. "localhost" is loopback whatever DNS says (RFC 6761 6.3).
+        host = parts.hostname.rstrip(".")
         try:
-            sender.check_host(parts.hostname, port, allow_private=False)
-        except sender.Refused as exc:
-            return f"is refused: {exc} (set WEBSUB_ALLOW_PRIVATE to allow it)"
+            address = ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            address = None
+        if host == "localhost" or host.endswith(".localhost"):
+            return "is refused: localhost is not a public address (set WEBSUB_ALLOW_PRIVATE to allow it)"
+        if address is not None and not sender.public_address(address):
+            return f"is refused: {host} is not a public address (set WEBSUB_ALLOW_PRIVATE to allow it)"
     return None
 
 
@@ -139,11 +149,33 @@ def hub() -> Response:
         detail = "; ".join(f"{e['parameter']} {e['detail']}" for e in errors)
         raise BadRequest(f"The hub refused the request: {detail}.", errors=errors)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    db.run_write(db.get_engine(), lambda s: outbox.request_verification(
-        s, topic, callback, mode, granted, secret if mode == "subscribe" else None, now))
+
+    def queue(session: Session) -> None:
+        _within_limits(session, topic, callback, config)
+        outbox.request_verification(session, topic, callback, mode, granted,
+                                    secret if mode == "subscribe" else None, now)
+
+    db.run_write(db.get_engine(), queue)
     outbox.signal(app).notify()
     return Response(f"Accepted: the hub will verify this {mode} request with a GET to the "
                     "callback.\n", status=202, content_type="text/plain; charset=utf-8")
+
+
+def _within_limits(session: Session, topic: FeedTopic, callback: str, config: Mapping[str, Any]) -> None:
+    """TooManyRequests (429, Retry-After) when this request would pass the verifications that
+    may wait, in all or for its callback's host; one replacing a waiting request of the same
+    subscription always goes in. A flood then costs the hub a bounded queue, and one host cannot
+    take all of it."""
+    host = outbox.callback_host(callback)
+    replaced = session.scalar(select(func.count()).select_from(WebSubJob).where(
+        WebSubJob.kind == "verify", WebSubJob.topic_key == topic.key, WebSubJob.callback == callback)) or 0
+    retry = {"Retry-After": str(math.ceil(config["WEBSUB_RETRY_BASE"]))}
+    if outbox.pending_verifications(session, host) - replaced >= config["WEBSUB_MAX_PENDING_PER_HOST"]:
+        raise TooManyRequests(f"{config['WEBSUB_MAX_PENDING_PER_HOST']} requests for callbacks at {host} "
+                              "are waiting to be verified; try again later.", headers=retry)
+    if outbox.pending_verifications(session) - replaced >= config["WEBSUB_MAX_PENDING"]:
+        raise TooManyRequests(f"{config['WEBSUB_MAX_PENDING']} requests are waiting to be verified; "
+                              "try again later.", headers=retry)
 
 
 def state(subscription: WebSubSubscription, now: dt.datetime) -> str:

@@ -1,7 +1,7 @@
 """The WebSub outbox: jobs written in the same transaction as the change that calls for them.
 
-A write that touches feed scopes (changes.record) renders, for every topic of those scopes that
-has an active subscriber, the document the subscriber would fetch now; when its SHA-256 differs
+A change to feed scopes is expanded, for every topic of those scopes that has an active
+subscriber, into the document the subscriber would fetch now; when its SHA-256 differs
 from the last one distributed, the document is stored on the topic row and one delivery job is
 queued per active subscriber. The job carries no body: the worker sends the topic's document as
 it is at send time, so a subscriber that was failing gets the newest document on its next
@@ -9,8 +9,10 @@ attempt, never an older one after a newer, and a burst of changes folds into one
 per subscriber (its ``revision`` moves, so a worker that was sending an older document sends
 again). The body is stored once per topic, not once per subscriber.
 
-With an outside hub (WEBSUB_HUB) each feed of every touched scope gets a publish ping instead.
-Scheduled articles that come due cause no write; ``check_due`` finds them for the worker.
+A write itself only records, per scope it touched, one "change" job due when its feeds change
+(``record_changes``): now, or a scheduled article's instant. The worker expands a change
+(``expand``): renders each subscribed topic, and queues the deliveries above — or, with an
+outside hub (WEBSUB_HUB), a publish ping per feed of the scope.
 """
 
 from __future__ import annotations
@@ -18,20 +20,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import event, insert, select, tuple_, update
+from sqlalchemy import event, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from feedsvc.errors import NotFound
 from feedsvc.feeds import service, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
-from feedsvc.store import changes, db, visibility
-from feedsvc.store.models import Article, Setting, WebSubJob, WebSubSubscription, WebSubTopic
-from feedsvc.store.scopes import Scope, scopes_of
+from feedsvc.store import changes, db
+from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.store.scopes import Scope
 
 DUE_CURSOR = "websub_due_cursor"
 CHUNK = 500
@@ -100,15 +103,44 @@ def wake_after_commit(app: Flask, session: Session) -> None:
     event.listen(session, "after_commit", lambda _: signal(app).notify(), once=True)
 
 
-def distribute(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
-    """Queue what a change to ``scopes`` calls for: deliveries, or pings to an outside hub."""
-    scopes = frozenset(scopes)
+def record_changes(app: Flask, session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
+    """In a write's transaction: one "change" job per scope it touched, due at the instant its
+    feeds change (now, or a scheduled article's ``published``). Nothing is rendered and no
+    subscriber is read here: the worker expands each change (``expand``), so a write costs the
+    same with a thousand subscribers as with none, and a change due later is a row like any
+    other — no cursor a write still in flight could be passed by.
+
+    A change already waiting for the same scope takes this one in (its revision moves): any
+    one due by now, for a change due now (it will read what is committed when expanded), or
+    one due at the same instant. One being expanded right now is locked on PostgreSQL and
+    skipped, so this write never waits for it and adds its own.
+    """
+    if not due:
+        return
+    for scope in sorted(due, key=Scope.key):
+        kind, slug = scope.key()
+        when = due[scope]
+        instant = WebSubJob.due <= now if when <= now else WebSubJob.due == when
+        waiting = session.scalars(select(WebSubJob.id).where(
+            WebSubJob.kind == "change", WebSubJob.scope_kind == kind, WebSubJob.scope_slug == slug,
+            instant).order_by(WebSubJob.id).limit(1).with_for_update(skip_locked=True)).first()
+        if waiting is not None:
+            session.execute(update(WebSubJob).where(WebSubJob.id == waiting)
+                            .values(revision=WebSubJob.revision + 1))
+        else:
+            session.add(WebSubJob(kind="change", topic=f"{kind or 'site'} {slug}".strip(), topic_key="",
+                                  scope_kind=kind, scope_slug=slug, revision=0, attempts=0,
+                                  due=when, created=now))
+    wake_after_commit(app, session)
+
+
+def expand(app: Flask, session: Session, scope: Scope, now: dt.datetime) -> bool:
+    """In the worker: what a change to ``scope`` calls for — for each subscribed topic whose
+    document changed, one delivery per subscriber, or a publish ping per feed to an outside
+    hub. Whether anything was queued."""
     if app.config["WEBSUB_HUB"]:
-        queued = _queue_pings(app, session, scopes, now)
-    else:
-        queued = _queue_deliveries(session, scopes, service.settings_for(app), now)
-    if queued:
-        wake_after_commit(app, session)
+        return _queue_pings(app, session, frozenset({scope}), now)
+    return _queue_deliveries(session, frozenset({scope}), service.settings_for(app), now)
 
 
 def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: FeedSettings,
@@ -126,7 +158,8 @@ def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: Feed
     for key in sorted(subscribers):  # one order of row locks for every writer: no deadlock
         topic = parse_topic(subscribers[key][0].topic)
         if topic is not None and store_document(session, topic, settings, now):
-            _queue(session, "deliver", topic.url, key, [s.id for s in subscribers[key]], now)
+            _queue(session, "deliver", topic.url, key, [s.id for s in subscribers[key]], now,
+                   {s.id: callback_host(s.callback) for s in subscribers[key]})
             queued = True
     return queued
 
@@ -156,7 +189,7 @@ def store_document(session: Session, topic: FeedTopic, settings: FeedSettings, n
 
 
 def _queue(session: Session, kind: str, topic: str, key: str, subscriptions: list[int | None],
-           now: dt.datetime) -> None:
+           now: dt.datetime, hosts: Mapping[int, str] | None = None) -> None:
     """One pending job per subscription (or one ping): fold into a waiting one, else add one.
 
     A job a worker is sending right now is locked on PostgreSQL and skipped here, so this
@@ -179,6 +212,7 @@ def _queue(session: Session, kind: str, topic: str, key: str, subscriptions: lis
             session.execute(update(WebSubJob).where(WebSubJob.id.in_(ids[start:start + CHUNK]))
                             .values(revision=WebSubJob.revision + 1))
     new = [{"kind": kind, "topic": topic, "topic_key": key, "subscription_id": s,
+            "callback_host": (hosts or {}).get(s) if s is not None else None,
             "revision": 0, "attempts": 0, "due": now, "created": now}
            for s in subscriptions if s not in pending]
     if new:
@@ -212,48 +246,34 @@ def request_verification(session: Session, topic: FeedTopic, callback: str, mode
         if job is not None:
             session.delete(job)
     session.add(WebSubJob(kind="verify", topic=topic.url, topic_key=topic.key, callback=callback,
+                          callback_host=callback_host(callback),
                           mode=mode, secret=secret, lease_seconds=lease_seconds, revision=0,
                           attempts=0, due=now, created=now))
 
 
-def due_since(session: Session, now: dt.datetime) -> bool:
-    """Whether any article was published since the last ``check_due`` (a cheap read)."""
-    cursor = session.get(Setting, DUE_CURSOR)
-    if cursor is None:
-        return True
-    since = dt.datetime.fromisoformat(cursor.value)
-    return session.scalar(select(Article.id).where(
-        Article.published > since, Article.published <= now).limit(1)) is not None
+def callback_host(url: str) -> str:
+    """The host (and port, when given) a callback URL names, as the hub's limits count them."""
+    try:
+        return (urlsplit(url).netloc.rpartition("@")[2] or "?").lower()[:300]
+    except ValueError:
+        return "?"
 
 
-def check_due(app: Flask, session: Session, now: dt.datetime) -> frozenset[Scope]:
-    """Treat scheduled articles whose time came since the last check as changes.
-
-    No write happens when an embargo ends, so the worker calls this in a write transaction.
-    An article saved before its ``published`` instant (``modified`` < ``published``) was
-    scheduled; one saved after it was handled by its own write. The cursor row is locked, so
-    several workers never handle one publication twice.
-    """
-    cursor = session.get(Setting, DUE_CURSOR, with_for_update=True)
-    if cursor is None:  # first start: what came due before it is not news
-        db.insert_ignore(session, Setting, {"name": DUE_CURSOR, "value": now.isoformat()})
-        return frozenset()
-    since = dt.datetime.fromisoformat(cursor.value)
-    if now <= since:
-        return frozenset()
-    articles = session.scalars(select(Article).where(
-        visibility.public_clause(now), Article.published > since, Article.modified < Article.published))
-    scopes = frozenset(scope for article in articles for scope in scopes_of(article))
-    cursor.value = now.isoformat()
-    if scopes:
-        distribute(app, session, scopes, now)
-    return scopes
+def pending_verifications(session: Session, host: str | None = None) -> int:
+    """Verifications waiting to be sent, in all or for one callback host (hub's limits)."""
+    query = select(func.count()).select_from(WebSubJob).where(WebSubJob.kind == "verify")
+    if host is not None:
+        query = query.where(WebSubJob.callback_host == host)
+    return session.scalar(query) or 0
 
 
 def init_app(app: Flask) -> None:
     app.extensions["feedsvc.websub.signal"] = Signal()
 
-    def listener(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
-        distribute(app, session, scopes, now)
+    def changed(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:
+        record_changes(app, session, dict.fromkeys(scopes, now), now)
 
-    changes.listen(app, changes.Stage.WEBSUB, listener)
+    def scheduled(session: Session, due: Mapping[Scope, dt.datetime], now: dt.datetime) -> None:
+        record_changes(app, session, due, now)
+
+    changes.listen(app, changes.Stage.WEBSUB, changed, due=scheduled)

@@ -14,6 +14,7 @@ then keeps the job and sends again (the newer document), instead of deleting it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
@@ -25,19 +26,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlencode, urlsplit
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from feedsvc.feeds import service
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
+from feedsvc.store.scopes import Scope
 from feedsvc.websub import outbox
 from feedsvc.websub.planner import Decision, Job, Outcome, Policy, next_attempt
 from feedsvc.websub.sender import HttpSender, Reply, Request, Sender
@@ -64,7 +66,10 @@ class Worker:
         self.policy = Policy(base=config["WEBSUB_RETRY_BASE"], cap=config["WEBSUB_RETRY_MAX"])
         self.postgres = self.engine.dialect.name == "postgresql"
         self.signal = outbox.signal(app)
-        self._claim_lock = threading.Lock()
+        self._claiming = threading.Lock()  # one claim at a time in this process
+        self._claim_lock = threading.Lock()  # what this process holds: jobs, and per callback host
+        self._per_host: dict[str, int] = {}
+        self.per_host = config["WEBSUB_MAX_PER_HOST"]
         self._write_lock = threading.Lock()
         self._in_flight: set[int] = set()
         self._bodies: dict[tuple[str, str], bytes] = {}  # (topic key, digest): a few recent documents
@@ -78,9 +83,9 @@ class Worker:
         try:
             with self.app.app_context():
                 site.authority(self.app)
-                self.check_due()
+            team = _Team()
             with ThreadPoolExecutor(self.threads) as pool:
-                return sum(pool.map(lambda _: self._drain(None), range(self.threads)))
+                return sum(pool.map(lambda _: self._drain(None, team), range(self.threads)))
         finally:
             if lock is not None:
                 lock.close()
@@ -114,17 +119,15 @@ class Worker:
                 lock.close()
 
     def _clock(self, stop: threading.Event) -> None:
-        """Each ``interval`` (or when the next retry is due): wake the senders if a job is due,
-        then turn scheduled articles that came due into jobs (which wakes them again)."""
+        """Each ``interval`` (or when the next job is due: a retry, a scheduled article's
+        change): wake the senders if a job is due."""
         away = False  # the database is unreachable: said once, not on every look
         with self.app.app_context():
             while not stop.is_set():
                 timeout = self.interval
                 try:
-                    if self._due_now():  # first: a failing check below must not hold them up
+                    if self._due_now():
                         self.signal.notify()
-                    site.authority(self.app)
-                    self.check_due()
                     timeout = self._idle_time()
                     if away:
                         self.app.logger.warning("websub: the database is back")
@@ -142,12 +145,37 @@ class Worker:
         """Whether a job is due that no sender of this process is sending (on PostgreSQL, where
         the row lock marks one being sent, any job due: the senders skip the locked ones)."""
         now = site.now(self.app)
-        query = select(WebSubJob.id).where(WebSubJob.due <= now)
+        query = self._claimable(select(WebSubJob.id).where(WebSubJob.due <= now))
+        with Session(self.engine) as session:
+            return session.scalar(query.limit(1)) is not None
+
+    def _claimable(self, query: Any) -> Any:
+        """``query`` without the jobs this process is sending, nor those to a callback host
+        that already holds its share of the senders (WEBSUB_MAX_PER_HOST): a slow or failing
+        host waits for its own, and every other subscriber keeps its pace."""
         with self._claim_lock:
             if self._in_flight:
                 query = query.where(WebSubJob.id.not_in(self._in_flight))
-        with Session(self.engine) as session:
-            return session.scalar(query.limit(1)) is not None
+            full = [host for host, count in self._per_host.items() if count >= self.per_host]
+        if full:
+            query = query.where(or_(WebSubJob.callback_host.is_(None), WebSubJob.callback_host.not_in(full)))
+        return query
+
+    def _hold(self, job: WebSubJob) -> None:
+        with self._claim_lock:
+            self._in_flight.add(job.id)
+            if job.callback_host is not None:
+                self._per_host[job.callback_host] = self._per_host.get(job.callback_host, 0) + 1
+
+    def _release(self, job_id: int, host: str | None) -> None:
+        with self._claim_lock:
+            self._in_flight.discard(job_id)
+            if host is not None:
+                left = self._per_host.get(host, 1) - 1
+                if left > 0:
+                    self._per_host[host] = left
+                else:
+                    self._per_host.pop(host, None)
 
     def _loop(self, number: int, stop: threading.Event) -> None:
         """One sender: sends what is due, then sleeps until woken (see ``run``)."""
@@ -175,11 +203,24 @@ class Worker:
                     timeout = self.interval
                 self.signal.wait(seen, timeout)
 
-    def _drain(self, stop: threading.Event | None) -> int:
+    def _drain(self, stop: threading.Event | None, team: _Team | None = None) -> int:
+        """Work until nothing is due; the number of attempts (a change expanded is none).
+
+        With a ``team`` (run_once), a sender that finds nothing waits while another is busy:
+        a change being expanded is about to queue deliveries for all of them.
+        """
         count = 0
         with self.app.app_context():
-            while (stop is None or not stop.is_set()) and self.work_one():
-                count += 1
+            while stop is None or not stop.is_set():
+                seen = self.signal.generation
+                with team or contextlib.nullcontext():
+                    kind = self._work()
+                if kind is not None:
+                    count += kind != "change"
+                elif team is None or not team.busy():
+                    break
+                else:
+                    self.signal.wait(seen, 0.05)
         return count
 
     def _idle_time(self) -> float:
@@ -191,14 +232,6 @@ class Worker:
         if due is None:
             return self.interval
         return max(0.0, min(self.interval, (due - now).total_seconds()))
-
-    def check_due(self) -> None:
-        """Scheduled articles that came due: a write only when something was published."""
-        now = site.now(self.app)
-        with Session(self.engine) as session:
-            if not outbox.due_since(session, now):
-                return
-        db.run_write(self.engine, lambda s: outbox.check_due(self.app, s, now))
 
     def _exclusive(self, stop: threading.Event | None) -> IO[str] | None:
         """SQLite: the lock file that makes this the database's only worker (None on PostgreSQL)."""
@@ -226,33 +259,47 @@ class Worker:
     # One job.
 
     def work_one(self) -> bool:
-        """Claim one due job, send it and settle it; False when none is due."""
+        """Claim one due job, send it (or expand it: a change) and settle it; False when none is due."""
+        return self._work() is not None
+
+    def _work(self) -> str | None:
+        """The kind of the job claimed and settled, or None when none is due."""
         return self._work_postgres() if self.postgres else self._work_sqlite()
 
-    def _work_postgres(self) -> bool:
+    def _work_postgres(self) -> str | None:
         with db.write_session(self.engine) as session:
-            now = site.now(self.app)
-            job = session.scalars(select(WebSubJob).where(WebSubJob.due <= now)
-                                  .order_by(WebSubJob.due, WebSubJob.id).limit(1)
-                                  .with_for_update(skip_locked=True)).first()
-            if job is None:
-                return False
-            plan = self._prepare(session, job)
-            reply = self.sender.send(plan.request) if plan.request is not None else None
-            self._settle(session, job, plan, reply)
-        return True
+            # One claim of this process at a time, so that each sees the hosts the others hold.
+            with self._claiming:
+                now = site.now(self.app)
+                job = session.scalars(self._claimable(select(WebSubJob).where(WebSubJob.due <= now))
+                                      .order_by(WebSubJob.due, WebSubJob.id).limit(1)
+                                      .with_for_update(skip_locked=True)).first()
+                if job is None:
+                    return None
+                self._hold(job)
+            held, host, kind = job.id, job.callback_host, job.kind
+            try:
+                plan = self._prepare(session, job)
+                reply = self.sender.send(plan.request) if plan.request is not None else None
+                self._settle(session, job, plan, reply)
+            finally:
+                self._release(held, host)
+        return kind
 
-    def _work_sqlite(self) -> bool:
-        with self._claim_lock, Session(self.engine) as session, session.begin():
+    def _work_sqlite(self) -> str | None:
+        with self._claiming, Session(self.engine) as session, session.begin():
             now = site.now(self.app)
-            query = select(WebSubJob).where(WebSubJob.due <= now)
-            if self._in_flight:
-                query = query.where(WebSubJob.id.not_in(self._in_flight))
+            query = self._claimable(select(WebSubJob).where(WebSubJob.due <= now))
             job = session.scalars(query.order_by(WebSubJob.due, WebSubJob.id).limit(1)).first()
             if job is None:
-                return False
-            self._in_flight.add(job.id)
-            plan = self._prepare(session, job)  # the same snapshot as the job's revision
+                return None
+            self._hold(job)
+            host, kind = job.callback_host, job.kind
+            try:
+                plan = self._prepare(session, job)  # the same snapshot as the job's revision
+            except BaseException:
+                self._release(job.id, host)
+                raise
         try:
             reply = self.sender.send(plan.request) if plan.request is not None else None
             # Threads take turns here rather than in SQLite, whose busy handler waits by
@@ -261,9 +308,8 @@ class Worker:
                 db.run_write(self.engine, lambda s: self._settle(
                     s, s.get(WebSubJob, plan.job.id), plan, reply))
         finally:
-            with self._claim_lock:
-                self._in_flight.discard(plan.job.id)
-        return True
+            self._release(plan.job.id, host)
+        return kind
 
     def _prepare(self, session: Session, job: WebSubJob) -> Plan:
         now, config = site.now(self.app), self.app.config
@@ -279,6 +325,8 @@ class Worker:
             joiner = "&" if urlsplit(callback).query else ("" if callback.endswith("?") else "?")
             return Plan(seen, job.revision, Request("GET", callback + joiner + urlencode(params),
                                                     allow_private=private), challenge=challenge)
+        if job.kind == "change":  # expanded in _settle, in the transaction that settles it
+            return Plan(seen, job.revision, None, Decision("done", reason="expanded"))
         if job.kind == "publish":
             hub = config["WEBSUB_HUB"]
             if not hub:
@@ -332,6 +380,12 @@ class Worker:
         if job is None:
             return  # removed while it was sent (an unsubscription)
         now = site.now(self.app)
+        if job.kind == "change":
+            scope = Scope(job.scope_kind or None, job.scope_slug or None)
+            session.delete(job)  # folded changes included: the expansion reads what is committed now
+            if outbox.expand(self.app, session, scope, now):
+                outbox.wake_after_commit(self.app, session)
+            return
         outcome = _outcome(plan, reply)
         decision = plan.decision or next_attempt(plan.job, outcome, now, self.policy)
         if job.kind == "verify":
@@ -387,6 +441,25 @@ class Worker:
         subscription.state, subscription.secret, subscription.lease_seconds = "active", job.secret, lease
         subscription.expires = now + dt.timedelta(seconds=lease)
         subscription.changed = now
+
+
+class _Team:
+    """How many of run_once's senders are working on a job right now."""
+
+    def __init__(self) -> None:
+        self._lock, self._working = threading.Lock(), 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._working += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._working -= 1
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._working > 0
 
 
 def _outcome(plan: Plan, reply: Reply | None) -> Outcome:
