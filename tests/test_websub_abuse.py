@@ -182,3 +182,36 @@ def test_a_callback_name_is_not_resolved_in_the_request(make_app: Callable[..., 
         assert response.status_code == 400 and "hub.callback" in response.get_json()["detail"]
     assert post_hub(client, mode="subscribe", topic=f"{BASE}/feed.atom",
                     callback="http://[fec0::1]/cb").status_code == 400
+
+
+def test_hosts_that_gave_no_answer_share_one_share(make_app: Callable[..., Flask]) -> None:
+    """Subscriptions at many dead hosts (one each, so no host is over its own share): once they
+    failed to answer, they hold WEBSUB_MAX_PER_HOST senders between them, and the healthy
+    subscribers' deliveries go on beside them (four senders on dead hosts before)."""
+    app, api = app_with(make_app, WEBSUB_MAX_PER_HOST=1)
+    api.put("first", make_article(key="first", topics=[], authors=[]))
+    dead = [f"http://dead{n}.test/cb" for n in range(8)]
+    subscribe_directly(app, dead)
+
+    def answer(request: Request) -> Reply:
+        if "dead" in request.url:
+            time.sleep(0.2)
+            return Reply(None, error="timed out")
+        with lock:
+            served[request.url] = time.monotonic()
+        return Reply(204)
+
+    served: dict[str, float] = {}
+    lock = threading.Lock()
+    fake = FakeSender()
+    fake.answer = answer
+    worker = Worker(app, fake, threads=4)
+    api.patch("first", {"title": "First round"})
+    assert worker.run_once() == 8  # each dead host failed once; its retry waits
+    subscribe_directly(app, [f"{url}/again" for url in dead])  # more of them, due now
+    subscribe_directly(app, [f"http://healthy.test/{n}" for n in range(10)])
+    api.patch("first", {"title": "Second round"})
+    begun = time.monotonic()
+    assert worker.run_once() == 18
+    healthy = [when - begun for when in served.values()]
+    assert len(healthy) == 10 and max(healthy) < 0.25, healthy

@@ -23,6 +23,7 @@ import hmac
 import secrets
 import signal as signals
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
@@ -56,6 +57,10 @@ class Plan:
     challenge: str | None = None  # verification of intent
 
 
+FAILING_FOR = 300.0  # seconds a host that gave no answer shares one share with the others
+MAX_FAILING = 10_000
+
+
 class Worker:
     def __init__(self, app: Flask, sender: Sender | None = None, threads: int | None = None) -> None:
         config = app.config
@@ -69,6 +74,7 @@ class Worker:
         self._claiming = threading.Lock()  # one claim at a time in this process
         self._claim_lock = threading.Lock()  # what this process holds: jobs, and per callback host
         self._per_host: dict[str, int] = {}
+        self._failing: dict[str, float] = {}  # host -> until (monotonic): gave no answer lately
         self.per_host = config["WEBSUB_MAX_PER_HOST"]
         self._write_lock = threading.Lock()
         self._in_flight: set[int] = set()
@@ -152,11 +158,17 @@ class Worker:
     def _claimable(self, query: Any) -> Any:
         """``query`` without the jobs this process is sending, nor those to a callback host
         that already holds its share of the senders (WEBSUB_MAX_PER_HOST): a slow or failing
-        host waits for its own, and every other subscriber keeps its pace."""
+        host waits for its own, and every other subscriber keeps its pace. Hosts whose last
+        answer was none at all (a timeout, a refused connection) share one such share between
+        them, so a flood of subscriptions at many dead hosts cannot take the senders either."""
         with self._claim_lock:
             if self._in_flight:
                 query = query.where(WebSubJob.id.not_in(self._in_flight))
             full = [host for host, count in self._per_host.items() if count >= self.per_host]
+            clock = time.monotonic()
+            failing = [host for host, until in self._failing.items() if until > clock]
+            if sum(self._per_host.get(host, 0) for host in failing) >= self.per_host:
+                full += failing
         if full:
             query = query.where(or_(WebSubJob.callback_host.is_(None), WebSubJob.callback_host.not_in(full)))
         return query
@@ -166,6 +178,18 @@ class Worker:
             self._in_flight.add(job.id)
             if job.callback_host is not None:
                 self._per_host[job.callback_host] = self._per_host.get(job.callback_host, 0) + 1
+
+    def _heard(self, host: str | None, reply: Reply | None) -> None:
+        """Remember for a while a host that gave no answer at all; forget it once it answers."""
+        if host is None or reply is None:
+            return
+        with self._claim_lock:
+            if reply.status is None:
+                self._failing[host] = time.monotonic() + FAILING_FOR
+                if len(self._failing) > MAX_FAILING:  # bounded: the longest-known go first
+                    self._failing.pop(next(iter(self._failing)))
+            else:
+                self._failing.pop(host, None)
 
     def _release(self, job_id: int, host: str | None) -> None:
         with self._claim_lock:
@@ -281,6 +305,7 @@ class Worker:
             try:
                 plan = self._prepare(session, job)
                 reply = self.sender.send(plan.request) if plan.request is not None else None
+                self._heard(host, reply)
                 self._settle(session, job, plan, reply)
             finally:
                 self._release(held, host)
@@ -302,6 +327,7 @@ class Worker:
                 raise
         try:
             reply = self.sender.send(plan.request) if plan.request is not None else None
+            self._heard(host, reply)
             # Threads take turns here rather than in SQLite, whose busy handler waits by
             # sleeping (up to 100 ms a try): contended, that halved the delivery rate.
             with self._write_lock:
