@@ -12,6 +12,8 @@ from sqlalchemy import inspect
 from feedsvc.store import db
 from feedsvc.store.models import Base
 
+from conftest import make_article
+
 
 def test_models_and_migrations_agree(app: Flask) -> None:
     engine = db.get_engine(app)
@@ -52,3 +54,52 @@ def test_indexes_serve_newest_first(app: Flask) -> None:
     for table, columns in wanted.items():
         have = {tuple(ix["column_names"]) for ix in inspector.get_indexes(table)}
         assert columns <= have, table
+
+
+def test_0006_carries_scheduled_articles_and_waiting_jobs_over(app: Flask, api: Any) -> None:
+    """Issue 15: the cursor over scheduled articles gives way to change jobs. An upgrade turns
+    every article saved while scheduled whose instant is after the cursor into changes at its
+    instant — one still to come, and one that came due while no worker looked — and gives the
+    jobs already waiting the callback host the hub's limits count by."""
+    import datetime as dt
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import bindparam, select, text
+
+    from feedsvc.store.models import WebSubJob
+
+    real_now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def stamp(when: dt.datetime) -> str:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    later, missed = real_now + dt.timedelta(days=1), real_now - dt.timedelta(hours=1)
+    for key, when, topic in (("later", later, "Later"), ("missed", missed, "Missed")):
+        response = api.put(key, make_article(key=key, topics=[topic], authors=[],
+                                             published=stamp(when), updated=stamp(when)))
+        assert response.get_json()["status"] == "scheduled"  # the app's clock is before both
+    engine = db.get_engine(app)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    instant = db.UTCDateTime(timezone=True)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM websub_jobs"))
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0005")
+        connection.execute(text("INSERT INTO settings (name, value) VALUES ('websub_due_cursor', :v)"),
+                           {"v": (real_now - dt.timedelta(hours=2)).isoformat()})
+        connection.execute(text(
+            "INSERT INTO websub_jobs (kind, topic, topic_key, callback, mode, lease_seconds, revision, "
+            "attempts, due, created) VALUES ('verify', 't', 'k', :callback, 'subscribe', 60, 0, 0, "
+            ":now, :now)").bindparams(bindparam("now", real_now, type_=instant),
+                                     callback="http://Flood.TEST.:80/cb"))
+    db.upgrade(engine)
+    with engine.connect() as connection:
+        changes = {(kind, slug): due for kind, slug, due in connection.execute(
+            select(WebSubJob.scope_kind, WebSubJob.scope_slug, WebSubJob.due).where(WebSubJob.kind == "change"))}
+        hosts = connection.execute(text("SELECT callback_host FROM websub_jobs WHERE kind = 'verify'")).scalars().all()
+        cursor = connection.execute(text("SELECT count(*) FROM settings WHERE name = 'websub_due_cursor'")).scalar()
+    assert changes[("topics", "later")] == later and changes[("topics", "missed")] == missed
+    assert {("", ""), ("sections", "world")} <= set(changes)
+    assert hosts == ["flood.test"] and cursor == 0

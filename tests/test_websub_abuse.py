@@ -215,3 +215,128 @@ def test_hosts_that_gave_no_answer_share_one_share(make_app: Callable[..., Flask
     assert worker.run_once() == 18
     healthy = [when - begun for when in served.values()]
     assert len(healthy) == 10 and max(healthy) < 0.25, healthy
+
+
+# -- found by a review of the change: siblings of the same kinds ---------------------------------
+
+
+def test_a_renewal_does_not_swallow_a_change_not_yet_expanded(make_app: Callable[..., Flask],
+                                                             clock: Clock) -> None:
+    """The only subscriber renews, then an article comes: the renewal is verified before the
+    change is expanded (due, id order). A renewal keeps the baseline, so the change goes out."""
+    app, api = app_with(make_app)
+    fake = FakeSender()
+    worker = Worker(app, fake, threads=1)
+    api.put("first", make_article(key="first"))
+    client = app.test_client()
+    assert subscribe(client).status_code == 202
+    worker.run_once()
+    fake.requests.clear()
+    clock.advance(seconds=5)
+    assert subscribe(client).status_code == 202  # the routine renewal, queued first
+    assert api.put("second", make_article(key="second", title="Breaking")).status_code == 201
+    worker.run_once()
+    assert [b"Breaking" in post.body for post in fake.posts()] == [True]
+
+
+def test_an_outside_hub_is_pinged_without_base_url(make_app: Callable[..., Flask]) -> None:
+    """The change keeps the origin its request named, for the worker's pings."""
+    app, api = app_with(make_app, WEBSUB_HUB="http://hub.example/", BASE_URL=None)
+    assert api.put("first", make_article(key="first", topics=[], authors=[])).status_code == 201
+    fake = FakeSender()
+    fake.answer = lambda request: Reply(204)
+    Worker(app, fake, threads=1).run_once()
+    pinged = {post.body.decode() for post in fake.posts()}
+    assert len(pinged) == 6 and all("localhost%2Ffeed" in p or "localhost%2Fsections" in p for p in pinged)
+    assert job_count(app) == 0
+
+
+def test_a_cancelled_embargo_is_named_to_no_outside_hub(make_app: Callable[..., Flask],
+                                                        clock: Clock) -> None:
+    """A scheduled article deleted before its instant: at the instant its change finds its
+    new topic showing nothing public, and pings no feed of it."""
+    app, api = app_with(make_app, WEBSUB_HUB="http://hub.example/")
+    fake = FakeSender()
+    fake.answer = lambda request: Reply(204)
+    worker = Worker(app, fake, threads=1)
+    api.put("first", make_article(key="first"))
+    worker.run_once()
+    fake.requests.clear()
+    instant = clock.now + dt.timedelta(hours=1)
+    stamp = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+    api.put("b", make_article(key="b", topics=["Secret Merger"], published=stamp, updated=stamp))
+    assert api.delete("b").status_code == 204
+    clock.set(instant + dt.timedelta(minutes=1))
+    worker.run_once()
+    assert not any(b"secret-merger" in post.body for post in fake.posts())
+
+
+def test_one_host_is_one_host_however_it_is_spelt(make_app: Callable[..., Flask]) -> None:
+    app, api = app_with(make_app, WEBSUB_MAX_PENDING=100, WEBSUB_MAX_PENDING_PER_HOST=1)
+    api.put("first", make_article(key="first"))
+    client = app.test_client()
+    assert subscribe(client, callback="http://flood.test/a").status_code == 202
+    for spelling in ("http://flood.test./b", "http://FLOOD.test:80/c", "http://flood.test:080/d"):
+        assert subscribe(client, callback=spelling).status_code == 429, spelling
+    assert subscribe(client, callback="http://[2606:4700::1]/f").status_code == 202
+    for spelling in ("http://[2606:4700:0::1]/g", "http://[2606:4700::0.0.0.1]/h"):
+        assert subscribe(client, callback=spelling).status_code == 429, spelling
+    for spelling in ("https://flood.test/i", "http://flood.test:8080/j"):  # the same machine
+        assert subscribe(client, callback=spelling).status_code == 429, spelling
+    assert subscribe(client, callback="http://other.test/k").status_code == 202
+
+
+def test_the_pending_limit_holds_under_concurrent_requests(make_app: Callable[..., Flask],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten requests at once, the count widened to 0.2 s: three go in (on PostgreSQL the count
+    and the insert are one step under the host's lock; SQLite writes one at a time)."""
+    app, api = app_with(make_app, WEBSUB_MAX_PENDING=100, WEBSUB_MAX_PENDING_PER_HOST=3)
+    api.put("first", make_article(key="first"))
+    real = outbox.pending_verifications
+
+    def slow(session: Any, host: str | None = None) -> int:
+        found = real(session, host)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(outbox, "pending_verifications", slow)
+    barrier = threading.Barrier(10)
+    codes: list[int] = []
+
+    def one(n: int) -> None:
+        client = app.test_client()
+        barrier.wait()
+        codes.append(subscribe(client, callback=f"http://flood.test/{n}").status_code)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert job_count(app, "verify") == 3 and sorted(codes).count(202) == 3, codes
+
+
+def test_a_change_that_fails_to_expand_holds_up_nothing(make_app: Callable[..., Flask],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render error while expanding: the change waits for its retry (backoff, like any job),
+    and the jobs behind it go out."""
+    app, api = app_with(make_app)
+    api.put("first", make_article(key="first", topics=[], authors=[]))
+    subscribe_directly(app, [CALLBACK])
+    real = outbox._queue_deliveries
+
+    def broken(session: Any, scopes: Any, settings: Any, now: Any) -> bool:
+        if any(scope.kind == "sections" for scope in scopes):
+            raise RuntimeError("render failed")
+        return bool(real(session, scopes, settings, now))
+
+    monkeypatch.setattr(outbox, "_queue_deliveries", broken)
+    api.patch("first", {"title": "Corrected"})
+    assert subscribe(app.test_client(), callback="http://other.test/cb").status_code == 202
+    fake = FakeSender()
+    Worker(app, fake, threads=1).run_once()
+    assert [request.url.split("?")[0] for request in fake.gets()] == ["http://other.test/cb"]
+    with db.write_session(db.get_engine(app)) as session:
+        [waiting] = session.scalars(select(WebSubJob).where(WebSubJob.kind == "change"))
+        assert waiting.scope_kind == "sections" and waiting.attempts == 1
+        assert "render failed" in (waiting.last_error or "")

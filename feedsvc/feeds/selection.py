@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, bindparam, exists, func, null, or_, s
 from sqlalchemy.orm import Session
 
 from feedsvc.errors import NotFound
-from feedsvc.store import visibility
+from feedsvc.store import directory, visibility
 from feedsvc.store.articles import cursor_position
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
 from feedsvc.store.params import Cursor
@@ -98,7 +98,7 @@ def resolve(session: Session, scope: Scope, now: dt.datetime) -> ScopeRow:
 def _resolving(kind: str) -> Select[Any]:
     model = KINDS[kind].model
     return select(model.id, model.name).where(model.slug == bindparam("slug"),
-                                              _visible(kind, model.id))
+                                              directory.shown_clause(kind, model.id, _NOW))
 
 
 def _index(kind: str | None, order: str, scope_id: Any = _SCOPE_ID) -> tuple[Any, Any, Any, list[Any]]:
@@ -116,13 +116,6 @@ def _joined(query: Select[Any], id_column: Any) -> Select[Any]:
     if id_column is Article.id:
         return query
     return query.select_from(id_column.table).join(Article, Article.id == id_column)
-
-
-def _visible(kind: str, scope_id: Any) -> Any:
-    """EXISTS an article of the scope that is public at :now (or the tombstone of one that was)."""
-    _, id_column, published, filters = _index(kind, "published", scope_id)
-    return _joined(select(id_column), id_column).where(
-        *filters, visibility.was_public_clause(_NOW, published)).exists()
 
 
 def _filter_only(column: Any, sqlite: bool) -> Any:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import click
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from feedsvc.errors import BadRequest, ConfigError, NotFound, TooManyRequests, UnsupportedMediaType
@@ -167,6 +167,11 @@ def _within_limits(session: Session, topic: FeedTopic, callback: str, config: Ma
     subscription always goes in. A flood then costs the hub a bounded queue, and one host cannot
     take all of it."""
     host = outbox.callback_host(callback)
+    if session.get_bind().dialect.name == "postgresql":
+        # Count and insert as one step across requests (READ COMMITTED would let two count
+        # the same room): the host's lock, then the hub's, each held to the commit.
+        for name in (f"websub-pending:{host}", "websub-pending"):
+            session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
     replaced = session.scalar(select(func.count()).select_from(WebSubJob).where(
         WebSubJob.kind == "verify", WebSubJob.topic_key == topic.key, WebSubJob.callback == callback)) or 0
     retry = {"Retry-After": str(math.ceil(config["WEBSUB_RETRY_BASE"]))}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from sqlalchemy import event, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from feedsvc.errors import NotFound
-from feedsvc.feeds import service, urls
+from feedsvc.feeds import selection, service, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
 from feedsvc.store import changes, db
@@ -128,19 +129,30 @@ def record_changes(app: Flask, session: Session, due: Mapping[Scope, dt.datetime
             session.execute(update(WebSubJob).where(WebSubJob.id == waiting)
                             .values(revision=WebSubJob.revision + 1))
         else:
-            session.add(WebSubJob(kind="change", topic=f"{kind or 'site'} {slug}".strip(), topic_key="",
+            # ``topic`` keeps the origin the feeds are at, for pings to an outside hub when
+            # BASE_URL is unset: the request knows it, the worker does not.
+            session.add(WebSubJob(kind="change", topic=_origin(app) or "", topic_key="",
                                   scope_kind=kind, scope_slug=slug, revision=0, attempts=0,
                                   due=when, created=now))
     wake_after_commit(app, session)
 
 
-def expand(app: Flask, session: Session, scope: Scope, now: dt.datetime) -> bool:
+def expand(app: Flask, session: Session, scope: Scope, now: dt.datetime, origin: str | None = None) -> bool:
     """In the worker: what a change to ``scope`` calls for — for each subscribed topic whose
     document changed, one delivery per subscriber, or a publish ping per feed to an outside
-    hub. Whether anything was queued."""
+    hub (at ``origin`` when BASE_URL is unset). Whether anything was queued."""
     if app.config["WEBSUB_HUB"]:
-        return _queue_pings(app, session, frozenset({scope}), now)
+        try:  # a scope that shows nothing public (an embargo cancelled) is named to nobody
+            selection.resolve(session, scope, now)
+        except NotFound:
+            return False
+        return _queue_pings(app, session, frozenset({scope}), now, origin)
     return _queue_deliveries(session, frozenset({scope}), service.settings_for(app), now)
+
+
+def _origin(app: Flask) -> str | None:
+    """The origin the feeds are at: BASE_URL, else the request's own; None outside a request."""
+    return app.config["BASE_URL"] or (request.host_url.rstrip("/") if has_request_context() else None)
 
 
 def _queue_deliveries(session: Session, scopes: frozenset[Scope], settings: FeedSettings,
@@ -219,8 +231,9 @@ def _queue(session: Session, kind: str, topic: str, key: str, subscriptions: lis
         session.execute(insert(WebSubJob), new)
 
 
-def _queue_pings(app: Flask, session: Session, scopes: frozenset[Scope], now: dt.datetime) -> bool:
-    base = app.config["BASE_URL"] or (request.host_url.rstrip("/") if has_request_context() else None)
+def _queue_pings(app: Flask, session: Session, scopes: frozenset[Scope], now: dt.datetime,
+                 origin: str | None = None) -> bool:
+    base = _origin(app) or origin
     if base is None:
         app.logger.warning("websub: set BASE_URL so that changes found outside a request can "
                            "be published to %s", app.config["WEBSUB_HUB"])
@@ -252,11 +265,20 @@ def request_verification(session: Session, topic: FeedTopic, callback: str, mode
 
 
 def callback_host(url: str) -> str:
-    """The host (and port, when given) a callback URL names, as the hub's limits count them."""
+    """The host a callback URL names, as the hub's limits count it: the machine, whatever the
+    port or scheme, in one spelling — lower case, no trailing dot, an IP address in its
+    canonical form ("https://FLOOD.test.:8443" and "http://flood.test" are one host; so are
+    "[2606:4700::1]" and "[2606:4700:0::1]")."""
     try:
-        return (urlsplit(url).netloc.rpartition("@")[2] or "?").lower()[:300]
+        host = (urlsplit(url).hostname or "?").rstrip(".")
     except ValueError:
         return "?"
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+        host = f"[{address.compressed}]" if address.version == 6 else address.compressed
+    except ValueError:
+        pass
+    return host[:300]
 
 
 def pending_verifications(session: Session, host: str | None = None) -> int:

@@ -61,6 +61,11 @@ class Refused(Exception):
     """An address or URL the hub will not connect to."""
 
 
+# Special-purpose ranges Python 3.11's is_global/is_private do not know (IANA registries).
+NOT_PUBLIC = (ipaddress.ip_network("192.0.0.0/24"),  # IETF protocol assignments (RFC 6890)
+              ipaddress.ip_network("3fff::/20"))  # documentation (RFC 9637)
+
+
 def public_address(ip: IPAddress) -> bool:
     """Whether an address is on the public internet, looking through IPv4-in-IPv6 forms."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -70,7 +75,8 @@ def public_address(ip: IPAddress) -> bool:
         if embedded is not None:
             return public_address(embedded)
     site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local  # fec0::/10, RFC 3879
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified
+    special = any(ip in network for network in NOT_PUBLIC if network.version == ip.version)
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or special
                                  or ip.is_loopback or ip.is_link_local or ip.is_private or site_local)
 
 

@@ -158,9 +158,9 @@ class Worker:
     def _claimable(self, query: Any) -> Any:
         """``query`` without the jobs this process is sending, nor those to a callback host
         that already holds its share of the senders (WEBSUB_MAX_PER_HOST): a slow or failing
-        host waits for its own, and every other subscriber keeps its pace. Hosts whose last
-        answer was none at all (a timeout, a refused connection) share one such share between
-        them, so a flood of subscriptions at many dead hosts cannot take the senders either."""
+        host waits for its own, and every other subscriber keeps its pace. Hosts that failed
+        lately (no answer, 429, a 5xx) share one such share between them, so a flood of
+        subscriptions at many dead hosts cannot take the senders either."""
         with self._claim_lock:
             if self._in_flight:
                 query = query.where(WebSubJob.id.not_in(self._in_flight))
@@ -180,11 +180,12 @@ class Worker:
                 self._per_host[job.callback_host] = self._per_host.get(job.callback_host, 0) + 1
 
     def _heard(self, host: str | None, reply: Reply | None) -> None:
-        """Remember for a while a host that gave no answer at all; forget it once it answers."""
+        """Remember for a while a host that failed — no answer, 429 or a 5xx — and forget it
+        once it answers otherwise."""
         if host is None or reply is None:
             return
         with self._claim_lock:
-            if reply.status is None:
+            if reply.status is None or reply.status == 429 or reply.status >= 500:
                 self._failing[host] = time.monotonic() + FAILING_FOR
                 if len(self._failing) > MAX_FAILING:  # bounded: the longest-known go first
                     self._failing.pop(next(iter(self._failing)))
@@ -408,8 +409,17 @@ class Worker:
         now = site.now(self.app)
         if job.kind == "change":
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
-            session.delete(job)  # folded changes included: the expansion reads what is committed now
-            if outbox.expand(self.app, session, scope, now):
+            try:
+                with session.begin_nested():  # folded changes included: it reads what is committed now
+                    queued = outbox.expand(self.app, session, scope, now, job.topic or None)
+            except Exception as exc:  # a render that fails must not hold up the jobs behind it
+                self.app.logger.exception("websub: expanding a change of %s", scope)
+                decision = next_attempt(plan.job, Outcome(None, f"expansion failed: {exc}"), now, self.policy)
+                job.attempts, job.last_error = job.attempts + 1, decision.reason[:300]
+                job.due = decision.at or now + dt.timedelta(seconds=self.policy.cap)
+                return
+            session.delete(job)
+            if queued:
                 outbox.wake_after_commit(self.app, session)
             return
         outcome = _outcome(plan, reply)
@@ -453,9 +463,11 @@ class Worker:
         others = session.scalar(select(WebSubSubscription.id).where(
             WebSubSubscription.topic_key == topic.key, WebSubSubscription.key != key,
             WebSubSubscription.state == "active", WebSubSubscription.expires > now).limit(1))
-        if others is None:
+        renewal = subscription is not None and subscription.state == "active" and subscription.expires > now
+        if others is None and not renewal:
             # Nobody was following this topic: what it shows now is the baseline the next
-            # change is compared with.
+            # change is compared with. Not on a renewal: a change not yet expanded would be
+            # taken into the baseline and never delivered.
             outbox.store_document(session, topic, service.settings_for(self.app), now)
         if subscription is None:
             db.insert_ignore(session, WebSubSubscription, {

@@ -27,9 +27,17 @@ def upgrade() -> None:
         batch.create_index("ix_websub_jobs_callback_host", ["callback_host", "kind"])
         batch.create_index("ix_websub_jobs_scope", ["scope_kind", "scope_slug", "kind"])
     # The cursor over scheduled articles gives way to a job due at each one's instant, in every
-    # scope it is in: the articles scheduled before this migration get theirs here.
-    now = sa.bindparam("now", dt.datetime.now(dt.UTC), type_=feedsvc.store.db.UTCDateTime(timezone=True))
-    scheduled = "FROM articles a {join} WHERE a.deleted IS NULL AND a.published > :now"
+    # scope it is in. Articles saved while scheduled whose instant is after the cursor get
+    # theirs here: those still to come, and those that came due while no worker looked (due
+    # now, at their instant past).
+    bind = op.get_bind()
+    stored = bind.execute(sa.text("SELECT value FROM settings WHERE name = 'websub_due_cursor'")).scalar()
+    now = dt.datetime.now(dt.UTC)
+    since = dt.datetime.fromisoformat(stored) if stored else now
+    instant = feedsvc.store.db.UTCDateTime(timezone=True)
+    bounds = (sa.bindparam("now", now, type_=instant), sa.bindparam("since", since, type_=instant))
+    scheduled = ("FROM articles a {join} WHERE a.deleted IS NULL AND a.published > :since "
+                 "AND a.modified < a.published")
     for kind, slug, join in (
             ("''", "''", ""),
             ("'sections'", "s.slug", "JOIN sections s ON s.id = a.section_id"),
@@ -37,11 +45,22 @@ def upgrade() -> None:
                                    "JOIN topics t ON t.id = l.topic_id"),
             ("'authors'", "w.slug", "JOIN article_authors l ON l.article_id = a.id "
                                     "JOIN authors w ON w.id = l.author_id")):
-        op.get_bind().execute(sa.text(
+        bind.execute(sa.text(
             "INSERT INTO websub_jobs (kind, topic, topic_key, scope_kind, scope_slug, revision, "
-            f"attempts, due, created) SELECT DISTINCT 'change', 'scope', '', {kind}, {slug}, 0, 0, "
-            f"a.published, :now {scheduled.format(join=join)}").bindparams(now))
+            f"attempts, due, created) SELECT DISTINCT 'change', '', '', {kind}, {slug}, 0, 0, "
+            f"a.published, :now {scheduled.format(join=join)}").bindparams(*bounds))
     op.execute("DELETE FROM settings WHERE name = 'websub_due_cursor'")
+    # Jobs already waiting get the callback host the hub's limits count by.
+    from feedsvc.websub.outbox import callback_host
+
+    waiting = bind.execute(sa.text(
+        "SELECT j.id, COALESCE(j.callback, s.callback) FROM websub_jobs j "
+        "LEFT JOIN websub_subscriptions s ON s.id = j.subscription_id "
+        "WHERE j.kind IN ('verify', 'deliver')")).all()
+    for job_id, callback in waiting:
+        if callback:
+            bind.execute(sa.text("UPDATE websub_jobs SET callback_host = :host WHERE id = :id"),
+                         {"host": callback_host(callback), "id": job_id})
 
 
 def downgrade() -> None:
