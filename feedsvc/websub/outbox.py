@@ -37,7 +37,6 @@ from feedsvc.store import changes, db
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope
 
-DUE_CURSOR = "websub_due_cursor"
 CHUNK = 500
 
 
