@@ -361,10 +361,18 @@ def test_unicode_slugs_are_percent_encoded(client: FlaskClient, api: Api) -> Non
 def test_opml_lists_every_feed(client: FlaskClient, api: Api) -> None:
     api.put("a", make_article(key="a", section="World", topics=["China"],
                               authors=[{"name": "Ann"}]))
-    root = etree.fromstring(get(client, "/feeds.opml").data)
-    assert root.get("version") == "2.0"
-    urls = {o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")}
-    for scope in ("", "sections/world/", "topics/china/", "authors/ann/"):
-        for fmt in FORMATS:
-            assert f"http://feeds.test/{scope}feed.{fmt}" in urls
-    assert len(urls) == 12
+    scopes = ("", "sections/world/", "topics/china/", "authors/ann/")
+
+    def listed(query: str = "") -> list[str]:
+        root = etree.fromstring(get(client, f"/feeds.opml{query}").data)
+        assert root.get("version") == "2.0"
+        return [o.get("xmlUrl") for o in root.iter("outline") if o.get("xmlUrl")]
+
+    # One outline per feed: a reader importing it subscribes once (Atom unless asked otherwise).
+    assert listed() == [f"http://feeds.test/{scope}feed.atom" for scope in scopes]
+    assert listed("?format=json") == [f"http://feeds.test/{scope}feed.json" for scope in scopes]
+    everything = listed("?format=all")
+    assert len(everything) == 12 and {f"http://feeds.test/{scope}feed.{fmt}" for scope in scopes
+                                      for fmt in FORMATS} == set(everything)
+    refused = client.get("/feeds.opml?format=xml")
+    assert refused.status_code == 400 and refused.get_json()["errors"][0]["parameter"] == "format"

@@ -100,7 +100,7 @@ def non_latin(api: Api) -> list[str]:
         response = api.put(body["key"], body) if "key" in body else api.post(body)
         assert response.status_code == 201, response.get_json()
     assert api.delete("bn-gone").status_code == 204
-    opml = etree.fromstring(api.client.get("/feeds.opml").data)
+    opml = etree.fromstring(api.client.get("/feeds.opml?format=all").data)
     return [o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")]
 
 

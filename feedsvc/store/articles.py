@@ -284,7 +284,7 @@ def delete_article(session: Session, key: str, *, now: dt.datetime,
     article = get_live_article(session, key)
     if if_match is not None and article.version != if_match:
         raise PreconditionFailed("The article has changed since you read it (If-Match).")
-    article.deleted = now
+    article.deleted = now.replace(microsecond=0)  # shown in feeds (RFC 6721 when=): whole seconds
     article.modified = now
     return article
 

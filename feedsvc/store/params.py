@@ -71,6 +71,19 @@ def order(args: MultiDict[str, str]) -> str:
     return text
 
 
+OPML_FORMATS = ("atom", "rss", "json", "all")
+
+
+def opml_format(args: MultiDict[str, str]) -> str:
+    """``?format=`` of /feeds.opml: a feed format, or "all"; atom when absent."""
+    text = one(args, "format")
+    if text is None:
+        return "atom"
+    if text not in OPML_FORMATS:
+        raise problem("format", f"must be one of {', '.join(OPML_FORMATS)}")
+    return text
+
+
 def status(args: MultiDict[str, str]) -> visibility.Status | None:
     """``?status=`` of the API listing: one of STATUSES, or None (every live article)."""
     text = one(args, "status")

@@ -27,9 +27,13 @@ DERIVED_KEY_ATTEMPTS = 8  # a POST of a title others are posting at the same mom
 def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
     """The article as the API gives it: the contract's fields plus id, slugs and URLs."""
     section = article.section
-    feeds = [{"scope": kind.noun, "name": named.name}
-             | {fmt: urls.feed(base, kind.segment, named.slug, fmt) for fmt in urls.FORMATS}
-             for kind, named in named_of(article)]
+    # The feeds that show the article: none once deleted; the site's and each of its scopes'.
+    scopes = [] if article.deleted is not None else [
+        ("site", current_app.config["SITE_TITLE"], None, None),
+        *((kind.noun, named.name, kind.segment, named.slug) for kind, named in named_of(article))]
+    feeds = [{"scope": scope, "name": name}
+             | {fmt: urls.feed(base, segment, slug, fmt) for fmt in urls.FORMATS}
+             for scope, name, segment, slug in scopes]
     image = None
     if article.image_url:
         image = {"url": article.image_url, "type": article.image_type,
@@ -196,7 +200,7 @@ def delete(key: str) -> Response:
         return article
 
     db.run_write(db.get_engine(), work)
-    return Response(status=204)
+    return _empty(204)
 
 
 @bp.get("/articles/<key>")
@@ -209,7 +213,15 @@ def get(key: str) -> Response:
     header = request.headers.get("If-None-Match")
     # The rule feeds and pages follow (conditional.none_match): weak comparison, "*" for any.
     if article.deleted is None and header is not None and none_match(header, [etag(article)]):
-        response = Response(status=304, headers={"ETag": etag(article)})
+        # RFC 9110 15.4.5: a 304 repeats the 200's ETag and Cache-Control.
+        response = _empty(304, {"ETag": etag(article), "Cache-Control": response.headers["Cache-Control"]})
+    return response
+
+
+def _empty(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A 204 or 304: no content, so no Content-Type (werkzeug's default would say text/html)."""
+    response = Response(status=status, headers=headers)
+    del response.headers["Content-Type"]
     return response
 
 

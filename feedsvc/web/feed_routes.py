@@ -14,7 +14,7 @@ from lxml import etree
 from feedsvc.errors import NotFound
 from feedsvc.feeds import address, formats, freshness, service, urls
 from feedsvc.feeds.address import FeedAddress
-from feedsvc.store import db, directory, site
+from feedsvc.store import db, directory, params, site
 from feedsvc.store.scopes import KINDS, Scope
 from feedsvc.web import polling, problems
 
@@ -74,7 +74,14 @@ def feed(**_: str) -> Response:
 
 @bp.get("/feeds.opml")
 def opml() -> Response:
-    """Every feed as OPML 2.0 (http://opml.org/spec2.opml), grouped by scope kind, by lxml."""
+    """Every feed as OPML 2.0 (http://opml.org/spec2.opml), grouped by scope kind, by lxml.
+
+    One outline per scope, in Atom: a reader importing the list subscribes to each feed once.
+    ``?format=rss|json`` gives that format instead, ``?format=all`` all three (each titled with
+    its format); anything else is params' 400 naming ``format``.
+    """
+    wanted = params.opml_format(request.args)
+    chosen = urls.FORMATS if wanted == "all" else (wanted,)
     base, now = site.base_url(), site.now()
     title = current_app.config["SITE_TITLE"]
     root = etree.Element("opml", version="2.0")
@@ -82,8 +89,8 @@ def opml() -> Response:
     body = etree.SubElement(root, "body")
 
     def outlines(parent: etree._Element, scope: Scope, name: str) -> None:
-        for fmt in urls.FORMATS:
-            text = f"{name} ({formats.LABELS[fmt]})"
+        for fmt in chosen:
+            text = f"{name} ({formats.LABELS[fmt]})" if len(chosen) > 1 else name
             # type="rss" is OPML's word for any feed with an xmlUrl, JSON Feed included.
             etree.SubElement(parent, "outline", type="rss", text=text, title=text,
                              xmlUrl=urls.feed(base, scope.kind, scope.slug, fmt),

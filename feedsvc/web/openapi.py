@@ -66,7 +66,7 @@ _INPUT_PROPERTIES: dict[str, Any] = {
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _FEEDS = {"type": "object", "required": ["scope", "name", "atom", "rss", "json"],
           "additionalProperties": False, "properties": {
-              "scope": {"enum": list(SCOPE_FILTERS)}, "name": {"type": "string"},
+              "scope": {"enum": ["site", *SCOPE_FILTERS]}, "name": {"type": "string"},
               "atom": {"type": "string"}, "rss": {"type": "string"}, "json": {"type": "string"}}}
 _ARTICLE_PROPERTIES: dict[str, Any] = {
     "key": _KEY,

@@ -114,7 +114,9 @@ def article(key: str) -> str:
     return render_template(
         "pages/article.html", article=found, body=article_body(found.content, found.url),
         feeds=alternates(scope), follow=follow,
-        source_host=urlsplit(found.url).hostname if found.url else None)
+        source_host=urlsplit(found.url).hostname if found.url else None,
+        # The newsroom's own page when the article has one (this page mirrors it), else this one.
+        canonical=found.url or urls.article_page(site.base_url(), found.key))
 
 
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")

@@ -103,4 +103,5 @@ def validate_page(response: Response) -> Response:
     if if_none_match is not None and none_match(if_none_match, (quote_etag(digest),)):
         response.status_code = 304
         response.set_data(b"")
+        del response.headers["Content-Type"]  # a 304 carries no representation (RFC 9110 15.4.5)
     return response
