@@ -9,6 +9,7 @@
 - ``auth`` and ``limits`` — API tokens, and sliding-window limits per client
 - ``pages`` — the HTML pages with feed autodiscovery
 - ``problems`` — the one mapping of errors to RFC 9457 problem details
+- ``health`` — ``/healthz`` (liveness) and ``/readyz`` (database reachable, schema current)
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Routes and handlers, then the two WSGI wrappers: the fast path around the finished Flask
     app, and the Host check around that, so that a bad Host is refused before the fast path."""
-    from feedsvc.web import api, auth, fastpoll, feed_routes, hosts, pages, problems
+    from feedsvc.web import api, auth, fastpoll, feed_routes, health, hosts, pages, problems
 
     problems.init_app(app)
+    health.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     feed_routes.init_app(app)

@@ -1,0 +1,62 @@
+"""Health checks for load balancers and orchestrators: ``/healthz`` and ``/readyz``.
+
+``/healthz`` (liveness) touches nothing: a 200 says the process answers HTTP. ``/readyz``
+(readiness) reads the schema's revision: 200 when the database answers and its migrations are
+the code's; 503 problem+json with ``Retry-After`` while it is unreachable or behind, so a
+balancer sends no traffic to a process that would fail it. Neither is cached.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from flask import Blueprint, Flask, Response
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from feedsvc.store import db
+from feedsvc.web import problems
+
+bp = Blueprint("health", __name__)
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return Response("ok\n", content_type="text/plain; charset=utf-8", headers=_NO_STORE)
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    head = _code_revision()
+    try:
+        with db.get_engine().connect() as connection:
+            stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (DBAPIError, PoolTimeout):
+        return _not_ready(problems.UNAVAILABLE)
+    if stored != head:
+        return _not_ready(f"The database schema is at {stored or 'none'}, the code's at {head}: "
+                          "run `feedsvc db upgrade`.")
+    return Response(f"ready: schema {head}\n", content_type="text/plain; charset=utf-8",
+                    headers=_NO_STORE)
+
+
+def _not_ready(detail: str) -> Response:
+    response = problems.problem(503, "Service Unavailable", detail)
+    response.headers.update(_NO_STORE | {"Retry-After": problems.RETRY_AFTER})
+    return response
+
+
+@functools.cache  # the package's migrations do not change while it runs
+def _code_revision() -> str:
+    """The newest migration this code ships."""
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    return ScriptDirectory.from_config(config).get_current_head() or ""
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,68 @@
+"""Health checks (issue 16): /healthz says the process answers; /readyz that it can serve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from feedsvc import create_app
+from feedsvc.store import db
+
+
+def test_liveness_touches_nothing(app: Flask, client: FlaskClient) -> None:
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(statement)
+
+    engine = db.get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get("/healthz")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and response.data == b"ok\n"
+    assert response.headers["Cache-Control"] == "no-store" and seen == []
+
+
+def test_ready_when_the_schema_is_the_codes(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert response.data.startswith(b"ready: schema 0006")
+
+
+def test_not_ready_while_migrations_are_behind(app: Flask, client: FlaskClient) -> None:
+    engine = db.get_engine(app)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.content_type == "application/problem+json"
+        assert int(response.headers["Retry-After"]) > 0
+        assert "0005" in response.get_json()["detail"] and "0006" in response.get_json()["detail"]
+        assert "feedsvc db upgrade" in response.get_json()["detail"]
+    finally:
+        db.upgrade(engine)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_not_ready_while_the_database_is_unreachable(make_app: Callable[..., Flask]) -> None:
+    """Nothing listens on port 9 (discard): the database is unreachable from the start.
+    (``make_app`` is asked for its environment: the instance path, no FEEDSVC_* variables.)"""
+    app = create_app({"TESTING": True, "BASE_URL": "http://feeds.test",
+                      "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"})
+    client = app.test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.content_type == "application/problem+json"
+    assert response.headers["Retry-After"] and response.headers["Cache-Control"] == "no-store"
+    assert client.get("/healthz").status_code == 200  # alive all the same
+    db.get_engine(app).dispose()
