@@ -24,12 +24,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, select
+from test_websub_abuse import subscribe_directly
 
-from feedsvc.feeds import service
 from feedsvc.store import db
 from feedsvc.store.models import WebSubJob, WebSubSubscription
-from feedsvc.websub import outbox
 from feedsvc.websub import worker as worker_module
 
 from conftest import make_article, new_token
@@ -82,17 +81,7 @@ class Site:
     def subscribe_directly(self, callbacks: list[str]) -> None:
         """Active subscriptions of WORLD written straight into the database, as if verified long
         ago, with the feed's current document kept (so that the next change is delivered)."""
-        topic = outbox.parse_topic(WORLD)
-        assert topic is not None
-        now = dt.datetime.now(dt.UTC)
-        with self.app.app_context(), db.write_session(db.get_engine(self.app)) as session:
-            outbox.store_document(session, topic, service.settings_for(self.app), now)
-            session.execute(insert(WebSubSubscription), [{
-                "key": outbox.digest(f"{WORLD}\n{callback}"), "topic": WORLD,
-                "topic_key": topic.key, "callback": callback, "scope_kind": "sections",
-                "scope_slug": "world", "state": "active", "secret": None, "lease_seconds": 86400,
-                "expires": now + dt.timedelta(days=1), "created": now, "changed": now}
-                for callback in callbacks])
+        subscribe_directly(self.app, callbacks)
 
     def pending(self, kind: str | None = None) -> int:
         """Jobs of ``kind`` waiting; by default those to send (not the changes a write records
