@@ -381,7 +381,7 @@ def test_the_largest_api_page_size_serves(make_app: Callable[..., Flask]) -> Non
 
 # -- the property: whatever comes in, never a 5xx ---------------------------------------------
 
-NAMES = ["limit", "cursor", "order", "status", "section", "topic", "author", "format"]
+NAMES = ["limit", "cursor", "order", "status", "section", "topic", "author", "format", "q"]
 HEADERS = ["If-None-Match", "If-Modified-Since", "If-Match"]
 URLS = FEEDS + PAGES + ["/feeds.opml", "/feeds", "/api/articles", "/api/articles/p1",
                         "/articles/p1"]

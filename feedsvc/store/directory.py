@@ -1,14 +1,15 @@
 """What the pages know about feed scopes: their names, how many articles, their last update.
 
-Every function takes a session first and never commits. Only what the public may see counts:
-an article is shown from its ``published`` instant on and until it is deleted, so a section,
-topic or author that only scheduled articles name stays unknown to the pages until then (a
-topic can be news in itself).
+Every query function takes a session first and never commits. Only what the public may see
+counts: an article is shown from its ``published`` instant on and until it is deleted, so a
+section, topic or author that only scheduled articles name stays unknown to the pages until
+then (a topic can be news in itself). The directory's filter (``fold``, ``matches``) is here too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,6 +33,28 @@ class ScopeInfo:
 
 
 Row = tuple[str, str, int, dt.datetime | None]
+
+
+def fold(text: str) -> str:
+    """Text as the directory's filter compares it: NFKC, lower case, words one space apart.
+
+    The filter of /feeds runs twice, on the server for ``?q=`` and in the page's script
+    (feedsvc/static/filter.js) as a reader types, and both must narrow to the same rows. Every
+    row's ``data-key`` is folded here; the script folds what is typed with
+    ``normalize("NFKC").toLowerCase()``, the same Unicode mappings as ``str.lower()``.
+    Not ``casefold()``: JavaScript has none, and "Straße" would match on one side only.
+    """
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def search_key(scope: ScopeInfo) -> str:
+    """What the filter looks in: the scope's name and its slug (as a URL shows it), folded."""
+    return fold(f"{scope.name} {scope.slug or ''}")
+
+
+def matches(key: str, query: str) -> bool:
+    """Whether every word of the folded ``query`` occurs in ``key``; an empty query matches all."""
+    return all(word in key for word in query.split())
 
 
 def _stats(session: Session, kind: str, now: dt.datetime, slug: str | None = None) -> list[Row]:

@@ -16,13 +16,14 @@ import datetime as dt
 import json
 import re
 import typing
+import unicodedata
 from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
 from feedsvc.errors import BadRequest
 from feedsvc.store import timestamps, visibility
-from feedsvc.store.payload import MAX_SLUG
+from feedsvc.store.payload import MAX_NAME, MAX_SLUG
 from feedsvc.store.scopes import KINDS
 from feedsvc.store.slugs import KEY_PATTERN
 
@@ -101,6 +102,26 @@ def slug(args: MultiDict[str, str], name: str) -> str | None:
     if text is not None and len(text) > MAX_SLUG:
         raise problem(name, f"must be a slug of at most {MAX_SLUG} characters")
     return text
+
+
+MAX_SEARCH = MAX_NAME  # characters of ?q=: a longer text could match no name
+
+
+def search(args: MultiDict[str, str]) -> str:
+    """``?q=`` of the feed directory: the words a name must hold, spaces collapsed; "" for none.
+
+    Empty is no filter rather than a mistake, unlike other parameters: a GET form sends
+    ``q=`` when its box is left empty. Control characters are refused, as no name holds one.
+    """
+    values = args.getlist("q")
+    if len(values) > 1:
+        raise problem("q", "must be given at most once")
+    text = values[0] if values else ""
+    if len(text) > MAX_SEARCH:
+        raise problem("q", f"must be at most {MAX_SEARCH} characters")
+    if any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in text):
+        raise problem("q", "must not contain control characters")
+    return " ".join(text.split())
 
 
 @dataclass(frozen=True)
