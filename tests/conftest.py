@@ -211,6 +211,48 @@ def make_article(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+# Names for a crowded newsroom: PLACES x SUBJECTS gives 2,000 distinct topics, in Bengali
+# script too ("বাংলাদেশ floods") from the first 240 on.
+PLACES = ["Dhaka", "Sylhet", "Chattogram", "Khulna", "Rajshahi", "বাংলাদেশ", "Rangpur",
+          "Mymensingh", "Cumilla", "Gazipur", "Narayanganj", "Bogura", "Jashore", "Cox's Bazar",
+          "Dinajpur", "Tangail", "Pabna", "Noakhali", "Feni", "Kushtia", "Delhi", "Kolkata",
+          "Mumbai", "Karachi", "Lahore", "Colombo", "Kathmandu", "Yangon", "Bangkok", "Jakarta",
+          "Manila", "Beijing", "Tokyo", "Seoul", "Dubai", "Riyadh", "Cairo", "Lagos", "Nairobi",
+          "London", "Paris", "Berlin", "Kyiv", "Moscow", "Ankara", "Washington", "Ottawa",
+          "Brasília", "Sydney", "Barishal"]
+SUBJECTS = ["floods", "elections", "budget", "transport", "schools", "hospitals", "cricket",
+            "football", "markets", "energy", "water", "housing", "courts", "police", "farming",
+            "fisheries", "garments", "trade", "tourism", "weather", "culture", "film", "music",
+            "books", "science", "health", "jobs", "prices", "roads", "rail", "aviation", "ports",
+            "climate", "migration", "technology", "banking", "crime", "protests", "diplomacy",
+            "rivers"]
+FIRST_NAMES = ["Nadia", "Tom", "Priya", "Arif", "Sadia", "Jamal", "Mei", "Lena", "Omar",
+               "Rina", "Kabir", "Sofia", "Tariq", "Anika", "David", "Farhana", "Yusuf", "Ines",
+               "Rahul", "Grace"]
+LAST_NAMES = ["Rahman", "Whitfield", "Natarajan", "Hossain", "Chowdhury", "Khan", "Lin",
+              "Okafor", "Ahmed", "Das", "Müller", "Islam", "Sarkar", "Haque", "Begum"]
+
+
+def crowd(app: Flask, now: dt.datetime, *, topics: int = 2000, authors: int = 300) -> list[str]:
+    """A newsroom with ``topics`` topics and ``authors`` authors: one article per topic, by the
+    bulk path of ``feedsvc import`` (seconds, where the API would take minutes). Returns the
+    topic names, in the order of the articles, the newest first."""
+    from feedsvc.store import articles
+    from feedsvc.store.payload import Byline
+
+    names = [f"{place} {subject}" for place in PLACES for subject in SUBJECTS][:topics]
+    people = [f"{first} {last}" for last in LAST_NAMES for first in FIRST_NAMES][:authors]
+    assert len(names) == topics and len(people) == authors, "not enough names"
+    items = [articles.NewArticle(f"crowd-{n}", {
+        "title": f"{name}: the latest", "section": PLACES[n % 12],
+        "topics": (name,), "authors": (Byline(people[n % authors], None, None),),
+        "published": now - dt.timedelta(minutes=n + 1), "updated": now - dt.timedelta(minutes=n + 1)})
+        for n, name in enumerate(names)]
+    db.run_write(db.get_engine(app), lambda s: articles.create_many(
+        s, items, now=now, authority="feeds.test"))
+    return names
+
+
 def table_counts(app: Flask) -> dict[str, int]:
     """Rows per table: the database's state, to prove a refused request changed nothing."""
     from feedsvc.store.models import Base

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree, html
 from lxml.html import HtmlElement
+from sqlalchemy import event
+from werkzeug.datastructures import MultiDict
 
-from conftest import Api, Clock, make_article, new_token, seed_article
+from feedsvc.errors import BadRequest
+from feedsvc.store import db, params
+
+from conftest import FIRST_NAMES, LAST_NAMES, SUBJECTS, Api, Clock, crowd, make_article, new_token, seed_article
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ATOM, RSS, JSON = "application/atom+xml", "application/rss+xml", "application/feed+json"
@@ -260,6 +268,16 @@ def test_an_article_deleted_before_its_instant_was_never_public(client: FlaskCli
 
 # -- the feed directory ------------------------------------------------------------------------
 
+def urls_of(row: HtmlElement) -> list[str]:
+    """The feed URLs a directory row shows, as text a reader can select and copy."""
+    return [code.text_content() for code in row.xpath(".//code[@class='url']")]
+
+
+def shown_rows(doc: HtmlElement, kind: str) -> list[str]:
+    """The names of the rows of ``kind`` that the page shows (not ``hidden`` by ``?q=``)."""
+    return texts(doc, f"//section[@data-kind='{kind}']//li[@class='scope'][not(@hidden)]//h3")
+
+
 def test_feed_directory_lists_every_feed(client: FlaskClient, newsroom: Api) -> None:
     doc = page(client, "/feeds")
     assert texts(doc, "//h1") == ["Feeds"]
@@ -267,25 +285,163 @@ def test_feed_directory_lists_every_feed(client: FlaskClient, newsroom: Api) -> 
     assert texts(doc, "//main//h3") == [
         "All of feedsvc", "Bangladesh", "Business", "World", "China", "Climate", "Economy",
         "Floods", "Russia", "Ukraine war", "Ann Lee", "Bo Chen"]
-    card = doc.xpath("//li[@id='feed-authors-ann-lee']")[0]
-    assert " ".join(card.xpath(".//p[@class='meta']")[0].text_content().split()) == (
-        "2 articles · last updated 25 October 2026, 06:00 UTC")
-    assert card.xpath(".//time/@datetime") == ["2026-10-25T06:00:00+00:00"]
-    fields = card.xpath(".//input")
-    assert [f.get("value") for f in fields] == feeds_of("http://feeds.test/authors/ann-lee")
-    for field in fields:
-        assert field.get("readonly") is not None
-        label = doc.xpath(f"//label[@for='{field.get('id')}']")
-        assert len(label) == 1 and "Ann Lee" in label[0].text_content()
-    buttons = card.xpath(".//button[@data-copy]")
-    assert [b.get("data-copy") for b in buttons] == [f.get("id") for f in fields]
-    assert all(b.get("hidden") is not None for b in buttons)  # until the script shows them
-    assert card.xpath(".//a[starts-with(@href,'feed:')]/@href") == [
+    row = doc.xpath("//li[@id='feed-authors-ann-lee']")[0]
+    assert texts(row, ".//p[@class='meta']") == ["2 articles · updated 25 Oct 2026"]
+    assert row.xpath(".//time/@datetime") == ["2026-10-25T06:00:00+00:00"]
+    assert row.xpath(".//h3/a/@href") == ["/authors/ann-lee/"]
+    # One row: each format's name beside its whole URL, in text a click selects.
+    assert texts(row, ".//ul[@class='urls']/li") == [
+        f"{label} {url}" for label, url in zip(
+            ("Atom", "RSS", "JSON Feed"), feeds_of("http://feeds.test/authors/ann-lee"), strict=True)]
+    assert not row.xpath(".//button")  # copy.js adds them: without it they could do nothing
+    assert row.xpath(".//a[starts-with(@href,'feed:')]/@href") == [
         "feed:http://feeds.test/authors/ann-lee/feed.atom"]
     site = doc.xpath("//li[@id='feed-site']")[0]
     assert "3 articles" in site.text_content()
+    assert urls_of(site) == SITE_FEEDS
     assert doc.xpath("//main//a[@href='http://feeds.test/feeds.opml']")
-    assert doc.xpath("//head/script/@src") == ["/static/copy.js"]
+    assert doc.xpath("//head/script/@src") == ["/static/copy.js", "/static/filter.js"]
+    # The filter: a GET form that works without the script, and jump links with counts.
+    form = doc.xpath("//form[@role='search']")[0]
+    assert (form.get("action"), form.get("method")) == ("/feeds", "get")
+    assert form.xpath(".//input[@type='search']/@name") == ["q"]
+    assert texts(doc, "//nav[@aria-label='Kinds of feeds']//li") == [
+        "Whole site", "Sections (3)", "Topics (6)", "Authors (2)"]
+    assert not doc.xpath("//li[@class='scope'][@hidden]")
+
+
+def test_feed_directory_with_2000_topics_shows_every_url_whole(app: Flask, client: FlaskClient,
+                                                              clock: Clock) -> None:
+    """Issue 16: 2,000 topics and 300 authors in compact rows, every URL whole, in four queries."""
+    topics = crowd(app, clock.now, topics=2000, authors=300)
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(statement)
+
+    engine = db.get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        doc = page(client, "/feeds")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    selects = [statement for statement in seen if statement.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 4, selects  # the site, then one per kind: not one per scope
+    assert len(shown_rows(doc, "topics")) == 2000 and len(shown_rows(doc, "authors")) == 300
+    assert sorted(shown_rows(doc, "topics"), key=str.casefold) == sorted(topics, key=str.casefold)
+    assert texts(doc, "//nav[@aria-label='Kinds of feeds']//li") == [
+        "Whole site", "Sections (12)", "Topics (2,000)", "Authors (300)"]
+    # Each URL whole, as the OPML of every feed names it: not clipped, not shortened.
+    shown = [url for row in doc.xpath("//li[@class='scope']") for url in urls_of(row)]
+    outlines = etree.fromstring(client.get("/feeds.opml?format=all").data).xpath("//outline/@xmlUrl")
+    assert len(shown) == len(set(shown)) == 3 * (1 + 12 + 2000 + 300)
+    assert set(shown) == set(outlines)
+    assert "http://feeds.test/topics/%E0%A6%AC%E0%A6%BE%E0%A6%82%E0%A6%B2%E0%A6%BE%E0%A6%A6%E0%A7" \
+           "%87%E0%A6%B6-floods/feed.atom" in shown
+
+
+FILTERS = [  # ?q= -> the sections, topics and authors it shows
+    ("বাংলাদেশ", ["বাংলাদেশ"], [f"বাংলাদেশ {s}" for s in SUBJECTS], []),
+    ("বাংলাদেশ FLOODS", [], ["বাংলাদেশ floods"], []),
+    ("dhaka", ["Dhaka"], [f"Dhaka {s}" for s in SUBJECTS], []),
+    ("  Floods   SYLHET ", [], ["Sylhet floods"], []),
+    ("floods sylhet dhaka", [], [], []),
+    ("dhaka-floods", [], ["Dhaka floods"], []),  # as its URL spells it
+    ("ｄｈａｋａ ｆｌｏｏｄｓ", [], ["Dhaka floods"], []),  # full-width letters fold (NFKC)
+    ("müller", [], [], [f"{first} Müller" for first in FIRST_NAMES]),
+    ("nadia-", [], [], [f"Nadia {last}" for last in LAST_NAMES]),
+    ("no such name", [], [], []),
+]
+
+
+@pytest.mark.parametrize(("query", "sections", "topics", "authors"), FILTERS,
+                         ids=[f[0] for f in FILTERS])
+def test_the_filter_narrows_rows_without_javascript(app: Flask, client: FlaskClient, clock: Clock,
+                                                    query: str, sections: list[str],
+                                                    topics: list[str], authors: list[str]) -> None:
+    crowd(app, clock.now, topics=400, authors=300)
+    doc = page(client, f"/feeds?q={quote(query)}")
+    assert (shown_rows(doc, "sections"), shown_rows(doc, "topics"), shown_rows(doc, "authors")) == (
+        sorted(sections, key=str.casefold), sorted(topics, key=str.casefold),
+        sorted(authors, key=str.casefold))
+    assert doc.xpath("//li[@id='feed-site'][not(@hidden)]")  # the whole site is not filtered
+    assert doc.xpath("//input[@name='q']/@value") == [" ".join(query.split())]
+    counts = texts(doc, "//nav[@aria-label='Kinds of feeds']//li")
+    assert counts[1:] == [f"Sections ({len(sections)} of 12)", f"Topics ({len(topics)} of 400)",
+                          f"Authors ({len(authors)} of 300)"]
+    for kind, shown in (("sections", sections), ("topics", topics), ("authors", authors)):
+        none = doc.xpath(f"//section[@data-kind='{kind}']/p[contains(@class,'no-match')]")[0]
+        assert (none.get("hidden") is None) == (not shown), kind
+    # Every row is still in the page, hidden, so the script can widen the filter as you type.
+    assert len(doc.xpath("//li[@class='scope']")) == 1 + 12 + 400 + 300
+    assert doc.xpath("//a[@class='show-all'][not(@hidden)]/@href") == ["/feeds"]
+
+
+def test_no_filter_and_a_blank_one_show_every_row(app: Flask, client: FlaskClient,
+                                                  clock: Clock) -> None:
+    crowd(app, clock.now, topics=40, authors=10)
+    for path in ("/feeds", "/feeds?q=", "/feeds?q=+++", "/feeds?utm_source=x"):
+        doc = page(client, path)
+        assert not doc.xpath("//li[@class='scope'][@hidden]"), path
+        assert doc.xpath("//a[@class='show-all'][@hidden]"), path
+
+
+BAD_FILTERS = [("x" * 201, "must be at most 200 characters"),
+               ("a\x01b", "must not contain control characters"),
+               ("\x7f", "must not contain control characters")]
+
+
+@pytest.mark.parametrize(("query", "detail"), BAD_FILTERS + [(["a", "b"], "must be given at most once")])
+def test_a_bad_filter_is_a_400_naming_q(query: str | list[str], detail: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        params.search(MultiDict({"q": query}))
+    assert refused.value.errors == [{"parameter": "q", "in": "query", "detail": detail}]
+
+
+@pytest.mark.parametrize("query", [query for query, _ in BAD_FILTERS])
+def test_a_bad_filter_is_an_error_page_with_the_way_back(client: FlaskClient, newsroom: Api,
+                                                         query: str) -> None:
+    doc = page(client, f"/feeds?q={quote(query)}", 400)
+    assert texts(doc, "//h1") == ["This link does not work"]
+    assert doc.xpath("//main//a[@href='/feeds']")
+
+
+def test_the_longest_filter_is_answered(client: FlaskClient, newsroom: Api) -> None:
+    doc = page(client, "/feeds?q=" + quote("বা" * 100))
+    assert shown_rows(doc, "topics") == []
+
+
+def encoded(text: str) -> str:
+    return quote(text, safe="")
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(query=st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=220).map(encoded),
+    st.binary(max_size=60).map(encoded),  # any bytes, UTF-8 or not
+    st.sampled_from(["%", "%zz", "%E0%A6", "%C0%80", "+", "%2B", "a%00b"]),  # sent as they are
+    st.sampled_from(["Climate", "climate ukraine", "<script>", "\"'>", "\u0130", "ß",
+                     "\ufffe", "\u2028", "\x85", "\t\n", "\U0001f30a"]).map(encoded)))
+def test_any_filter_is_answered_never_a_500(app: Flask, client: FlaskClient, newsroom: Api,
+                                            query: str) -> None:
+    with app.test_request_context(f"/feeds?q={query}"):
+        read = request.args["q"]  # the text as the server reads it
+    refused = len(read) > params.MAX_SEARCH or any(
+        unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in read)
+    response = client.get(f"/feeds?q={query}", headers=BROWSER)
+    assert response.status_code == (400 if refused else 200), (query, read)
+    doc = html.fromstring(response.get_data(as_text=True))
+    if refused:
+        return
+    # The text comes back in the box as it was read (spaces collapsed), never as markup.
+    assert doc.xpath("//input[@name='q']/@value") == [" ".join(read.split())]
+    # A row shows when its key (the one the page's script matches too) holds every word.
+    words = unicodedata.normalize("NFKC", read).lower().split()
+    rows = doc.xpath("//section[@data-kind]//li[@class='scope']")
+    assert len(rows) == 11
+    for row in rows:
+        assert (row.get("hidden") is None) == all(w in row.get("data-key") for w in words), row.get("id")
 
 
 # -- on every page -----------------------------------------------------------------------------
@@ -362,10 +518,13 @@ def test_security_headers_on_every_response(client: FlaskClient, api: Api) -> No
 def test_static_assets_are_served_with_their_types(client: FlaskClient) -> None:
     css = client.get("/static/site.css")
     js = client.get("/static/copy.js")
+    narrowing = client.get("/static/filter.js")
     assert css.mimetype == "text/css" and b"prefers-color-scheme" in css.data
     assert js.mimetype == "text/javascript" and b"navigator.clipboard" in js.data
+    assert narrowing.mimetype == "text/javascript" and b'normalize("NFKC")' in narrowing.data
     css.close()
     js.close()
+    narrowing.close()
     doc = page(client, "/")
     assert doc.xpath("//head/link[@rel='stylesheet']/@href") == ["/static/site.css"]
     assert not [src for src in doc.xpath("//@src|//link/@href")
@@ -403,7 +562,7 @@ def test_every_feed_a_page_names_exists(client: FlaskClient, newsroom: Api) -> N
         named.update({href: kind for kind, href, _ in alternates(doc)})
         named.update({a.get("href"): a.get("type") for a in doc.xpath("//main//a[@type]")
                       if "/feed." in a.get("href")})
-        named.update({i.get("value"): "" for i in doc.xpath("//input[@type='url']")})
+        named.update({url: "" for url in urls_of(doc)})
     assert "http://feeds.test/sections/obituaries/feed.atom" in named
     for url, kind in named.items():
         response = client.get(urlsplit(url).path)
@@ -413,6 +572,6 @@ def test_every_feed_a_page_names_exists(client: FlaskClient, newsroom: Api) -> N
 
 
 def test_feed_directory_lists_the_feeds_of_the_opml(client: FlaskClient, newsroom: Api) -> None:
-    directory = {i.get("value") for i in page(client, "/feeds").xpath("//input[@type='url']")}
+    directory = set(urls_of(page(client, "/feeds")))
     outlines = set(etree.fromstring(client.get("/feeds.opml?format=all").data).xpath("//outline/@xmlUrl"))
     assert directory == outlines

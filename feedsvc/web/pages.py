@@ -142,16 +142,59 @@ def article_body(content: str | None, url: str | None) -> Markup:
     return Markup(_HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + shift, 6)}", cleaned))
 
 
+@dataclass(frozen=True)
+class DirectoryRow:
+    """One scope's row in the feed directory; ``shown`` is False when ``?q=`` leaves it out."""
+
+    scope: ScopeInfo
+    anchor: str  # the row's id: feed-site, feed-topics-climate
+    page: str
+    feeds: list[FeedLink]
+    key: str  # directory.search_key, for the page's script to match as a reader types
+    shown: bool
+
+
+@dataclass(frozen=True)
+class DirectoryGroup:
+    """The rows of one kind of scope, with how many of them the filter shows."""
+
+    kind: str
+    heading: str
+    rows: list[DirectoryRow]
+
+    @property
+    def shown(self) -> int:
+        return sum(row.shown for row in self.rows)
+
+
+def directory_row(scope: ScopeInfo, query: str) -> DirectoryRow:
+    """The row of ``scope``, shown when every word of the folded ``query`` is in its key."""
+    key = directory.search_key(scope)
+    anchor = "feed-" + (f"{scope.kind}-{scope.slug}" if scope.kind else "site")
+    return DirectoryRow(scope, anchor, page_url(scope.kind, scope.slug),
+                        feed_links(scope.kind, scope.slug, scope.name), key,
+                        directory.matches(key, query))
+
+
 @bp.get("/feeds")
 def feeds() -> str:
+    # Every row is rendered and ?q= only hides those it leaves out, so that the page's script
+    # can widen a filter the server applied (static/filter.js). Four queries, however many
+    # scopes there are.
+    query = params.search(request.args)
+    folded = directory.fold(query)
     session, now = db.get_session(), site.now()
     title = current_app.config["SITE_TITLE"]
+    groups = [DirectoryGroup(kind.segment, kind.plural_label,
+                             [directory_row(scope, folded)
+                              for scope in directory.scopes(session, kind.segment, now)])
+              for kind in KINDS.values()]
     return render_template(
-        "pages/feeds.html", nav="feeds", feeds=alternates(None),
-        whole=directory.site(session, f"All of {title}", now),
-        groups=[(kind.segment, kind.plural_label, directory.scopes(session, kind.segment, now))
-                for kind in KINDS.values()],
-        opml=f"{site.base_url()}/feeds.opml")
+        "pages/feeds.html", nav="feeds", feeds=alternates(None), query=query,
+        max_query=params.MAX_SEARCH,
+        whole=directory_row(directory.site(session, f"All of {title}", now), ""),
+        groups=groups, total=sum(len(group.rows) for group in groups),
+        shown=sum(group.shown for group in groups), opml=f"{site.base_url()}/feeds.opml")
 
 
 def error_page(status: int, title: str, detail: str) -> Response | None:
@@ -202,6 +245,12 @@ def human(value: dt.datetime) -> str:
     return f"{local.day} {local:%B %Y, %H:%M} {local.tzname()}"
 
 
+def day(value: dt.datetime) -> str:
+    """The date alone, short, in TIMEZONE: 19 Jun 2022 (the directory's rows)."""
+    local = _local(value)
+    return f"{local.day} {local:%b %Y}"
+
+
 def article_url(key: str) -> str:
     """The path of an article's page (navigation stays on whatever host the reader used)."""
     return urls.article_page("", key)
@@ -223,6 +272,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     app.add_template_filter(rfc3339)
     app.add_template_filter(human)
+    app.add_template_filter(day)
     app.add_template_global(article_url)
     app.add_template_global(page_url)
     app.add_template_global(site_feeds)
