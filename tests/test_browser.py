@@ -1,7 +1,8 @@
 """The pages in a real browser: Debian's Chromium, driven by Playwright, against ``feedsvc serve``.
 
 Skipped only on a machine without /usr/bin/chromium and outside CI; in CI (``CI`` set) a
-missing browser fails, and .ci/run installs it. Screenshots go to screenshots/ (git-ignored).
+missing browser fails, and .ci/run installs it. Screenshots go to screenshots/ (git-ignored);
+with ``DOCS_SCREENSHOTS=1`` the feed directory's are also written over the README's in docs/.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import feedparser
 import pytest
 from flask import Flask
 
-from conftest import Api, Clock, make_article, new_token, seed_article
+from conftest import Api, Clock, crowd, make_article, new_token, seed_article
 from live import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run"]
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1280, "height": 800}},
     "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
@@ -80,6 +82,7 @@ ARTICLES: list[dict[str, Any]] = [
                  url="https://news.example/sport/series-win",
                  published="2026-11-16T21:45:00+06:00", updated="2026-11-16T21:45:00+06:00"),
 ]
+TOPICS = sorted({topic for article in [seed_article(), *ARTICLES] for topic in article["topics"]})
 EMBARGOED = make_article(key="quarterly-results", title="Embargoed quarterly results",
                          section="Markets", topics=["Earnings"], authors=[{"name": "Embargo Desk"}],
                          published="2099-01-01T00:00:00Z", updated="2099-01-01T00:00:00Z")
@@ -182,10 +185,18 @@ def tabs(browser: Any) -> Iterator[Callable[..., Tab]]:
         t.close()
 
 
-def shoot(page: Any, name: str, full_page: bool = True) -> Path:
+def shoot(page: Any, name: str, full_page: bool = True, docs: str | None = None) -> Path:
+    """Save a screenshot in screenshots/; with DOCS_SCREENSHOTS=1 also as docs/``docs``."""
     SHOTS.mkdir(exist_ok=True)
     path = SHOTS / f"{name}.png"
+    if full_page:
+        # Rows of the feed directory far from the viewport are not painted (content-visibility:
+        # auto); site.css paints them all for print, so a whole-page picture is taken so.
+        page.emulate_media(media="print")
     page.screenshot(path=str(path), full_page=full_page)
+    if docs is not None and os.environ.get("DOCS_SCREENSHOTS"):
+        page.screenshot(path=str(DOCS / docs), full_page=full_page)
+    page.emulate_media(media="screen")
     return path
 
 
@@ -300,20 +311,21 @@ def test_copy_button_puts_the_url_on_the_clipboard(site: LiveServer,
     tab = tabs(site.base, permissions=["clipboard-read", "clipboard-write"],
                **VIEWPORTS["desktop"])
     page = tab.open("/feeds")
-    card = page.locator("#feed-sections-bangladesh")
-    field = card.get_by_label("RSS feed of Bangladesh")
-    assert field.input_value() == f"{site.base}/sections/bangladesh/feed.rss"
-    button = card.get_by_role("button", name="Copy the RSS URL of Bangladesh")
+    row = page.locator("#feed-sections-bangladesh")
+    url = f"{site.base}/sections/bangladesh/feed.rss"
+    assert row.locator("code.url").all_inner_texts() == [
+        f"{site.base}/sections/bangladesh/feed.{fmt}" for fmt in ("atom", "rss", "json")]
+    button = row.get_by_role("button", name="Copy the RSS URL of Bangladesh")
     assert button.is_visible()
     button.click()
     from playwright.sync_api import expect
 
     # The button says so, for the eye and (through the live region) for a screen reader.
-    expect(card.locator("button.copy.done .copy-label")).to_have_text("Copied")
-    expect(page.locator("#copy-status")).to_have_text(f"Copied {field.input_value()}")
-    assert page.evaluate("navigator.clipboard.readText()") == field.input_value()
-    card.scroll_into_view_if_needed()
-    shoot(page, "desktop-feeds-copied", full_page=False)
+    expect(row.locator("button.copy.done .copy-label")).to_have_text("Copied")
+    expect(page.locator("#copy-status")).to_have_text(f"Copied {url}")
+    assert page.evaluate("navigator.clipboard.readText()") == url
+    row.scroll_into_view_if_needed()
+    shoot(page, "desktop-feeds-copied", full_page=False, docs="feeds.png")
     assert tab.errors == []
 
 
@@ -321,15 +333,99 @@ def test_feed_directory_works_without_javascript(site: LiveServer,
                                                  tabs: Callable[..., Tab]) -> None:
     tab = tabs(site.base, java_script_enabled=False, **VIEWPORTS["phone"])
     page = tab.open("/feeds")
-    card = page.locator("#feed-topics-climate")
-    fields = card.locator("input")
-    assert fields.evaluate_all("fs => fs.map(f => f.value)") == [
+    from playwright.sync_api import expect
+
+    row = page.locator("#feed-topics-climate")
+    row.scroll_into_view_if_needed()  # rows off screen are not rendered (content-visibility)
+    urls = row.locator("code.url")
+    assert urls.all_text_contents() == [
         f"{site.base}/topics/climate/feed.{fmt}" for fmt in ("atom", "rss", "json")]
-    assert all(fields.nth(i).is_visible() for i in range(3))
-    assert not card.locator("button").first.is_visible()  # no script, no button that does nothing
-    fields.nth(0).select_text()  # a reader can still select the URL to copy it
-    assert page.evaluate("getSelection().toString() || document.activeElement.value") != ""
+    for i in range(3):
+        expect(urls.nth(i)).to_be_visible()
+    assert row.locator("button").count() == 0  # no script, no button that does nothing
+    urls.nth(1).click()  # one click selects the whole URL, ready to copy by hand
+    assert page.evaluate("getSelection().toString()") == f"{site.base}/topics/climate/feed.rss"
     shoot(page, "phone-feeds-no-js")
+    # The filter is a form: sent, the server shows only the rows that match.
+    page.get_by_label("Filter sections, topics and authors by name").fill("CLIM")
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url("**/feeds?q=CLIM")
+    assert visible_names(page, "topics") == ["Climate"]
+    assert page.locator("#count-topics").inner_text() == f"(1 of {len(TOPICS)})"
+    page.get_by_role("link", name="Show all").click()
+    page.wait_for_url("**/feeds")
+    assert len(visible_names(page, "topics")) == len(TOPICS)
+
+
+def crowded(api: Api) -> None:
+    """The newsroom with 2,000 topics and 300 authors more (issue 16), bulk-inserted."""
+    newsroom(api)
+    crowd(api.client.application, dt.datetime.now(dt.UTC), topics=2000, authors=300)
+
+
+def visible_names(page: Any, kind: str) -> list[str]:
+    """The names of the rows of ``kind`` that the filter shows (site.css hides the others)."""
+    rows = page.locator(f"section[data-kind={kind}] li.scope")
+    assert rows.evaluate_all("rs => rs.every(r => r.hidden === (getComputedStyle(r).display === 'none'))")
+    # textContent: a row off screen has no rendered text to read (content-visibility: auto).
+    return [" ".join(name.split()) for name in
+            page.locator(f"section[data-kind={kind}] li.scope:not([hidden]) h3").all_text_contents()]
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_the_filter_narrows_2000_topics_as_you_type(serve: Callable[..., LiveServer],
+                                                    tabs: Callable[..., Tab], viewport: str) -> None:
+    from playwright.sync_api import expect
+
+    site = serve(crowded)
+    tab = tabs(site.base, permissions=["clipboard-read", "clipboard-write"], **VIEWPORTS[viewport])
+    page = tab.open("/feeds")
+    topics = len(TOPICS) + 2000
+    rows = page.locator("section[data-kind] li.scope").count()
+    assert page.locator("#count-topics").inner_text() == f"({topics:,})"
+    # Every URL whole: none cut off by its box, none overflowing the page (checked on the first
+    # rows of each kind; the others share their markup and are not laid out until scrolled to).
+    assert headings_and_labels(page)["overflow"] == 0
+    first = page.locator("section[data-kind] li.scope:nth-child(-n+5) code.url")
+    assert first.count() == 3 * 5 * 3
+    for kind in ("sections", "topics", "authors"):
+        page.locator(f"#{kind}").scroll_into_view_if_needed()
+        assert first.evaluate_all("cs => cs.filter(c => c.scrollWidth > c.clientWidth).length") == 0
+    page.evaluate("window.scrollTo(0, 0)")
+    # By id: get_by_label searches the labels of 20,000 elements, 9 s on this page.
+    box = page.locator("#filter-q")
+    assert box.evaluate("b => b.labels[0].textContent") == "Filter sections, topics and authors by name"
+    box.press_sequentially("বাংলাদেশ fl")
+    expect(page.locator("#count-topics")).to_have_text(f"(1 of {topics:,})")
+    assert visible_names(page, "topics") == ["বাংলাদেশ floods"]
+    assert visible_names(page, "sections") == [] and visible_names(page, "authors") == []
+    assert page.locator("section[data-kind=authors] .no-match").is_visible()
+    expect(page.locator("#filter-status")).to_have_text(
+        f"1 of {rows:,} sections, topics and authors match “বাংলাদেশ fl”.")
+    page.wait_for_url("**/feeds?q=*")  # kept in the address: a reload shows the same rows
+    assert page.locator("#feed-site").is_visible()  # the whole site stays at hand
+    # The copy button of a row the filter found.
+    row = page.locator("section[data-kind=topics] li.scope:not([hidden])")
+    row.get_by_role("button", name="Copy the Atom URL of বাংলাদেশ floods").click()
+    expect(row.locator("button.copy.done")).to_have_count(1)
+    assert page.evaluate("navigator.clipboard.readText()") == row.locator("code.url").first.inner_text()
+    assert "/topics/%E0%A6%AC" in row.locator("code.url").first.inner_text()
+    # axe-core takes 15 s over the page narrowed to one row, and five minutes over all 2,313:
+    # test_every_page_kind_at_each_width checks the same rows unfiltered, on a small newsroom.
+    assert axe_violations(page) == []
+    # Widened again as the text changes.
+    box.fill("dhaka")
+    expect(page.locator("#count-topics")).to_have_text(f"(40 of {topics:,})")
+    assert visible_names(page, "sections") == ["Dhaka"]
+    page.evaluate("window.scrollTo(0, document.querySelector('.finder').offsetTop - 16)")
+    shoot(page, f"{viewport}-feeds-2000-topics-filtered", full_page=False,
+          docs=f"feeds-2000-topics-{viewport}.png")
+    page.get_by_role("link", name="Show all").click()
+    expect(page.locator("#count-topics")).to_have_text(f"({topics:,})")
+    assert page.locator("section[data-kind] li.scope:not([hidden])").count() == rows
+    page.locator("#topics").scroll_into_view_if_needed()
+    shoot(page, f"{viewport}-feeds-2000-topics", full_page=False)
+    assert tab.errors == []
 
 
 def test_empty_home_gets_a_newcomer_to_the_first_article(serve: Callable[..., LiveServer],
