@@ -21,6 +21,7 @@ from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest, Error, RequestEntityTooLarge, find_double_newline
 
+from feedsvc import accesslog
 from feedsvc.feeds import freshness
 from feedsvc.store import db, site
 from feedsvc.web import hosts
@@ -34,7 +35,13 @@ from feedsvc.websub import worker
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option("--no-worker", is_flag=True,
               help="Run no WebSub delivery worker in this process (run `feedsvc worker`).")
-def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
+@click.option("--access-log", default="combined", show_default=True, type=click.Choice(accesslog.FORMATS),
+              help="One line per response on standard error: Apache's combined log format, JSON "
+                   "lines, or none.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(accesslog.LEVELS),
+              help="The least severe message of the app's own log that is written.")
+def serve_command(host: str, port: int, threads: int, no_worker: bool, access_log: str,
+                  log_level: str) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     # A connection for every thread that may hold one at once: the server's, the worker's
@@ -44,7 +51,9 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     freshness.get_cache(app).engine = engine
     db.upgrade(engine)
     site.authority(app)  # records the id authority at first start
+    accesslog.set_level(app, log_level)
     server = make_server(app, host, port, threads)
+    accesslog.install(server, app, access_log)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # waitress's run() treats SystemExit as "finish the running requests and stop".
@@ -69,7 +78,7 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
         click.echo("feedsvc stopped", err=True)
 
 
-class KeepAliveTask(WSGITask):  # type: ignore[misc]
+class KeepAliveTask(accesslog.Recorded, WSGITask):  # type: ignore[misc]
     """waitress's task, except that a 304, 204 or 1xx keeps an HTTP/1.1 connection open.
 
     waitress 3.0 closes the connection after every response without a Content-Length, and a
@@ -95,7 +104,7 @@ class KeepAliveTask(WSGITask):  # type: ignore[misc]
                 self.close_on_finish = False
 
 
-class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
+class ProblemErrorTask(accesslog.Recorded, ErrorTask):  # type: ignore[misc]
     """waitress's own refusals (a body over MAX_BODY, a malformed request) as problem+json."""
 
     def execute(self) -> None:
@@ -186,7 +195,13 @@ class FramingParser(HTTPRequestParser):  # type: ignore[misc]
     Each refusal goes through waitress's error path (ProblemErrorTask): problem+json, then close.
     """
 
+    def __init__(self, adj: Any) -> None:
+        super().__init__(adj)
+        # Made when the request's first bytes arrive: the access log's time and duration.
+        self.arrived, self.began = time.time(), time.monotonic()
+
     def parse_header(self, header_plus: bytes) -> None:
+        self.first_line = header_plus.partition(b"\r\n")[0].rstrip()  # logged, even if refused here
         self.version = request_version(header_plus)  # the refusal answers in the same version
         check_framing(header_plus, self.version)
         super().parse_header(header_plus)
@@ -199,6 +214,8 @@ class FramingParser(HTTPRequestParser):  # type: ignore[misc]
                 # waitress refuses these only once a CRLF CRLF arrives, which a client ending
                 # its lines with LF never sends: it waited for the idle timeout (RFC 9112 2.2).
                 self.parse_header(b"GET / HTTP/1.0\r\n")  # what waitress's own refusals log
+                # The access log names the line as sent, and no route.
+                self.first_line, self.path, self.command = re.split(rb"[\r\n]", head, maxsplit=1)[0], "", ""
                 self._refuse(BadRequest("Bare CR or LF in the request head (RFC 9112 2.2)"))
                 return len(data)
         try:
