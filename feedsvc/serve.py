@@ -21,11 +21,11 @@ from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest, Error, RequestEntityTooLarge, find_double_newline
 
-from feedsvc import accesslog
+from feedsvc import accesslog, metrics
 from feedsvc.feeds import freshness
 from feedsvc.store import db, site
 from feedsvc.web import hosts
-from feedsvc.websub import worker
+from feedsvc.websub import outbox, worker
 
 
 @click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
@@ -40,10 +40,16 @@ from feedsvc.websub import worker
                    "lines, or none.")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(accesslog.LEVELS),
               help="The least severe message of the app's own log that is written.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics at /metrics on this port (never on the public one).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address the metrics port listens on.")
 def serve_command(host: str, port: int, threads: int, no_worker: bool, access_log: str,
-                  log_level: str) -> None:
+                  log_level: str, metrics_port: int | None, metrics_host: str) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if metrics_port and metrics_port == port:
+        raise click.BadParameter("must differ from --port", param_hint="--metrics-port")
     # A connection for every thread that may hold one at once: the server's, the worker's
     # senders and clock, and two for the start-up and the signal handler's goodbye.
     worker_threads = 0 if no_worker else app.config["WEBSUB_WORKER_THREADS"] + 1
@@ -52,6 +58,7 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool, access_lo
     db.upgrade(engine)
     site.authority(app)  # records the id authority at first start
     accesslog.set_level(app, log_level)
+    exporter = metrics.start(metrics_host, metrics_port, outbox.backlog_reader(app))
     server = make_server(app, host, port, threads)
     accesslog.install(server, app, access_log)
 
@@ -75,6 +82,7 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool, access_lo
             running.stop()
         freshness.get_cache(app).close()
         engine.dispose()
+        exporter.close()
         click.echo("feedsvc stopped", err=True)
 
 

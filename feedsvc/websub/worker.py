@@ -563,13 +563,19 @@ class Running:
 
 @click.command("worker", help="Run the WebSub delivery worker alone, without the HTTP server.")
 @click.option("--once", is_flag=True, help="Work off the jobs due now, then exit.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics at /metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address the metrics port listens on.")
 @with_appcontext
-def worker_command(once: bool) -> None:
+def worker_command(once: bool, metrics_port: int | None, metrics_host: str) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     db.upgrade(db.get_engine(app))
+    exporter = metrics.start(metrics_host, metrics_port, outbox.backlog_reader(app))
     worker = Worker(app)
     if once:
         click.echo(f"websub: {worker.run_once()} attempt(s)", err=True)
+        exporter.close()
         return
     stop = threading.Event()
 
@@ -582,6 +588,7 @@ def worker_command(once: bool) -> None:
     click.echo(f"feedsvc worker running with {worker.threads} threads", err=True)
     worker.run(stop)
     db.get_engine(app).dispose()
+    exporter.close()
     click.echo("feedsvc worker stopped", err=True)
 
 
