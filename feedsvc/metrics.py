@@ -46,7 +46,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 log = logging.getLogger(__name__)
 
-ROUTES = ("feed", "page", "api", "websub", "health", "other")  # the route label's values
+ROUTES = ("feed", "page", "api", "websub", "health", "other")  # the route label's (accesslog.Routes)
 JOB_KINDS = ("change", "verify", "deliver", "publish")  # the kinds of models.WebSubJob
 JOB_STATES = ("due", "waiting")  # due now, or waiting for a retry or a scheduled article
 
@@ -60,10 +60,10 @@ class Metrics:
         self.requests = Counter(
             "feedsvc_http_requests", "HTTP responses by route kind and status code; a 304's "
             "share of route=\"feed\" is the pollers' revalidations.", ("route", "code"), registry=None)
-        lookups = Counter(
+        self.lookups = Counter(
             "feedsvc_feed_cache_lookups", "Feed requests answered from a current document "
             "(hit) or that had to render one (miss).", ("result",), registry=None)
-        self.cache_hit, self.cache_miss = lookups.labels("hit"), lookups.labels("miss")
+        self.cache_hit, self.cache_miss = self.lookups.labels("hit"), self.lookups.labels("miss")
         self.cache_bytes = Gauge(
             "feedsvc_feed_cache_bytes", "Bytes of feed documents held in memory (FEED_CACHE_BYTES "
             "bounds each process's).", registry=None, multiprocess_mode="livesum")
@@ -78,7 +78,6 @@ class Metrics:
             "feedsvc_websub_delivery_seconds", "Seconds from a delivery being queued to the "
             "subscriber's 2xx, retries included.", registry=None,
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0))
-        self.lookups = lookups
 
     def collectors(self) -> tuple[Any, ...]:
         return (self.requests, self.lookups, self.cache_bytes, self.render_seconds,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from test_accesslog import call
 from test_websub_live import BASE, FAST, WORLD
 
-from feedsvc import accesslog
+from feedsvc import accesslog, metrics
 from feedsvc.store import db
 from feedsvc.store.models import WebSubSubscription
 from feedsvc.websub import outbox
@@ -122,6 +122,7 @@ def test_no_metrics_listener_without_a_port(live: Callable[..., LiveServer]) -> 
 ])
 def test_the_route_kind_of_a_path(make_app: Callable[..., Flask], method: str, path: str, route: str) -> None:
     assert accesslog.Routes(make_app()).kind(method, path) == route
+    assert {*accesslog.Routes.KINDS.values(), "other"} == set(metrics.ROUTES)
 
 
 def test_the_websub_backlog_is_read_from_the_database(app: Flask, api: Api, clock: Clock) -> None:
@@ -148,7 +149,7 @@ def test_processes_sharing_a_directory_add_up(live: Callable[..., LiveServer], t
     c = live("--no-worker", env=env)
     for _ in range(2):
         assert call(a, "GET", "/feed.atom")[0] == 200
-    alone = scrape(port)
+    alone = wait_for(lambda: (found := scrape(port)) and sum(requests(found).values()) == 2 and found)
     held_by_a = value(alone, "feedsvc_feed_cache_bytes")
     assert held_by_a > 0 and requests(alone) == {("feed", "200"): 2}
     assert call(b, "GET", "/feed.rss")[0] == 200
