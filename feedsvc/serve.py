@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -27,11 +28,17 @@ from feedsvc.web import hosts
 from feedsvc.websub import worker
 
 
-@click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
+@click.command("serve", short_help="Serve feeds, pages, the API and the hub with waitress.",
+               help="Serve feeds, pages, the API and the WebSub hub with waitress. Creates "
+                    "the database or migrates it first; SIGTERM or Ctrl-C finishes the "
+                    "requests under way and stops.")
 @with_appcontext
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 or :: for every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (0: any free port, printed at start).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Requests handled at once; slow clients hold none (waitress reads and writes).")
 @click.option("--no-worker", is_flag=True,
               help="Run no WebSub delivery worker in this process (run `feedsvc worker`).")
 def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
@@ -42,9 +49,19 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     worker_threads = 0 if no_worker else app.config["WEBSUB_WORKER_THREADS"] + 1
     engine = db.size_pool(app, threads + worker_threads + 2)
     freshness.get_cache(app).engine = engine
+    try:
+        server = make_server(app, host, port, threads)  # before anything is created or migrated
+    except OSError as exc:
+        hint = " (another feedsvc serve? choose --port)" if exc.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
     db.upgrade(engine)
-    site.authority(app)  # records the id authority at first start
-    server = make_server(app, host, port, threads)
+    recorded = site.authority(app)  # records the id authority at first start
+    configured = site.configured_authority(app)
+    if configured is not None and configured != recorded:
+        click.echo(f"feedsvc: ids keep the authority {recorded!r} recorded when this database was "
+                   f"first started, not {configured!r} from "
+                   f"{'ID_AUTHORITY' if app.config['ID_AUTHORITY'] else 'BASE_URL'}: an entry id never "
+                   "changes (README, Configuration)", err=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # waitress's run() treats SystemExit as "finish the running requests and stop".
@@ -348,7 +365,3 @@ def connection_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return 900
     return max(100, min(900, soft - 100))
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(serve_command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import click
 from flask import Flask, current_app, g
 from flask.cli import AppGroup
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -57,8 +58,6 @@ def make_engine(url: str, pool_size: int = 20) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=10, pool_timeout=5)
         _sqlite_settings(engine)
@@ -156,16 +155,84 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) ->
     session.execute(dialect_insert(session)(model).values(**values).on_conflict_do_nothing())
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
-    from alembic import command
+def _alembic_config() -> Any:
     from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@functools.cache  # the package's migrations do not change while it runs
+def code_revision() -> str:
+    """The newest migration this code ships (an Alembic revision id)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def stored_revision(connection: Connection) -> str | None:
+    """The revision the database's schema is at; None for a database without one."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest migration, creating the database (and a SQLite file's
+    folder) when there is none; return the revisions before and after.
+
+    On PostgreSQL, processes upgrading at once take turns (an advisory lock held to the commit).
+    """
+    from alembic import command
+
+    path = sqlite_path(engine)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = _alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Several processes start at once (systemd at boot): one migrates, the others wait
+            # for its commit and then find nothing to do, instead of racing to CREATE TABLE.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('feedsvc.migrations'))"))
+        before = stored_revision(connection)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+    return before, code_revision()
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite database, None for an in-memory one or another database."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return Path(engine.url.database).absolute()  # type: ignore[arg-type]
+
+
+def where(engine: Engine) -> str:
+    """The database as a message names it: a SQLite file's path, else its URL without password."""
+    path = sqlite_path(engine)
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+
+
+def require_schema(engine: Engine) -> None:
+    """Stop a command that needs the database as ``serve`` left it, before it creates anything.
+
+    Raises click.ClickException, one line naming what to do: when the SQLite file does not exist
+    (connecting would create it, and its folder, wherever the command ran), when the schema is
+    missing or behind the code's. A database that cannot be reached raises DBAPIError.
+    """
+    path = sqlite_path(engine)
+    if path is not None and not path.is_file():
+        raise click.ClickException(
+            f"no database at {path}: run feedsvc where `feedsvc serve` ran (beside its instance/ "
+            "folder), or set FEEDSVC_INSTANCE_PATH or FEEDSVC_DATABASE_URL; `feedsvc db upgrade` "
+            "creates a new one")
+    with engine.connect() as connection:
+        stored = stored_revision(connection)
+    if stored != code_revision():
+        state = "has no schema" if stored is None else f"has schema {stored}"
+        raise click.ClickException(f"the database at {where(engine)} {state}; this feedsvc needs "
+                                   f"{code_revision()}: run `feedsvc db upgrade`")
 
 
 def close_session(exc: BaseException | None = None) -> None:
@@ -177,15 +244,22 @@ def close_session(exc: BaseException | None = None) -> None:
 def init_app(app: Flask) -> None:
     app.extensions["feedsvc.engine"] = make_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_session)
-    app.cli.add_command(db_cli)
 
 
-@click.group("db", cls=AppGroup, help="Database schema.")
+@click.group("db", cls=AppGroup, short_help="Create or upgrade the database schema.",
+             help="The database schema (Alembic migrations shipped in the package).")
 def db_cli() -> None:
     pass
 
 
-@db_cli.command("upgrade", help="Apply schema migrations.")
+@db_cli.command("upgrade", help="Create the database or bring its schema to this version's "
+                                 "(serve and import do it too).")
 def upgrade_command() -> None:
-    upgrade(get_engine())
-    click.echo("database is up to date")
+    engine = get_engine()
+    before, after = upgrade(engine)
+    if before is None:
+        click.echo(f"created the schema at {after} in {where(engine)}")
+    elif before != after:
+        click.echo(f"upgraded the schema of {where(engine)} from {before} to {after}")
+    else:
+        click.echo(f"the schema of {where(engine)} is already at {after}, this version's")

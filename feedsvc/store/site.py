@@ -26,10 +26,15 @@ def authority(app: Flask | None = None) -> str:
     app = app or current_app
     cached = app.extensions.get("feedsvc.authority")
     if cached is None:
-        configured = app.config["ID_AUTHORITY"] or _host(app.config["BASE_URL"]) or "localhost"
+        configured = configured_authority(app) or "localhost"
         cached = db.run_write(db.get_engine(app), lambda s: articles.id_authority(s, configured))
         app.extensions["feedsvc.authority"] = cached
     return cached  # type: ignore[no-any-return]
+
+
+def configured_authority(app: Flask) -> str | None:
+    """The authority the configuration names (ID_AUTHORITY, else BASE_URL's host), or None."""
+    return app.config["ID_AUTHORITY"] or _host(app.config["BASE_URL"])
 
 
 def _host(base_url: str | None) -> str | None:

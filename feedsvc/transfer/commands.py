@@ -27,8 +27,11 @@ def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | Non
     """The source as bytes (URL) or a stream (file), with its size for the progress bar."""
     if source.startswith(("http://", "https://")):
         request = urllib.request.Request(source, headers={"User-Agent": "feedsvc-import"})
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            data = response.read(MAX_DOWNLOAD + 1)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                data = response.read(MAX_DOWNLOAD + 1)
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            raise click.ClickException(f"cannot fetch {source}: {getattr(exc, 'reason', None) or exc}") from None
         if len(data) > MAX_DOWNLOAD:
             raise click.ClickException(f"{source} is larger than {MAX_DOWNLOAD} bytes")
         return data, None, len(data)
@@ -44,10 +47,13 @@ def _looks_like_feed(head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
-@click.command("import", help="Load articles from JSON Lines or an RSS/Atom feed (file or URL).")
+@click.command("import", short_help="Load articles from JSON Lines or an RSS/Atom feed.",
+               help="Load articles from SOURCE: a JSON Lines file (as `feedsvc export` writes "
+                    "it) or an RSS/Atom feed, as a file, an http(s) URL or `-` for standard "
+                    "input. Creates or migrates the database first.")
 @with_appcontext
 @click.argument("source")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="Show no progress bar (the summary still prints).")
 def import_command(source: str, quiet: bool) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     engine = db.get_engine(app)
@@ -85,24 +91,21 @@ def import_command(source: str, quiet: bool) -> None:
         sys.exit(1)
 
 
-@click.command("export", help="Write every article, tombstones included, as JSON Lines.")
+@click.command("export", short_help="Write every article as JSON Lines.",
+               help="Write every article, tombstones included, as JSON Lines to PATH "
+                    "(`-` for standard output); `feedsvc import` takes it back.")
 @with_appcontext
 @click.argument("path")
 def export_command(path: str) -> None:
     engine = db.get_engine()
+    db.require_schema(engine)
     count = 0
-    with Session(engine) as session:
-        out = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
+    with Session(engine) as session, ExitStack() as stack:
         try:
-            for line in jsonl.export_lines(session):
-                out.write(line)
-                count += 1
-        finally:
-            if out is not sys.stdout:
-                out.close()
+            out = sys.stdout if path == "-" else stack.enter_context(open(path, "w", encoding="utf-8"))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+        for line in jsonl.export_lines(session):
+            out.write(line)
+            count += 1
     click.echo(f"exported {count} article(s) to {path}", err=True)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(import_command)
-    app.cli.add_command(export_command)

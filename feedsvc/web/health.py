@@ -8,12 +8,7 @@ balancer sends no traffic to a process that would fail it. Neither is cached.
 
 from __future__ import annotations
 
-import functools
-
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Response
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -31,10 +26,10 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    head = _code_revision()
+    head = db.code_revision()
     try:
         with db.get_engine().connect() as connection:
-            stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            stored = db.stored_revision(connection)
     except (DBAPIError, PoolTimeout):
         return _not_ready(problems.UNAVAILABLE)
     if stored != head:
@@ -48,14 +43,6 @@ def _not_ready(detail: str) -> Response:
     response = problems.problem(503, "Service Unavailable", detail)
     response.headers.update(_NO_STORE | {"Retry-After": problems.RETRY_AFTER})
     return response
-
-
-@functools.cache  # the package's migrations do not change while it runs
-def _code_revision() -> str:
-    """The newest migration this code ships."""
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head() or ""
 
 
 def init_app(app: Flask) -> None:

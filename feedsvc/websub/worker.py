@@ -534,12 +534,15 @@ class Running:
         self.thread.join(timeout)
 
 
-@click.command("worker", help="Run the WebSub delivery worker alone, without the HTTP server.")
+@click.command("worker", short_help="Run the WebSub delivery worker alone.",
+               help="Run the WebSub delivery worker without the HTTP server (beside `feedsvc serve "
+                    "--no-worker`). Several may share a PostgreSQL database; on SQLite one runs per "
+                    "database. Needs the database as `serve` or `db upgrade` left it.")
 @click.option("--once", is_flag=True, help="Work off the jobs due now, then exit.")
 @with_appcontext
 def worker_command(once: bool) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    db.upgrade(db.get_engine(app))
+    db.require_schema(db.get_engine(app))  # serve or `db upgrade` creates it, not a worker
     worker = Worker(app)
     if once:
         click.echo(f"websub: {worker.run_once()} attempt(s)", err=True)
@@ -556,7 +559,3 @@ def worker_command(once: bool) -> None:
     worker.run(stop)
     db.get_engine(app).dispose()
     click.echo("feedsvc worker stopped", err=True)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(worker_command)
