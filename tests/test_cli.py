@@ -22,6 +22,7 @@ import click
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from feedsvc import config
 from feedsvc.cli import cli
@@ -140,6 +141,23 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
     _upgrade_to(old, "0004")
     moved = feedsvc(tmp_path, "db", "upgrade", FEEDSVC_DATABASE_URL=_sqlite(old))
     assert moved.stdout == f"upgraded the schema of {old} from 0004 to {db.code_revision()}\n"
+
+
+def test_a_database_a_later_release_migrated_is_used_as_it_is(tmp_path: Path) -> None:
+    """Old processes and commands keep working during a rolling upgrade; `db upgrade` of the
+    old release says the truth and changes nothing."""
+    assert feedsvc(tmp_path, "db", "upgrade").returncode == 0
+    path = tmp_path / "instance" / "feedsvc.sqlite3"
+    engine = db.make_engine(_sqlite(path))
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = 'zzzz'"))
+    engine.dispose()
+    result = feedsvc(tmp_path, "db", "upgrade")
+    assert result.returncode == 0 and result.stdout == (
+        f"the schema of {path} is at zzzz, newer than this version's {db.code_revision()}: "
+        "nothing to do (upgrade feedsvc to match)\n")
+    made = feedsvc(tmp_path, "token", "create", "newsroom")
+    assert made.returncode == 0 and made.stdout.startswith("fsv_")
 
 
 def test_export_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:

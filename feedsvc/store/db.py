@@ -171,6 +171,20 @@ def code_revision() -> str:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
 
 
+def is_newer(revision: str | None) -> bool:
+    """Whether ``revision`` is one this code does not ship: a later release migrated the
+    database. Migrations only add, so this code still runs on it (a rolling upgrade)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    if revision is None:
+        return False
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is None
+    except CommandError:  # "No such revision"
+        return True
+
+
 def stored_revision(connection: Connection) -> str | None:
     """The revision the database's schema is at; None for a database without one."""
     from alembic.runtime.migration import MigrationContext
@@ -196,6 +210,8 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             # for its commit and then find nothing to do, instead of racing to CREATE TABLE.
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('feedsvc.migrations'))"))
         before = stored_revision(connection)
+        if before is not None and is_newer(before):
+            return before, before  # nothing to do: a later release migrated it
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
     return before, code_revision()
@@ -217,6 +233,8 @@ def where(engine: Engine) -> str:
 def require_schema(engine: Engine) -> None:
     """Stop a command that needs the database as ``serve`` left it, before it creates anything.
 
+    A schema newer than the code's passes: a later release migrated it (see is_newer).
+
     Raises click.ClickException, one line naming what to do: when the SQLite file does not exist
     (connecting would create it, and its folder, wherever the command ran), when the schema is
     missing or behind the code's. A database that cannot be reached raises DBAPIError.
@@ -229,7 +247,7 @@ def require_schema(engine: Engine) -> None:
             "creates a new one")
     with engine.connect() as connection:
         stored = stored_revision(connection)
-    if stored != code_revision():
+    if stored != code_revision() and not is_newer(stored):
         state = "has no schema" if stored is None else f"has schema {stored}"
         raise click.ClickException(f"the database at {where(engine)} {state}; this feedsvc needs "
                                    f"{code_revision()}: run `feedsvc db upgrade`")
@@ -259,6 +277,9 @@ def upgrade_command() -> None:
     before, after = upgrade(engine)
     if before is None:
         click.echo(f"created the schema at {after} in {where(engine)}")
+    elif is_newer(before):
+        click.echo(f"the schema of {where(engine)} is at {before}, newer than this version's "
+                   f"{code_revision()}: nothing to do (upgrade feedsvc to match)")
     elif before != after:
         click.echo(f"upgraded the schema of {where(engine)} from {before} to {after}")
     else:

@@ -2,8 +2,9 @@
 
 ``/healthz`` (liveness) touches nothing: a 200 says the process answers HTTP. ``/readyz``
 (readiness) reads the schema's revision: 200 when the database answers and its migrations are
-the code's; 503 problem+json with ``Retry-After`` while it is unreachable or behind, so a
-balancer sends no traffic to a process that would fail it. Neither is cached.
+the code's, or newer (a rolling upgrade: migrations only add); 503 problem+json with
+``Retry-After`` while it is unreachable or behind, so a balancer sends no traffic to a process
+that would fail it. Neither is cached.
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ def readyz() -> Response:
             stored = db.stored_revision(connection)
     except (DBAPIError, PoolTimeout):
         return _not_ready(problems.UNAVAILABLE)
-    if stored != head:
+    if stored != head and not db.is_newer(stored):
         return _not_ready(f"The database schema is at {stored or 'none'}, the code's at {head}: "
                           "run `feedsvc db upgrade`.")
-    return Response(f"ready: schema {head}\n", content_type="text/plain; charset=utf-8",
+    # A schema a later release migrated serves this code too (migrations only add): a
+    # rolling upgrade keeps the processes not yet restarted in the balancer.
+    newer = "" if stored == head else f" (newer than this code's {head})"
+    return Response(f"ready: schema {stored}{newer}\n", content_type="text/plain; charset=utf-8",
                     headers=_NO_STORE)
 
 
