@@ -14,6 +14,7 @@ from importlib.metadata import version
 from typing import Any
 
 import click
+from alembic.util import CommandError as AlembicError
 from flask import Flask
 from flask.cli import ScriptInfo
 from sqlalchemy.exc import DBAPIError
@@ -62,6 +63,8 @@ class _Group(click.Group):
             raise Failure(exc.format_message()) from None  # every other one exits 1 too
         except (DBAPIError, PoolTimeout) as exc:
             raise Failure(_unreachable(exc)) from None
+        except AlembicError as exc:  # e.g. an alembic_version table of two rows, edited by hand
+            raise Failure(f"the database's migrations cannot be read: {exc}") from None
 
 
 def _unreachable(exc: DBAPIError | PoolTimeout) -> str:
@@ -70,8 +73,9 @@ def _unreachable(exc: DBAPIError | PoolTimeout) -> str:
     info = click.get_current_context().find_object(ScriptInfo)
     place = db.where(db.get_engine(info.load_app())) if info is not None else "the database"
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return (f"cannot use the database at {place}: {reason} — check DATABASE_URL and that the "
-            "database server runs")
+    check = ("that the file and its folder may be read and written" if place.startswith("/")
+             else "that the database server runs")
+    return f"cannot use the database at {place}: {reason} — check DATABASE_URL and {check}"
 
 
 # Help wraps alike on every terminal, as the README reproduces it.

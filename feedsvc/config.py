@@ -45,6 +45,8 @@ def _size(key: str, value: Any) -> int:
 
 
 def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, float):  # TOML's 1.9 (the environment's "1.9" fails int() below)
+        raise ConfigError(key, f"{value!r} is not a whole number")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -154,18 +156,27 @@ def _database_url(key: str, value: Any) -> str:
 
     give = "give sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user@host/database"
     try:
-        url = make_url(str(value))
-    except ArgumentError:
+        url = make_url(str(value).strip())
+        url.port  # noqa: B018  (a port that is not a number: ValueError)
+    except (ArgumentError, ValueError):
         raise ConfigError(key, f"{value!r} is not a database URL: {give}") from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
         raise ConfigError(key, f"{url.drivername!r} is not a database feedsvc runs on: {give}")
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:") or url.host or url.username or url.query:
+            # An in-memory database is gone when its connection closes, and each thread's is
+            # another; a host, user or options mean nothing to a file.
+            raise ConfigError(key, f"{value!r} is not a SQLite file: {give}")
+        url = url.set(database=os.path.expanduser(url.database))  # "sqlite:///~/feeds.db"
     return url.render_as_string(hide_password=False)
 
 
 def _text(key: str, value: Any) -> str:
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise ConfigError(key, f"{value!r} is not a string (in quotes, in TOML)")
+    text = value.strip()
     if not text:
         raise ConfigError(key, "must not be empty")
     if has_forbidden(text):
@@ -238,19 +249,26 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, Any] | None) -> dict[str, Any]:
     """Merge the four layers and check every value; raise ConfigError naming the first bad key."""
     raw: dict[str, Any] = {key: default for key, (default, _) in SETTINGS.items()}
-    config_file = environ.get("FEEDSVC_CONFIG") or str(instance / "feedsvc.toml")
-    path = Path(config_file)
+    named = "FEEDSVC_CONFIG" if environ.get("FEEDSVC_CONFIG") else "file"
+    path = Path(environ.get("FEEDSVC_CONFIG") or instance / "feedsvc.toml")
+    if path.exists() and not path.is_file():
+        raise ConfigError(named, f"{path} is not a file")
     if path.is_file():
-        named = "FEEDSVC_CONFIG" if environ.get("FEEDSVC_CONFIG") else "file"
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # A byte order mark, as some editors write, is not TOML but means no harm.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(named, f"{path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(named, f"{path} cannot be read: {exc.strerror}") from None
         unknown = sorted(set(data) - set(SETTINGS))
         if unknown:
             raise ConfigError(unknown[0], f"unknown key in {path}{_nearest(unknown[0])}")
+        for key, value in data.items():
+            if not isinstance(value, str | int | float):  # a table, an array, a date
+                raise ConfigError(key, f"{value!r} in {path} is not a string or a number")
         raw.update(data)
-    elif "FEEDSVC_CONFIG" in environ:
+    elif named == "FEEDSVC_CONFIG":
         raise ConfigError("FEEDSVC_CONFIG", f"{path} does not exist")
     for key in SETTINGS:
         if f"FEEDSVC_{key}" in environ:

@@ -51,17 +51,14 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
     freshness.get_cache(app).engine = engine
     try:
         server = make_server(app, host, port, threads)  # before anything is created or migrated
-    except OSError as exc:
-        hint = " (another feedsvc serve? choose --port)" if exc.errno == errno.EADDRINUSE else ""
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from None
+    except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
+        hint = " (another feedsvc serve? choose --port)" if getattr(exc, "errno", None) == errno.EADDRINUSE else ""
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}{hint}") from None
     db.upgrade(engine)
-    recorded = site.authority(app)  # records the id authority at first start
-    configured = site.configured_authority(app)
-    if configured is not None and configured != recorded:
-        click.echo(f"feedsvc: ids keep the authority {recorded!r} recorded when this database was "
-                   f"first started, not {configured!r} from "
-                   f"{'ID_AUTHORITY' if app.config['ID_AUTHORITY'] else 'BASE_URL'}: an entry id never "
-                   "changes (README, Configuration)", err=True)
+    warning = site.authority_warning(app)  # records the id authority at first start
+    if warning:
+        click.echo(f"feedsvc: {warning}", err=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # waitress's run() treats SystemExit as "finish the running requests and stop".
@@ -74,7 +71,8 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
                    "every Host name gets documents and validators of its own; set it in production",
                    err=True)
     running = None if no_worker else worker.Running(app)
-    click.echo(f"feedsvc serving on http://{server.effective_host}:{server.effective_port}/"
+    shown_host = f"[{server.effective_host}]" if ":" in str(server.effective_host) else server.effective_host
+    click.echo(f"feedsvc serving on http://{shown_host}:{server.effective_port}/"
                f" with {threads} threads" + ("" if no_worker else " and a WebSub worker"), err=True)
     try:
         server.run()  # closes the server itself on SystemExit

@@ -8,6 +8,7 @@ Each test runs the real command in a process of its own, in a folder of its own,
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -150,11 +151,11 @@ def test_a_database_a_later_release_migrated_is_used_as_it_is(tmp_path: Path) ->
     path = tmp_path / "instance" / "feedsvc.sqlite3"
     engine = db.make_engine(_sqlite(path))
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = 'zzzz'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
     result = feedsvc(tmp_path, "db", "upgrade")
     assert result.returncode == 0 and result.stdout == (
-        f"the schema of {path} is at zzzz, newer than this version's {db.code_revision()}: "
+        f"the schema of {path} is at 9999, newer than this version's {db.code_revision()}: "
         "nothing to do (upgrade feedsvc to match)\n")
     made = feedsvc(tmp_path, "token", "create", "newsroom")
     assert made.returncode == 0 and made.stdout.startswith("fsv_")
@@ -167,9 +168,95 @@ def test_export_into_a_folder_that_does_not_exist(tmp_path: Path) -> None:
     assert not (tmp_path / "missing").exists()
 
 
-def test_import_from_a_url_that_does_not_answer(tmp_path: Path) -> None:
-    result = feedsvc(tmp_path, "import", "--quiet", f"http://127.0.0.1:{free_port()}/feed.xml")
-    assert_one_line(result, "cannot fetch http://127.0.0.1:", "refused")
+def test_export_onto_a_full_disk(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps({"key": "a", "title": "A", "section": "World"}) + "\n")
+    assert feedsvc(tmp_path, "import", "--quiet", "a.jsonl").returncode == 0
+    result = feedsvc(tmp_path, "export", "/dev/full")
+    assert_one_line(result, "cannot write /dev/full: No space left on device")
+
+
+@pytest.mark.parametrize(("source", "phrases"), [
+    ("http://127.0.0.1:{port}/feed.xml", ("cannot fetch http://127.0.0.1:", "refused")),
+    ("http://[::1", ("cannot fetch http://[::1", "Invalid IPv6 URL")),
+    ("http://editor:S3cretPW@127.0.0.1:{port}/x", ("cannot fetch http://editor:***@127.0.0.1:",
+                                                   "a URL with a user name or password")),
+    ("missing.jsonl", ("cannot read missing.jsonl: No such file or directory",)),
+    (".", ("is a folder, not a file to import",)),
+])
+def test_import_from_a_source_that_cannot_be_read_creates_nothing(
+        tmp_path: Path, source: str, phrases: tuple[str, ...]) -> None:
+    result = feedsvc(tmp_path, "import", "--quiet", source.format(port=free_port()))
+    assert_one_line(result, *phrases)
+    assert "S3cretPW" not in result.stderr
+    assert not (tmp_path / "instance").exists()
+
+
+def test_import_takes_a_pipe(tmp_path: Path) -> None:
+    line = json.dumps({"key": "piped", "title": "Piped", "section": "World",
+                       "published": "2022-06-19T02:17:00+06:00"})
+    result = subprocess.run(["bash", "-c", f"{sys.executable} -m feedsvc.cli import --quiet <(echo '{line}')"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")})
+    assert result.returncode == 0 and "1 created" in result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("document", ["<html><body><p>Not a feed</p></body></html>", "<foo/>"])
+def test_importing_xml_that_is_no_feed_fails(tmp_path: Path, document: str) -> None:
+    (tmp_path / "page.xml").write_text(document)
+    result = feedsvc(tmp_path, "import", "--quiet", "page.xml")
+    assert result.returncode == 1
+    assert "not an RSS or Atom feed" in result.stderr and "0 failed" not in result.stdout
+
+
+@pytest.mark.parametrize(("place", "phrase"), [
+    ("afile", "cannot make the folder"), ("afile/sub", "cannot make the folder"),
+    ("adir", "is a folder, not a SQLite database")])
+def test_a_database_path_that_cannot_be_a_database(tmp_path: Path, place: str, phrase: str) -> None:
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir" / "x.sqlite3").mkdir(parents=True)
+    url = _sqlite(tmp_path / place / "x.sqlite3")
+    for args in (("db", "upgrade"), ("token", "list"), ("import", "--quiet", "-")):
+        result = subprocess.run([sys.executable, "-m", "feedsvc.cli", *args], cwd=tmp_path, input="",
+                                capture_output=True, text=True, timeout=60,
+                                env={k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+                                | {"FEEDSVC_DATABASE_URL": url})
+        if args == ("token", "list") and place != "adir":
+            assert_one_line(result, "no database at")
+        else:
+            assert_one_line(result, phrase)
+
+
+def test_a_database_another_program_migrated_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.sqlite3"
+    engine = db.make_engine(_sqlite(path))
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('ae1027a6acf')"))
+    engine.dispose()
+    for args in (("db", "upgrade"), ("token", "list")):
+        result = feedsvc(tmp_path, *args, FEEDSVC_DATABASE_URL=_sqlite(path))
+        assert_one_line(result, "belongs to another program", "'ae1027a6acf'", "a database of its own")
+
+
+def test_two_rows_in_alembic_version_are_one_line(tmp_path: Path) -> None:
+    assert feedsvc(tmp_path, "db", "upgrade").returncode == 0
+    engine = db.make_engine(_sqlite(tmp_path / "instance" / "feedsvc.sqlite3"))
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0005')"))
+    engine.dispose()
+    assert_one_line(feedsvc(tmp_path, "token", "list"), "the database's migrations cannot be read")
+
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "nonexistent.invalid", "127.0.0.1:9000"])
+def test_serve_on_an_address_it_cannot_listen_on(tmp_path: Path, host: str) -> None:
+    result = feedsvc(tmp_path, "serve", "--host", host, "--port", "0", FEEDSVC_BASE_URL="https://news.example")
+    assert_one_line(result, f"cannot listen on {host}:0")
+    assert not (tmp_path / "instance").exists()
+
+
+def test_serve_names_an_ipv6_address_in_brackets(tmp_path: Path) -> None:
+    printed = _serve_once(tmp_path, "--host", "::1", FEEDSVC_BASE_URL="https://news.example")
+    assert "feedsvc serving on http://[::1]:" in printed
 
 
 def test_serve_on_a_port_in_use_says_so_before_it_creates_anything(tmp_path: Path) -> None:
@@ -193,11 +280,35 @@ def test_a_database_server_that_does_not_answer(tmp_path: Path, args: tuple[str,
 
 
 @pytest.mark.parametrize("url", ["mysql://root@localhost/feedsvc", "postgresql+psycopg2://u@h/db",
-                                 "oracle://u@h/db", "nonsense://x", "::::"])
+                                 "oracle://u@h/db", "nonsense://x", "::::", "sqlite://", "sqlite:///:memory:",
+                                 "sqlite://user:pw@host/x", "sqlite:///x.db?mode=ro",
+                                 "postgresql://u:pw@127.0.0.1:abc/db", "postgresql://u@[::1/db"])
 def test_a_database_feedsvc_does_not_run_on_is_refused_at_once(tmp_path: Path, url: str) -> None:
     result = feedsvc(tmp_path, "token", "list", FEEDSVC_DATABASE_URL=url)
     assert_one_line(result, "configuration DATABASE_URL:", "sqlite:///", "postgresql+psycopg://",
                     status=2)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("DATABASE_URL", " postgresql://u:S3cretPW@127.0.0.1:abc/db"), ("DATABASE_URL", "mysql://u:S3cretPW@h/db"),
+    ("BASE_URL", "https://user:S3cretPW@news.example"), ("WEBSUB_HUB", "https://u:S3cretPW@hub example/"),
+    ("DATABASE_URL", "postgresql://u@h:x/db?password=S3cretPW")])
+def test_a_refused_value_never_shows_its_password(tmp_path: Path, key: str, value: str) -> None:
+    result = feedsvc(tmp_path, "token", "list", **{f"FEEDSVC_{key}": value})
+    assert_one_line(result, f"configuration {key}:", status=2)
+    assert "S3cretPW" not in result.stderr
+
+
+def test_the_database_named_with_a_password_in_its_query_is_shown_without_it(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x?password=S3cretPW"
+    result = feedsvc(tmp_path, "token", "list", FEEDSVC_DATABASE_URL=url)
+    assert_one_line(result, "cannot use the database at", "password=***")
+    assert "S3cretPW" not in result.stderr
+
+
+def test_a_sqlite_path_from_home_is_the_home_folder(tmp_path: Path) -> None:
+    loaded = config.load(Path("/nonexistent"), {"FEEDSVC_DATABASE_URL": "sqlite:///~/feeds.db"}, None)
+    assert loaded["DATABASE_URL"] == f"sqlite:///{Path.home() / 'feeds.db'}"
 
 
 def test_postgresql_urls_without_a_driver_mean_psycopg_3() -> None:
@@ -254,6 +365,32 @@ def test_bad_toml_is_reported_as_the_file_it_is_in(tmp_path: Path) -> None:
     assert_one_line(result, f"configuration FEEDSVC_CONFIG: {named} is not valid TOML", status=2)
 
 
+@pytest.mark.parametrize(("line", "phrase"), [
+    ("FEED_SIZE = 1.9", "configuration FEED_SIZE: 1.9 is not a whole number"),
+    ("SITE_TITLE = [1, 2]", "configuration SITE_TITLE: [1, 2] in"),
+    ("SITE_TITLE = 1979-05-27", "is not a string or a number"),
+    ("SITE_TITLE = 12", "configuration SITE_TITLE: 12 is not a string"),
+    ("[SITE_TITLE]\nx = 1", "configuration SITE_TITLE: {'x': 1} in")])
+def test_a_value_of_the_wrong_type_in_the_file_is_refused(tmp_path: Path, line: str, phrase: str) -> None:
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "feedsvc.toml").write_text(line + "\n")
+    assert_one_line(feedsvc(tmp_path, "token", "list"), phrase, status=2)
+
+
+def test_a_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "feedsvc.toml").write_bytes('\ufeffSITE_TITLE = "খবর"\n'.encode())
+    assert config.load(tmp_path / "instance", {}, None)["SITE_TITLE"] == "খবর"
+
+
+def test_a_configuration_file_that_is_a_folder_or_empty_name(tmp_path: Path) -> None:
+    assert_one_line(feedsvc(tmp_path, "token", "list", FEEDSVC_CONFIG=str(tmp_path)),
+                    f"configuration FEEDSVC_CONFIG: {tmp_path} is not a file", status=2)
+    (tmp_path / "instance" / "feedsvc.toml").mkdir(parents=True)
+    assert_one_line(feedsvc(tmp_path, "token", "list"), "configuration file:", "is not a file", status=2)
+    assert_one_line(feedsvc(tmp_path, "token", "list", FEEDSVC_CONFIG=""), "configuration file:", status=2)
+
+
 def test_a_misspelt_key_in_the_file_names_the_nearest_one(tmp_path: Path) -> None:
     (tmp_path / "instance").mkdir()
     (tmp_path / "instance" / "feedsvc.toml").write_text('TIME_ZONE = "Asia/Dhaka"\n')
@@ -264,10 +401,11 @@ def test_a_misspelt_key_in_the_file_names_the_nearest_one(tmp_path: Path) -> Non
 # -- the id authority ------------------------------------------------------------------------------
 
 
-def _serve_once(cwd: Path, **environ: str) -> str:
+def _serve_once(cwd: Path, *args: str, **environ: str) -> str:
     """Start ``feedsvc serve``, wait until it serves, stop it; what it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")} | environ
-    process = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "serve", "--port", "0", "--no-worker"],
+    process = subprocess.Popen([sys.executable, "-m", "feedsvc.cli", "serve", "--port", "0", "--no-worker",
+                                *args],
                                cwd=cwd, env=env, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     lines = []
@@ -284,12 +422,22 @@ def test_serve_warns_when_the_configured_authority_is_not_the_recorded_one(tmp_p
     first = _serve_once(tmp_path)
     assert "authority" not in first
     later = _serve_once(tmp_path, FEEDSVC_BASE_URL="https://news.example")
-    assert ("feedsvc: ids keep the authority 'localhost' recorded when this database was first started, "
+    assert ("feedsvc: ids keep the authority 'localhost' recorded when this database was first used, "
             "not 'news.example' from BASE_URL") in later
     named = _serve_once(tmp_path, FEEDSVC_BASE_URL="https://news.example", FEEDSVC_ID_AUTHORITY="desk.example")
     assert "not 'desk.example' from ID_AUTHORITY" in named
     same = _serve_once(tmp_path, FEEDSVC_BASE_URL="https://localhost.example", FEEDSVC_ID_AUTHORITY="localhost")
     assert "authority" not in same
+
+
+def test_import_warns_too_when_the_configured_authority_is_not_the_recorded_one(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps({"key": "a", "title": "A", "section": "World"}) + "\n")
+    first = feedsvc(tmp_path, "import", "--quiet", "a.jsonl")
+    assert first.returncode == 0 and "authority" not in first.stderr  # records localhost
+    later = feedsvc(tmp_path, "import", "--quiet", "a.jsonl", FEEDSVC_ID_AUTHORITY="news.example")
+    assert later.returncode == 0
+    assert ("feedsvc: ids keep the authority 'localhost' recorded when this database was first used, "
+            "not 'news.example' from ID_AUTHORITY") in later.stderr
 
 
 # -- tokens: several per name, listed by id, revoked by id or name ---------------------------------
@@ -338,10 +486,14 @@ def test_tokens_rotate_under_one_name_and_are_revoked_by_id_or_by_name(tmp_path:
         revoked = feedsvc(tmp_path, "token", "revoke", ids[0])  # the old one, by its id
         assert revoked.returncode == 0 and revoked.stdout == f"revoked token {ids[0]} named newsroom\n"
         assert [_api(base, s) for s in secrets] == [401, 200, 200]
-        assert feedsvc(tmp_path, "token", "revoke", f"fsv_{ids[2]}").returncode == 0  # as the secret starts
+        assert feedsvc(tmp_path, "token", "revoke", secrets[2]).returncode == 0  # the whole secret pasted
         assert [_api(base, s) for s in secrets] == [401, 200, 401]
         again = feedsvc(tmp_path, "token", "revoke", ids[0])
         assert_one_line(again, f"no active token has the id or name '{ids[0]}'")
+        pasted = feedsvc(tmp_path, "token", "revoke", secrets[0])
+        assert_one_line(pasted, f"no active token has the id or name '{ids[0]}'")  # not the secret
+        assert feedsvc(tmp_path, "token", "revoke", f"fsv_{ids[1]}").returncode == 0  # as the secret starts
+        assert feedsvc(tmp_path, "token", "create", "newsroom").returncode == 0
         assert feedsvc(tmp_path, "token", "create", "newsroom").returncode == 0
         by_name = feedsvc(tmp_path, "token", "revoke", "newsroom")
         assert by_name.returncode == 0 and len(by_name.stdout.splitlines()) == 2  # every active one
@@ -349,7 +501,7 @@ def test_tokens_rotate_under_one_name_and_are_revoked_by_id_or_by_name(tmp_path:
         server.terminate()
         server.wait(timeout=30)
     states = [line.split()[2] for line in feedsvc(tmp_path, "token", "list").stdout.splitlines()[1:]]
-    assert states == ["revoked"] * 4
+    assert states == ["revoked"] * 5
 
 
 def test_token_list_on_a_database_without_tokens_says_how_to_make_one(tmp_path: Path) -> None:

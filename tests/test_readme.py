@@ -18,10 +18,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from feedsvc.cli import cli
+
+from live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -80,7 +81,7 @@ def _copy_project(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def _script(found: list[Example], work: Path) -> str:
+def _script(found: list[Example], work: Path, origin: str) -> str:
     lines = ["set -eo pipefail",
              # The suite itself is not run from inside the suite (CI runs it).
              'pytest() { echo "@@pytest" >&2; }']
@@ -90,7 +91,7 @@ def _script(found: list[Example], work: Path) -> str:
             lines += [f"( {example.code} ) > {work}/server.log 2>&1 &",
                       f"echo $! > {work}/server.pid",
                       "for _ in $(seq 150); do",
-                      f"  curl -q -s -o /dev/null {ORIGIN}/readyz && break; sleep 0.2",
+                      f"  curl -q -s -o /dev/null {origin}/readyz && break; sleep 0.2",
                       "done"]
         else:
             lines.append(example.code)
@@ -98,8 +99,8 @@ def _script(found: list[Example], work: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _get(path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(ORIGIN + path, headers=headers or {})
+def _get(origin: str, path: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(origin + path)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()
@@ -107,25 +108,38 @@ def _get(path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def test_the_readme_runs_as_written_in_a_fresh_virtualenv(tmp_path: Path) -> None:
-    """From the quickstart's `python3 -m venv` on: each example in order, in one shell, as a
-    newcomer with two terminals runs them; the server started by the quickstart."""
+def _free(port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress binds it
         try:
-            probe.bind(("127.0.0.1", 8000))
+            probe.bind(("127.0.0.1", port))
         except OSError:
-            pytest.fail("port 8000 is in use, and the README's examples use it")
+            return False
+    return True
+
+
+def test_the_readme_runs_as_written_in_a_fresh_virtualenv(tmp_path: Path) -> None:
+    """From the quickstart's `python3 -m venv` on: each example in order, in one shell, as a
+    newcomer with two terminals runs them; the server started by the quickstart."""
     project = tmp_path / "feedsvc"
     _copy_project(project)
     found = examples(README.read_text(encoding="utf-8"))
+    origin = ORIGIN
+    if not _free(8000):
+        # The quickstart's own server is up (the README runs pytest beside it): the same
+        # examples on another port.
+        port = free_port()
+        origin = f"http://localhost:{port}"
+        found = [Example(example.code.replace("localhost:8000", f"localhost:{port}").replace(
+                     "feedsvc serve", f"feedsvc serve --port {port}"), example.line, example.background)
+                 for example in found]
     (tmp_path / ".curlrc").write_text('write-out = "%{stderr}@@status %{http_code}\\n"\n')
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("FEEDSVC_", "VIRTUAL_ENV", "PYTHON"))}
     env["CURL_HOME"] = str(tmp_path)  # each curl reports its status on standard error
     env["PATH"] = os.pathsep.join(part for part in env["PATH"].split(os.pathsep)
                                   if not part.startswith(sys.prefix))
-    script = _script(found, tmp_path)
+    script = _script(found, tmp_path, origin)
     try:
         run = subprocess.run(["bash", "-c", script], cwd=project, env=env, capture_output=True,
                              text=True, timeout=900)
@@ -146,15 +160,15 @@ def test_the_readme_runs_as_written_in_a_fresh_virtualenv(tmp_path: Path) -> Non
 
         # What the examples did, as the server now shows it.
         server_log = (tmp_path / "server.log").read_text()
-        assert "serving on http://127.0.0.1:8000/" in server_log, server_log
+        assert f"serving on http://127.0.0.1:{origin.rsplit(':', 1)[1]}/" in server_log, server_log
         # The test extras were installed under the running server: its pages keep their files.
-        assert _get("/static/site.css")[0] == 200
-        status, body = _get("/sections/bangladesh/feed.json")
+        assert _get(origin, "/static/site.css")[0] == 200
+        status, body = _get(origin, "/sections/bangladesh/feed.json")
         entries = json.loads(body)["items"]
         assert status == 200 and [entry["title"] for entry in entries] == ["Floods in Sylhet"]
         assert entries[0]["summary"] == "Corrected death toll"  # the stale edit changed nothing
         assert entries[0]["id"].startswith("tag:news.example,")  # the authority set before the start
-        assert entries[0]["url"].startswith(ORIGIN + "/articles/")
+        assert entries[0]["url"].startswith(origin + "/articles/")
         assert entries[0]["date_modified"] == "2022-06-19T08:18:00Z"  # 14:18 in Dhaka
     finally:
         log = _stop_server(tmp_path)

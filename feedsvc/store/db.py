@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
 
+from feedsvc.errors import redact
+
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -172,17 +174,18 @@ def code_revision() -> str:
 
 
 def is_newer(revision: str | None) -> bool:
-    """Whether ``revision`` is one this code does not ship: a later release migrated the
-    database. Migrations only add, so this code still runs on it (a rolling upgrade)."""
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
+    """Whether ``revision`` is feedsvc's but later than any this code ships: a later release
+    migrated the database. Migrations only add, so this code still runs on it (a rolling
+    upgrade). feedsvc's revisions are numbered ("0006"); any other is another program's."""
+    return revision is not None and revision.isdigit() and int(revision) > int(code_revision())
 
-    if revision is None:
-        return False
-    try:
-        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is None
-    except CommandError:  # "No such revision"
-        return True
+
+def _check_known(engine: Engine, stored: str | None) -> None:
+    """Refuse a database another program migrated (an Alembic revision that is not feedsvc's)."""
+    if stored is not None and not stored.isdigit():
+        raise click.ClickException(f"the database at {where(engine)} belongs to another program (its "
+                                   f"schema is at {stored!r}, not one of feedsvc's): give feedsvc a "
+                                   "database of its own")
 
 
 def stored_revision(connection: Connection) -> str | None:
@@ -202,7 +205,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
 
     path = sqlite_path(engine)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot make the folder {path.parent} for the database: "
+                                       f"{exc.strerror}") from None
+        if path.is_dir():
+            raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL "
+                                       "or FEEDSVC_INSTANCE_PATH")
     cfg = _alembic_config()
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -210,6 +220,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
             # for its commit and then find nothing to do, instead of racing to CREATE TABLE.
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('feedsvc.migrations'))"))
         before = stored_revision(connection)
+        _check_known(engine, before)
         if before is not None and is_newer(before):
             return before, before  # nothing to do: a later release migrated it
         cfg.attributes["connection"] = connection
@@ -227,7 +238,7 @@ def sqlite_path(engine: Engine) -> Path | None:
 def where(engine: Engine) -> str:
     """The database as a message names it: a SQLite file's path, else its URL without password."""
     path = sqlite_path(engine)
-    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+    return str(path) if path is not None else redact(engine.url.render_as_string(hide_password=True))
 
 
 def require_schema(engine: Engine) -> None:
@@ -240,13 +251,17 @@ def require_schema(engine: Engine) -> None:
     missing or behind the code's. A database that cannot be reached raises DBAPIError.
     """
     path = sqlite_path(engine)
-    if path is not None and not path.is_file():
+    if path is not None and path.is_dir():
+        raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL or "
+                                   "FEEDSVC_INSTANCE_PATH")
+    if path is not None and not path.exists():
         raise click.ClickException(
             f"no database at {path}: run feedsvc where `feedsvc serve` ran (beside its instance/ "
             "folder), or set FEEDSVC_INSTANCE_PATH or FEEDSVC_DATABASE_URL; `feedsvc db upgrade` "
             "creates a new one")
     with engine.connect() as connection:
         stored = stored_revision(connection)
+    _check_known(engine, stored)
     if stored != code_revision() and not is_newer(stored):
         state = "has no schema" if stored is None else f"has schema {stored}"
         raise click.ClickException(f"the database at {where(engine)} {state}; this feedsvc needs "

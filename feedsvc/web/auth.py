@@ -51,7 +51,7 @@ def revoke_token(session: Session, name_or_id: str, now: Any) -> list[ApiToken]:
 
     Raises NotFound when neither names an active token. Returns the tokens revoked.
     """
-    lookup = name_or_id.removeprefix(f"{PREFIX}_")
+    lookup = name_or_id.removeprefix(f"{PREFIX}_").split("_", 1)[0]  # an id, or a whole secret
     active = ApiToken.revoked.is_(None)
     tokens: list[ApiToken] = []
     if _LOOKUP.fullmatch(lookup):
@@ -60,7 +60,8 @@ def revoke_token(session: Session, name_or_id: str, now: Any) -> list[ApiToken]:
         tokens = list(session.scalars(select(ApiToken).where(ApiToken.name == name_or_id, active)
                                       .order_by(ApiToken.id)))
     if not tokens:
-        raise NotFound(f"no active token has the id or name {name_or_id!r} (see `feedsvc token list`)")
+        shown = lookup if name_or_id.startswith(f"{PREFIX}_") else name_or_id  # never a secret
+        raise NotFound(f"no active token has the id or name {shown!r} (see `feedsvc token list`)")
     for token in tokens:
         token.revoked = now
     return tokens
