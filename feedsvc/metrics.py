@@ -226,7 +226,8 @@ def start(host: str, port: int | None, backlog: Callable[[], Backlog] | None = N
     try:
         server, _ = start_http_server(port, host, _registry(backlog, shared))
     except OSError as exc:
-        raise click.ClickException(f"metrics cannot listen on {host}:{port}: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise click.ClickException(f"cannot serve metrics on {host}:{port}: {reason}") from None
     exporter = Exporter(shared, server)
     click.echo(f"feedsvc metrics on http://{f'[{host}]' if ':' in host else host}:{exporter.port}/metrics"
                + (f" (every process of {shared})" if shared else ""), err=True)

@@ -205,7 +205,7 @@ def serving(cluster: Cluster, instance: Path, **config: str) -> Iterator[Server]
     engine = db.make_engine(cluster.url)
     try:
         db.upgrade(engine)
-        token = db.run_write(engine, lambda s: auth.create_token(s, "newsroom", dt.datetime.now(dt.UTC)))
+        token = db.run_write(engine, lambda s: auth.create_token(s, "newsroom", dt.datetime.now(dt.UTC)))[1]
     finally:
         engine.dispose()
     server = Server(LiveServer(instance, cluster.url, threads=THREADS, **config), token)

@@ -561,7 +561,10 @@ class Running:
         self.thread.join(timeout)
 
 
-@click.command("worker", help="Run the WebSub delivery worker alone, without the HTTP server.")
+@click.command("worker", short_help="Run the WebSub delivery worker alone.",
+               help="Run the WebSub delivery worker without the HTTP server (beside `feedsvc serve "
+                    "--no-worker`). Several may share a PostgreSQL database; on SQLite one runs per "
+                    "database. Needs the database as `serve` or `db upgrade` left it.")
 @click.option("--once", is_flag=True, help="Work off the jobs due now, then exit.")
 @click.option("--metrics-port", type=click.IntRange(0, 65535),
               help="Serve Prometheus metrics at /metrics on this port.")
@@ -570,7 +573,7 @@ class Running:
 @with_appcontext
 def worker_command(once: bool, metrics_port: int | None, metrics_host: str) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    db.upgrade(db.get_engine(app))
+    db.require_schema(db.get_engine(app))  # serve or `db upgrade` creates it, not a worker
     exporter = metrics.start(metrics_host, metrics_port, outbox.backlog_reader(app))
     worker = Worker(app)
     if once:
@@ -590,7 +593,3 @@ def worker_command(once: bool, metrics_port: int | None, metrics_host: str) -> N
     db.get_engine(app).dispose()
     exporter.close()
     click.echo("feedsvc worker stopped", err=True)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(worker_command)
