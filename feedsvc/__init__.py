@@ -14,10 +14,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the WSGI app; nothing touches the database until a request or command does.
 
     The wings plug in from the bottom up: the store, the feeds (their change listener locks
-    scope rows before WebSub's: see changes.listen), WebSub, transfer, then the web wing, which
-    wraps the finished app in its fast path and Host check.
+    scope rows before WebSub's: see changes.listen), WebSub, then the web wing, which wraps the
+    finished app in its fast path and Host check; the commands of ``cli`` go on ``app.cli`` too.
     """
-    from feedsvc import config, feeds, serve, store, transfer, web, websub
+    from feedsvc import cli, config, feeds, store, web, websub
 
     instance = config.instance_path()
     package = Path(__file__).parent
@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     store.init_app(app)
     feeds.init_app(app)
     websub.init_app(app)
-    transfer.init_app(app)
-    serve.init_app(app)
+    for command in cli.COMMANDS:
+        app.cli.add_command(command)  # for Flask's test_cli_runner
     web.init_app(app)
     return app

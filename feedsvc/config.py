@@ -5,7 +5,9 @@ Every value is checked once at startup; a bad one stops the app with a message n
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -43,6 +45,8 @@ def _size(key: str, value: Any) -> int:
 
 
 def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, float):  # TOML's 1.9 (the environment's "1.9" fails int() below)
+        raise ConfigError(key, f"{value!r} is not a whole number")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -102,6 +106,11 @@ def _base_url(key: str, value: Any) -> str | None:
         host = None
     if host is None or parts.scheme not in ("http", "https") or parts.query or parts.fragment:
         raise ConfigError(key, f"{value!r} must be an http(s) origin such as https://news.example")
+    if parts.path not in ("", "/"):
+        # feedsvc serves from the root of its origin: every route, feed URL, hub topic and
+        # page link starts at "/", so a path here would be in no URL (issue 16).
+        raise ConfigError(key, f"{value!r} has a path, {parts.path!r}: feedsvc serves from the root of an "
+                               f"origin; give {parts.scheme}://{parts.netloc} and serve it on a host of its own")
     if not _URI.fullmatch(str(value)) or "@" in parts.netloc:
         # Every link and rel=self starts with it: a space, a control, "<" or a user:password
         # in it made every feed invalid or published a credential (issue 12).
@@ -137,18 +146,37 @@ def _authority(key: str, value: Any) -> str | None:
 
 
 def _database_url(key: str, value: Any) -> str:
+    """SQLite, or PostgreSQL through psycopg 3: the two databases feedsvc is tested on.
+
+    ``postgresql://`` and ``postgres://`` name psycopg 3 (SQLAlchemy would look for psycopg2,
+    which feedsvc does not install).
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    give = "give sqlite:///path/to/file.sqlite3 or postgresql+psycopg://user@host/database"
     try:
-        make_url(str(value))
-    except ArgumentError:
-        raise ConfigError(key, f"{value!r} is not a database URL") from None
-    return str(value)
+        url = make_url(str(value).strip())
+        url.port  # noqa: B018  (a port that is not a number: ValueError)
+    except (ArgumentError, ValueError):
+        raise ConfigError(key, f"{value!r} is not a database URL: {give}") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ConfigError(key, f"{url.drivername!r} is not a database feedsvc runs on: {give}")
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:") or url.host or url.username or url.query:
+            # An in-memory database is gone when its connection closes, and each thread's is
+            # another; a host, user or options mean nothing to a file.
+            raise ConfigError(key, f"{value!r} is not a SQLite file: {give}")
+        url = url.set(database=os.path.expanduser(url.database))  # "sqlite:///~/feeds.db"
+    return url.render_as_string(hide_password=False)
 
 
 def _text(key: str, value: Any) -> str:
-    text = str(value).strip()
+    if not isinstance(value, str):
+        raise ConfigError(key, f"{value!r} is not a string (in quotes, in TOML)")
+    text = value.strip()
     if not text:
         raise ConfigError(key, "must not be empty")
     if has_forbidden(text):
@@ -221,22 +249,37 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
 def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, Any] | None) -> dict[str, Any]:
     """Merge the four layers and check every value; raise ConfigError naming the first bad key."""
     raw: dict[str, Any] = {key: default for key, (default, _) in SETTINGS.items()}
-    config_file = environ.get("FEEDSVC_CONFIG") or str(instance / "feedsvc.toml")
-    path = Path(config_file)
+    named = "FEEDSVC_CONFIG" if environ.get("FEEDSVC_CONFIG") else "file"
+    path = Path(environ.get("FEEDSVC_CONFIG") or instance / "feedsvc.toml")
+    if path.exists() and not path.is_file():
+        raise ConfigError(named, f"{path} is not a file")
     if path.is_file():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # A byte order mark, as some editors write, is not TOML but means no harm.
+            data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError("FEEDSVC_CONFIG", f"{path} is not valid TOML: {exc}") from None
+            raise ConfigError(named, f"{path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(named, f"{path} cannot be read: {exc.strerror}") from None
         unknown = sorted(set(data) - set(SETTINGS))
         if unknown:
-            raise ConfigError(unknown[0], f"unknown key in {path}")
+            raise ConfigError(unknown[0], f"unknown key in {path}{_nearest(unknown[0])}")
+        for key, value in data.items():
+            if not isinstance(value, str | int | float):  # a table, an array, a date
+                raise ConfigError(key, f"{value!r} in {path} is not a string or a number")
         raw.update(data)
-    elif "FEEDSVC_CONFIG" in environ:
+    elif named == "FEEDSVC_CONFIG":
         raise ConfigError("FEEDSVC_CONFIG", f"{path} does not exist")
     for key in SETTINGS:
         if f"FEEDSVC_{key}" in environ:
             raw[key] = environ[f"FEEDSVC_{key}"]
+    for name in sorted(environ):
+        key = name.removeprefix("FEEDSVC_")
+        if name.startswith("FEEDSVC_") and key not in SETTINGS and name not in ENVIRONMENT:
+            # A typo in the TOML file stops the start; one in the environment cannot (other
+            # programs share it), but it must not pass unseen either.
+            _log.warning("feedsvc: %s is not a setting and is ignored%s", name,
+                         _nearest(key, prefix="FEEDSVC_"))
     extra: dict[str, Any] = {}
     for key, value in (test_config or {}).items():
         if key in SETTINGS:
@@ -249,6 +292,17 @@ def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, A
     _check_together(checked)
     checked.update(extra)
     return checked
+
+
+# FEEDSVC_* variables that are not settings: where the settings come from, and the tests' database.
+ENVIRONMENT = frozenset({"FEEDSVC_CONFIG", "FEEDSVC_INSTANCE_PATH", "FEEDSVC_TEST_DATABASE_URL"})
+_log = logging.getLogger(__name__)
+
+
+def _nearest(key: str, prefix: str = "") -> str:
+    """ " (did you mean …?)" naming the setting closest to a misspelt ``key``, or nothing."""
+    close = difflib.get_close_matches(key.upper(), SETTINGS, n=1, cutoff=0.6)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 def _check_together(config: Mapping[str, Any]) -> None:

@@ -6,13 +6,28 @@ knowing the web wing.
 
 from __future__ import annotations
 
+import re
+
 
 class ConfigError(Exception):
-    """A configuration value that feedsvc cannot run with."""
+    """A configuration value that feedsvc cannot run with.
+
+    The message never shows a password a value holds (``//user:***@``, ``password=***``): it
+    goes to terminals and logs.
+    """
 
     def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"configuration {key}: {message}")
+        super().__init__(f"configuration {key}: {redact(message)}")
         self.key = key
+
+
+_USERINFO = re.compile(r"(//[^/@\s:'\"]*):[^@/\s'\"]*@")
+_PASSWORD = re.compile(r"(password=)[^&\s'\"]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``."""
+    return _PASSWORD.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
 
 
 class FeedsvcError(Exception):

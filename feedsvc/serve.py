@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -21,30 +22,63 @@ from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import ErrorTask, WSGITask
 from waitress.utilities import BadRequest, Error, RequestEntityTooLarge, find_double_newline
 
+from feedsvc import accesslog, metrics
 from feedsvc.feeds import freshness
 from feedsvc.store import db, site
 from feedsvc.web import hosts
-from feedsvc.websub import worker
+from feedsvc.websub import outbox, worker
 
 
-@click.command("serve", help="Serve feedsvc with waitress (migrates the database first).")
+@click.command("serve", short_help="Serve feeds, pages, the API and the hub with waitress.",
+               help="Serve feeds, pages, the API and the WebSub hub with waitress. Creates "
+                    "the database or migrates it first; SIGTERM or Ctrl-C finishes the "
+                    "requests under way and stops.")
 @with_appcontext
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 or :: for every interface).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port to listen on (0: any free port, printed at start).")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+              help="Requests handled at once; slow clients hold none (waitress reads and writes).")
 @click.option("--no-worker", is_flag=True,
               help="Run no WebSub delivery worker in this process (run `feedsvc worker`).")
-def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
+@click.option("--access-log", default="combined", show_default=True, type=click.Choice(accesslog.FORMATS),
+              help="One line per response on standard error: Apache's combined log format, JSON "
+                   "lines, or none.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(accesslog.LEVELS),
+              help="The least severe message of the app's own log that is written.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics at /metrics on this port (never on the public one).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address the metrics port listens on.")
+def serve_command(host: str, port: int, threads: int, no_worker: bool, access_log: str,
+                  log_level: str, metrics_port: int | None, metrics_host: str) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if metrics_port and metrics_port == port:
+        raise click.BadParameter("must differ from --port", param_hint="--metrics-port")
     # A connection for every thread that may hold one at once: the server's, the worker's
     # senders and clock, and two for the start-up and the signal handler's goodbye.
     worker_threads = 0 if no_worker else app.config["WEBSUB_WORKER_THREADS"] + 1
     engine = db.size_pool(app, threads + worker_threads + 2)
     freshness.get_cache(app).engine = engine
+    try:
+        # The port is taken before anything is created or migrated (a busy one is a message,
+        # not a stray database), and listened on once the schema is ready: until then a
+        # balancer finds it refusing, rather than holding connections through a migration.
+        server = make_server(app, host, port, threads, listen=False)
+    except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
+        hint = " (another feedsvc serve? choose --port)" if getattr(exc, "errno", None) == errno.EADDRINUSE else ""
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}{hint}") from None
     db.upgrade(engine)
-    site.authority(app)  # records the id authority at first start
-    server = make_server(app, host, port, threads)
+    warning = site.authority_warning(app)  # records the id authority at first start
+    if warning:
+        click.echo(f"feedsvc: {warning}", err=True)
+    accesslog.set_level(app, log_level)
+    exporter = metrics.start(metrics_host, metrics_port, outbox.backlog_reader(app))
+    accesslog.install(server, app, access_log)
+    server.accept_connections()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # waitress's run() treats SystemExit as "finish the running requests and stop".
@@ -57,7 +91,8 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
                    "every Host name gets documents and validators of its own; set it in production",
                    err=True)
     running = None if no_worker else worker.Running(app)
-    click.echo(f"feedsvc serving on http://{server.effective_host}:{server.effective_port}/"
+    shown_host = f"[{server.effective_host}]" if ":" in str(server.effective_host) else server.effective_host
+    click.echo(f"feedsvc serving on http://{shown_host}:{server.effective_port}/"
                f" with {threads} threads" + ("" if no_worker else " and a WebSub worker"), err=True)
     try:
         server.run()  # closes the server itself on SystemExit
@@ -66,10 +101,11 @@ def serve_command(host: str, port: int, threads: int, no_worker: bool) -> None:
             running.stop()
         freshness.get_cache(app).close()
         engine.dispose()
+        exporter.close()
         click.echo("feedsvc stopped", err=True)
 
 
-class KeepAliveTask(WSGITask):  # type: ignore[misc]
+class KeepAliveTask(accesslog.Recorded, WSGITask):  # type: ignore[misc]
     """waitress's task, except that a 304, 204 or 1xx keeps an HTTP/1.1 connection open.
 
     waitress 3.0 closes the connection after every response without a Content-Length, and a
@@ -95,7 +131,7 @@ class KeepAliveTask(WSGITask):  # type: ignore[misc]
                 self.close_on_finish = False
 
 
-class ProblemErrorTask(ErrorTask):  # type: ignore[misc]
+class ProblemErrorTask(accesslog.Recorded, ErrorTask):  # type: ignore[misc]
     """waitress's own refusals (a body over MAX_BODY, a malformed request) as problem+json."""
 
     def execute(self) -> None:
@@ -186,7 +222,13 @@ class FramingParser(HTTPRequestParser):  # type: ignore[misc]
     Each refusal goes through waitress's error path (ProblemErrorTask): problem+json, then close.
     """
 
+    def __init__(self, adj: Any) -> None:
+        super().__init__(adj)
+        # Made when the request's first bytes arrive: the access log's time and duration.
+        self.arrived, self.began = time.time(), time.monotonic()
+
     def parse_header(self, header_plus: bytes) -> None:
+        self.first_line = header_plus.partition(b"\r\n")[0].rstrip()  # logged, even if refused here
         self.version = request_version(header_plus)  # the refusal answers in the same version
         check_framing(header_plus, self.version)
         super().parse_header(header_plus)
@@ -199,6 +241,8 @@ class FramingParser(HTTPRequestParser):  # type: ignore[misc]
                 # waitress refuses these only once a CRLF CRLF arrives, which a client ending
                 # its lines with LF never sends: it waited for the idle timeout (RFC 9112 2.2).
                 self.parse_header(b"GET / HTTP/1.0\r\n")  # what waitress's own refusals log
+                # The access log names the line as sent, and no route.
+                self.first_line, self.path, self.command = re.split(rb"[\r\n]", head, maxsplit=1)[0], "", ""
                 self._refuse(BadRequest("Bare CR or LF in the request head (RFC 9112 2.2)"))
                 return len(data)
         try:
@@ -287,20 +331,24 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
         super().handle_close()
 
 
-def make_server(app: Flask, host: str, port: int, threads: int) -> Any:
+def make_server(app: Flask, host: str, port: int, threads: int, *, listen: bool = True) -> Any:
     """A waitress server for ``app`` with feedsvc's settings and keep-alive after a 304.
 
     waitress refuses a body over MAX_BODY itself, from its Content-Length before reading it
     (or as soon as a chunked body passes the limit), so no thread is held by an upload.
     """
     return make_wsgi_server(app, host, port, threads, trusted_proxy=app.config["TRUSTED_PROXY"],
-                            max_body=app.config["MAX_BODY"])
+                            max_body=app.config["MAX_BODY"], listen=listen)
 
 
 def make_wsgi_server(wsgi_app: Any, host: str, port: int, threads: int, *,
-                     trusted_proxy: str | None, max_body: int) -> Any:
+                     trusted_proxy: str | None, max_body: int, listen: bool = True) -> Any:
     """The waitress server ``make_server`` makes, for any WSGI app: the benchmarks' ceilings
-    are made with it too, so that they differ from feedsvc in the app alone."""
+    are made with it too, so that they differ from feedsvc in the app alone.
+
+    With ``listen`` false its socket is bound but not listened on until
+    ``server.accept_connections()``: connections are refused meanwhile.
+    """
     # A trusted proxy's X-Forwarded-For names the client (limits).
     forwarded: dict[str, Any] = ({"trusted_proxy": trusted_proxy, "trusted_proxy_count": 1,
                                   "trusted_proxy_headers": {"x-forwarded-for"}} if trusted_proxy else {})
@@ -308,7 +356,7 @@ def make_wsgi_server(wsgi_app: Any, host: str, port: int, threads: int, *,
     # (bench/poll), and connection_limit() keeps every descriptor below select()'s 1024.
     server = create_server(wsgi_app, host=host, port=port, threads=threads, ident="feedsvc",
                            clear_untrusted_proxy_headers=True, max_request_body_size=max_body,
-                           connection_limit=connection_limit(), **forwarded)
+                           connection_limit=connection_limit(), _start=listen, **forwarded)
     server.channel_class = KeepAliveChannel
     accept_all_waiting(server)
     # waitress warns "Task queue depth is N" whenever a request waits for a thread: under steady
@@ -348,7 +396,3 @@ def connection_limit() -> int:
     if soft == resource.RLIM_INFINITY:
         return 900
     return max(100, min(900, soft - 100))
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(serve_command)

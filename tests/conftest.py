@@ -149,7 +149,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def new_token(app: Flask, name: str = "newsroom") -> str:
     from feedsvc.web import auth
 
-    return db.run_write(db.get_engine(app), lambda s: auth.create_token(s, name, START))
+    return db.run_write(db.get_engine(app), lambda s: auth.create_token(s, name, START))[1]
 
 
 @pytest.fixture

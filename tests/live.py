@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,24 +23,33 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``feedsvc serve`` in its own process; ``request`` speaks HTTP to it (headers any case)."""
+    """``feedsvc serve`` in its own process; ``request`` speaks HTTP to it (headers any case).
+
+    What it prints (its access log among it) is read as it comes, so that a full pipe never
+    blocks it: ``output`` holds the lines so far. ``args`` go to ``feedsvc serve``; ``env``
+    is added to its environment (besides ``config``, each as ``FEEDSVC_<key>``).
+    """
 
     def __init__(self, instance: Path, database_url: str, threads: int = 8,
-                 **config: str) -> None:
+                 args: tuple[str, ...] = (), env: dict[str, str] | None = None, **config: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
-        env |= {"FEEDSVC_INSTANCE_PATH": str(instance), "FEEDSVC_DATABASE_URL": database_url,
-                "FEEDSVC_BASE_URL": "http://feeds.test"}
-        env |= {f"FEEDSVC_{k}": v for k, v in config.items()}
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("FEEDSVC_")}
+        environ |= {"FEEDSVC_INSTANCE_PATH": str(instance), "FEEDSVC_DATABASE_URL": database_url,
+                    "FEEDSVC_BASE_URL": "http://feeds.test"}
+        environ |= {f"FEEDSVC_{k}": v for k, v in config.items()} | (env or {})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(self.port),
-             "--threads", str(threads)], env=env, stdout=subprocess.PIPE,
+             "--threads", str(threads), *args], env=environ, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True)
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stdout.read()}")  # type: ignore[union-attr]
+                self._reader.join(10)
+                raise RuntimeError(f"server exited: {''.join(self.output)}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
@@ -47,6 +57,11 @@ class LiveServer:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError("server did not start")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
 
     def request(self, method: str, path: str, body: Any = None,
                 headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
@@ -67,8 +82,11 @@ class LiveServer:
             else:
                 self.process.send_signal(sig)
         try:
-            out, _ = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
-        return out or ""
+            self.process.wait()
+        self._reader.join(10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return "".join(self.output)

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from feedsvc import create_app
 from feedsvc.store import db
@@ -53,6 +53,22 @@ def test_not_ready_while_migrations_are_behind(app: Flask, client: FlaskClient) 
     finally:
         db.upgrade(engine)
     assert client.get("/readyz").status_code == 200
+
+
+def test_ready_on_a_schema_a_later_release_migrated(app: Flask, client: FlaskClient) -> None:
+    """A rolling upgrade: `feedsvc db upgrade` of the new release ran, this process is of the
+    old one and keeps serving (migrations only add) until it is restarted."""
+    engine = db.get_engine(app)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.data == f"ready: schema 9999 (newer than this code's {db.code_revision()})\n".encode()
+        assert db.upgrade(engine) == ("9999", "9999")  # a restart of this process changes nothing
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f"UPDATE alembic_version SET version_num = '{db.code_revision()}'"))
 
 
 def test_not_ready_while_the_database_is_unreachable(make_app: Callable[..., Flask]) -> None:

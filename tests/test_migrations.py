@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import Engine, create_engine, inspect, text
+from sqlalchemy.engine import make_url
 
 from feedsvc.store import db
 from feedsvc.store.models import Base
 
-from conftest import make_article
+from conftest import PG_URL, make_article
 
 
 def test_models_and_migrations_agree(app: Flask) -> None:
@@ -103,3 +108,33 @@ def test_0006_carries_scheduled_articles_and_waiting_jobs_over(app: Flask, api: 
     assert changes[("topics", "later")] == later and changes[("topics", "missed")] == missed
     assert {("", ""), ("sections", "world")} <= set(changes)
     assert hosts == ["flood.test"] and cursor == 0
+
+
+@pytest.mark.postgres_only
+def test_processes_starting_at_once_on_an_empty_postgresql_take_turns_to_migrate() -> None:
+    """systemd starts every `feedsvc serve` at boot, and each migrates first: on a new database
+    they must not race to create the same tables (one would fail to start)."""
+    name = f"feedsvc_migrate_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engines = [db.make_engine(make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+               for _ in range(4)]
+    try:
+        start = threading.Barrier(len(engines))
+
+        def migrate(engine: Engine) -> tuple[str | None, str]:
+            start.wait()
+            return db.upgrade(engine)
+
+        with ThreadPoolExecutor(len(engines)) as pool:
+            results = list(pool.map(migrate, engines))
+        assert sorted(before or "" for before, _ in results) == ["", *[db.code_revision()] * 3]
+        with engines[0].connect() as conn:
+            assert db.stored_revision(conn) == db.code_revision()
+    finally:
+        for engine in engines:
+            engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -23,7 +23,6 @@ import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,19 +163,11 @@ class Answer:
 
 
 class Server:
-    """``feedsvc serve`` on the cluster; its output is read as it comes (a full pipe would block it)."""
+    """``feedsvc serve`` on the cluster (LiveServer reads its output as it comes)."""
 
     def __init__(self, live: LiveServer, token: str) -> None:
         self.live, self.port = live, live.port
         self.auth = {"Authorization": f"Bearer {token}"}
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.live.process.stdout is not None
-        for line in self.live.process.stdout:
-            self.output.append(line)
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
              timeout: float = 15.0) -> Answer:
@@ -206,18 +197,7 @@ class Server:
         return self.live.process.poll() is None
 
     def stop(self) -> str:
-        process = self.live.process
-        if process.poll() is None:
-            process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        self._reader.join(10)
-        assert process.stdout is not None
-        process.stdout.close()
-        return "".join(self.output)
+        return self.live.stop()
 
 
 @contextmanager
@@ -225,7 +205,7 @@ def serving(cluster: Cluster, instance: Path, **config: str) -> Iterator[Server]
     engine = db.make_engine(cluster.url)
     try:
         db.upgrade(engine)
-        token = db.run_write(engine, lambda s: auth.create_token(s, "newsroom", dt.datetime.now(dt.UTC)))
+        token = db.run_write(engine, lambda s: auth.create_token(s, "newsroom", dt.datetime.now(dt.UTC)))[1]
     finally:
         engine.dispose()
     server = Server(LiveServer(instance, cluster.url, threads=THREADS, **config), token)

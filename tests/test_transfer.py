@@ -135,4 +135,4 @@ def test_imported_articles_serve_through_the_api(app: Flask, tmp_path: Path) -> 
 
 def test_missing_file(app: Flask) -> None:
     result = run(app, "import", "/nonexistent/file.jsonl")
-    assert result.exit_code != 0 and "no such file" in result.output
+    assert result.exit_code != 0 and "cannot read /nonexistent/file.jsonl: No such file or directory" in result.output

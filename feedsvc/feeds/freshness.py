@@ -53,6 +53,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date, quote_etag
 
+from feedsvc import metrics
 from feedsvc.feeds.document import EPOCH
 from feedsvc.store import changes, db
 from feedsvc.store.models import FeedDocument, FeedScope
@@ -316,7 +317,14 @@ class FeedCache:
     def lookup_variant(self, variant: str, scope: Scope, now: dt.datetime, *,
                        canonical: bool) -> Current | None:
         """``lookup`` by the stored name of the address (``variant_of(key)``), for a caller
-        that keeps it."""
+        that keeps it. A document found counts as a cache hit; none found counts nothing, as
+        the caller goes on to ``fetch``, which counts."""
+        current = self._lookup(variant, scope, now, canonical=canonical)
+        if current is not None:
+            metrics.get().cache_hit.inc()
+        return current
+
+    def _lookup(self, variant: str, scope: Scope, now: dt.datetime, *, canonical: bool) -> Current | None:
         seen = self._watch.version() if self._watch is not None else None  # before the read
         trusted = self._trusted(variant, seen, now)
         if trusted is not None:
@@ -387,15 +395,19 @@ class FeedCache:
         """The current document of address ``key``, rendered (in a session of its own) when
         there is none. One render per variant at a time in this process: the polls that find
         a feed changed together wait for the first one's render instead of each rendering it.
-        Its document holds a body (read from the stored row if need be)."""
-        current = self._loaded_lookup(key, scope, now, canonical)
-        if current is not None:
-            return current
+        Its document holds a body (read from the stored row if need be). A cache hit, or a
+        miss when it renders."""
         variant = variant_of(key)
+        current = self._loaded_lookup(variant, scope, now, canonical)
+        if current is not None:
+            metrics.get().cache_hit.inc()
+            return current
         with self._rendering[int(variant[:8], 16) % len(self._rendering)]:
-            current = self._loaded_lookup(key, scope, now, canonical)
-            if current is not None:
+            current = self._loaded_lookup(variant, scope, now, canonical)
+            if current is not None:  # rendered by another thread meanwhile
+                metrics.get().cache_hit.inc()
                 return current
+            metrics.get().cache_miss.inc()
             row = self._read_scope(scope)  # before the render: a write after it makes it stale
             with Session(self.engine) as session:
                 rendered = render(session)
@@ -403,11 +415,11 @@ class FeedCache:
             document = self._build(variant, scope, row, rendered, now, canonical and self.shared)
             return Current(document, row.until(document.valid_until, now))
 
-    def _loaded_lookup(self, key: str, scope: Scope, now: dt.datetime, canonical: bool) -> Current | None:
+    def _loaded_lookup(self, variant: str, scope: Scope, now: dt.datetime, canonical: bool) -> Current | None:
         """``lookup``, with the document's stored bytes read; None (render) if they keep
         changing under it."""
         for _ in range(3):
-            current = self.lookup(key, scope, now, canonical=canonical)
+            current = self._lookup(variant, scope, now, canonical=canonical)
             if current is None:
                 return None
             try:
@@ -539,6 +551,7 @@ class FeedCache:
         old = self._held.pop(variant, None)
         if old is not None:
             self._bytes -= old.size
+            metrics.get().cache_bytes.set(self._bytes)
         self._known.pop(variant, None)
 
     def _hold(self, variant: str, entry: _Held) -> None:
@@ -559,6 +572,7 @@ class FeedCache:
             if stripped is not None:
                 self._remember(name, _Held(evicted.version, evicted.rendered, stripped, _OVERHEAD,
                                            evicted.trusted))
+        metrics.get().cache_bytes.set(self._bytes)  # every growth ends here
 
     def _remember(self, variant: str, entry: _Held) -> None:
         """Under _lock: ``entry`` with validators only, the least recently used such out past

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from urllib.parse import quote
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from feedsvc import metrics
 from feedsvc.feeds import formats, selection, urls
 from feedsvc.feeds.address import FeedAddress
 from feedsvc.feeds.document import Category, Enclosure, Entry, Feed, Person, Tombstone
@@ -129,6 +131,7 @@ def _entry(article: selection.EntryRow, base: str) -> Entry:
 def render(session: Session, address: FeedAddress, settings: FeedSettings, *,
            now: dt.datetime) -> Rendered:
     """Select, build and render one feed document; NotFound for an unknown or hidden scope."""
+    started = time.perf_counter()
     row = selection.resolve(session, address.scope, now)
     cursor = params.parse_cursor(address.cursor, address.order) if address.cursor else None
     chosen = selection.select_entries(
@@ -138,5 +141,7 @@ def render(session: Session, address: FeedAddress, settings: FeedSettings, *,
     feed = to_document(chosen, row, address, settings)
     shown = [a.published for a in chosen.articles] + [t.deleted for t in feed.tombstones]
     shown += [chosen.aged_out] if chosen.aged_out is not None else []
-    return Rendered(formats.render(feed, address.fmt), formats.CONTENT_TYPES[address.fmt],
+    body = formats.render(feed, address.fmt)
+    metrics.get().render_seconds.labels(address.fmt).observe(time.perf_counter() - started)
+    return Rendered(body, formats.CONTENT_TYPES[address.fmt],
                     valid_until=chosen.next_change, last_shown=max(shown, default=None))

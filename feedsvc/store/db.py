@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any, TypeVar
 import click
 from flask import Flask, current_app, g
 from flask.cli import AppGroup
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.types import TypeDecorator
+
+from feedsvc.errors import redact
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,8 +60,6 @@ def make_engine(url: str, pool_size: int = 20) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=10, pool_timeout=5)
         _sqlite_settings(engine)
@@ -156,16 +157,115 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) ->
     session.execute(dialect_insert(session)(model).values(**values).on_conflict_do_nothing())
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
-    from alembic import command
+def _alembic_config() -> Any:
     from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@functools.cache  # the package's migrations do not change while it runs
+def code_revision() -> str:
+    """The newest migration this code ships (an Alembic revision id)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head() or ""
+
+
+def is_newer(revision: str | None) -> bool:
+    """Whether ``revision`` is feedsvc's but later than any this code ships: a later release
+    migrated the database. Migrations only add, so this code still runs on it (a rolling
+    upgrade). feedsvc's revisions are numbered ("0006"); any other is another program's."""
+    return revision is not None and revision.isdigit() and int(revision) > int(code_revision())
+
+
+def _check_known(engine: Engine, stored: str | None) -> None:
+    """Refuse a database another program migrated (an Alembic revision that is not feedsvc's)."""
+    if stored is not None and not stored.isdigit():
+        raise click.ClickException(f"the database at {where(engine)} belongs to another program (its "
+                                   f"schema is at {stored!r}, not one of feedsvc's): give feedsvc a "
+                                   "database of its own")
+
+
+def stored_revision(connection: Connection) -> str | None:
+    """The revision the database's schema is at; None for a database without one."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest migration, creating the database (and a SQLite file's
+    folder) when there is none; return the revisions before and after.
+
+    On PostgreSQL, processes upgrading at once take turns (an advisory lock held to the commit).
+    """
+    from alembic import command
+
+    path = sqlite_path(engine)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot make the folder {path.parent} for the database: "
+                                       f"{exc.strerror}") from None
+        if path.is_dir():
+            raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL "
+                                       "or FEEDSVC_INSTANCE_PATH")
+    cfg = _alembic_config()
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Several processes start at once (systemd at boot): one migrates, the others wait
+            # for its commit and then find nothing to do, instead of racing to CREATE TABLE.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('feedsvc.migrations'))"))
+        before = stored_revision(connection)
+        _check_known(engine, before)
+        if before is not None and is_newer(before):
+            return before, before  # nothing to do: a later release migrated it
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+    return before, code_revision()
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite database, None for an in-memory one or another database."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return Path(engine.url.database).absolute()  # type: ignore[arg-type]
+
+
+def where(engine: Engine) -> str:
+    """The database as a message names it: a SQLite file's path, else its URL without password."""
+    path = sqlite_path(engine)
+    return str(path) if path is not None else redact(engine.url.render_as_string(hide_password=True))
+
+
+def require_schema(engine: Engine) -> None:
+    """Stop a command that needs the database as ``serve`` left it, before it creates anything.
+
+    A schema newer than the code's passes: a later release migrated it (see is_newer).
+
+    Raises click.ClickException, one line naming what to do: when the SQLite file does not exist
+    (connecting would create it, and its folder, wherever the command ran), when the schema is
+    missing or behind the code's. A database that cannot be reached raises DBAPIError.
+    """
+    path = sqlite_path(engine)
+    if path is not None and path.is_dir():
+        raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL or "
+                                   "FEEDSVC_INSTANCE_PATH")
+    if path is not None and not path.exists():
+        raise click.ClickException(
+            f"no database at {path}: run feedsvc where `feedsvc serve` ran (beside its instance/ "
+            "folder), or set FEEDSVC_INSTANCE_PATH or FEEDSVC_DATABASE_URL; `feedsvc db upgrade` "
+            "creates a new one")
+    with engine.connect() as connection:
+        stored = stored_revision(connection)
+    _check_known(engine, stored)
+    if stored != code_revision() and not is_newer(stored):
+        state = "has no schema" if stored is None else f"has schema {stored}"
+        raise click.ClickException(f"the database at {where(engine)} {state}; this feedsvc needs "
+                                   f"{code_revision()}: run `feedsvc db upgrade`")
 
 
 def close_session(exc: BaseException | None = None) -> None:
@@ -177,15 +277,25 @@ def close_session(exc: BaseException | None = None) -> None:
 def init_app(app: Flask) -> None:
     app.extensions["feedsvc.engine"] = make_engine(app.config["DATABASE_URL"])
     app.teardown_appcontext(close_session)
-    app.cli.add_command(db_cli)
 
 
-@click.group("db", cls=AppGroup, help="Database schema.")
+@click.group("db", cls=AppGroup, short_help="Create or upgrade the database schema.",
+             help="The database schema (Alembic migrations shipped in the package).")
 def db_cli() -> None:
     pass
 
 
-@db_cli.command("upgrade", help="Apply schema migrations.")
+@db_cli.command("upgrade", help="Create the database or bring its schema to this version's "
+                                 "(serve and import do it too).")
 def upgrade_command() -> None:
-    upgrade(get_engine())
-    click.echo("database is up to date")
+    engine = get_engine()
+    before, after = upgrade(engine)
+    if before is None:
+        click.echo(f"created the schema at {after} in {where(engine)}")
+    elif is_newer(before):
+        click.echo(f"the schema of {where(engine)} is at {before}, newer than this version's "
+                   f"{code_revision()}: nothing to do (upgrade feedsvc to match)")
+    elif before != after:
+        click.echo(f"upgraded the schema of {where(engine)} from {before} to {after}")
+    else:
+        click.echo(f"the schema of {where(engine)} is already at {after}, this version's")

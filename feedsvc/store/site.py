@@ -26,10 +26,26 @@ def authority(app: Flask | None = None) -> str:
     app = app or current_app
     cached = app.extensions.get("feedsvc.authority")
     if cached is None:
-        configured = app.config["ID_AUTHORITY"] or _host(app.config["BASE_URL"]) or "localhost"
+        configured = configured_authority(app) or "localhost"
         cached = db.run_write(db.get_engine(app), lambda s: articles.id_authority(s, configured))
         app.extensions["feedsvc.authority"] = cached
     return cached  # type: ignore[no-any-return]
+
+
+def authority_warning(app: Flask) -> str | None:
+    """What to tell an operator whose configuration names an id authority other than the one
+    the database recorded when it was first used (ids never change), or None."""
+    recorded, configured = authority(app), configured_authority(app)
+    if configured is None or configured == recorded:
+        return None
+    source = "ID_AUTHORITY" if app.config["ID_AUTHORITY"] else "BASE_URL"
+    return (f"ids keep the authority {recorded!r} recorded when this database was first used, not "
+            f"{configured!r} from {source}: an entry id never changes (README, Configuration)")
+
+
+def configured_authority(app: Flask) -> str | None:
+    """The authority the configuration names (ID_AUTHORITY, else BASE_URL's host), or None."""
+    return app.config["ID_AUTHORITY"] or _host(app.config["BASE_URL"])
 
 
 def _host(base_url: str | None) -> str | None:

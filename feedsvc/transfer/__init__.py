@@ -7,11 +7,3 @@
 """
 
 from __future__ import annotations
-
-from flask import Flask
-
-
-def init_app(app: Flask) -> None:
-    from feedsvc.transfer import commands
-
-    commands.init_app(app)

@@ -7,9 +7,10 @@ import io
 import sys
 import time
 import urllib.request
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -17,6 +18,7 @@ from flask.cli import with_appcontext
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from feedsvc.errors import redact
 from feedsvc.store import db, site
 from feedsvc.transfer import jsonl, records, syndication
 
@@ -24,36 +26,56 @@ MAX_DOWNLOAD = 100 * 2**20
 
 
 def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | None]:
-    """The source as bytes (URL) or a stream (file), with its size for the progress bar."""
+    """The source as bytes (URL) or a stream (file, pipe), with its size for the progress bar.
+
+    Raises click.ClickException, one line, for a source that cannot be read; messages show a
+    URL without its password.
+    """
     if source.startswith(("http://", "https://")):
-        request = urllib.request.Request(source, headers={"User-Agent": "feedsvc-import"})
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            data = response.read(MAX_DOWNLOAD + 1)
+        shown = redact(source)
+        try:
+            request = urllib.request.Request(source, headers={"User-Agent": "feedsvc-import"})
+            if urlsplit(source).username is not None:
+                raise ValueError("a URL with a user name or password (urllib sends neither)")
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                data = response.read(MAX_DOWNLOAD + 1)
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            raise click.ClickException(f"cannot fetch {shown}: {getattr(exc, 'reason', None) or exc}") from None
         if len(data) > MAX_DOWNLOAD:
-            raise click.ClickException(f"{source} is larger than {MAX_DOWNLOAD} bytes")
+            raise click.ClickException(f"{shown} is larger than {MAX_DOWNLOAD} bytes")
         return data, None, len(data)
     if source == "-":
         return None, sys.stdin.buffer, None
     path = Path(source)
-    if not path.is_file():
-        raise click.ClickException(f"{source}: no such file")
-    return None, path.open("rb"), path.stat().st_size
+    if path.is_dir():
+        raise click.ClickException(f"{source} is a folder, not a file to import")
+    try:
+        stream = path.open("rb")  # a pipe too: `feedsvc import <(gunzip -c archive.jsonl.gz)`
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {source}: {exc.strerror}") from None
+    return None, stream, path.stat().st_size if path.is_file() else None
 
 
 def _looks_like_feed(head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
-@click.command("import", help="Load articles from JSON Lines or an RSS/Atom feed (file or URL).")
+@click.command("import", short_help="Load articles from JSON Lines or an RSS/Atom feed.",
+               help="Load articles from SOURCE: a JSON Lines file (as `feedsvc export` writes "
+                    "it) or an RSS/Atom feed, as a file, an http(s) URL or `-` for standard "
+                    "input. Creates or migrates the database first.")
 @with_appcontext
 @click.argument("source")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="Show no progress bar (the summary still prints).")
 def import_command(source: str, quiet: bool) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    data, stream, size = _open_source(source)  # before the database: a wrong name creates nothing
     engine = db.get_engine(app)
     db.upgrade(engine)
     zone, now, authority = site.zone(app), site.now(app), site.authority(app)
-    data, stream, size = _open_source(source)
+    warning = site.authority_warning(app)
+    if warning:
+        click.echo(f"feedsvc: {warning}", err=True)
     started = time.monotonic()
     with ExitStack() as stack:
         if stream is not None and stream is not sys.stdin.buffer:
@@ -85,24 +107,33 @@ def import_command(source: str, quiet: bool) -> None:
         sys.exit(1)
 
 
-@click.command("export", help="Write every article, tombstones included, as JSON Lines.")
+@click.command("export", short_help="Write every article as JSON Lines.",
+               help="Write every article, tombstones included, as JSON Lines to PATH "
+                    "(`-` for standard output); `feedsvc import` takes it back.")
 @with_appcontext
 @click.argument("path")
 def export_command(path: str) -> None:
     engine = db.get_engine()
+    db.require_schema(engine)
     count = 0
-    with Session(engine) as session:
+    try:
         out = sys.stdout if path == "-" else open(path, "w", encoding="utf-8")  # noqa: SIM115
-        try:
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with Session(engine) as session:
             for line in jsonl.export_lines(session):
                 out.write(line)
                 count += 1
-        finally:
-            if out is not sys.stdout:
+        if out is sys.stdout:
+            out.flush()
+        else:
+            out.close()  # flushes: a full disk shows here at the latest
+    except OSError as exc:  # a full disk; a closed pipe is click's (it exits quietly)
+        if isinstance(exc, BrokenPipeError):
+            raise
+        if out is not sys.stdout:
+            with suppress(OSError):
                 out.close()
+        raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
     click.echo(f"exported {count} article(s) to {path}", err=True)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(import_command)
-    app.cli.add_command(export_command)

@@ -29,6 +29,10 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     if not parsed.entries and parsed.get("bozo"):
         yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")
         return
+    if not parsed.get("version"):  # well-formed, but HTML or some other XML
+        yield Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
+                      "document")
+        return
     feed_title = plain_text(parsed.feed.get("title", "")) or "News"
     for number, entry in enumerate(parsed.entries, start=1):
         try:

@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedsvc.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from feedsvc.errors import NotFound, TooManyRequests, Unauthorized
 from feedsvc.store import db, site
 from feedsvc.store.models import ApiToken
 from feedsvc.web.limits import Throttle
@@ -33,26 +33,38 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str, now: Any) -> str:
-    """Store a new token named ``name``; return its secret, which is never stored."""
-    active = session.scalar(select(ApiToken).where(ApiToken.name == name,
-                                                   ApiToken.revoked.is_(None)))
-    if active is not None:
-        raise Conflict(f"a token named {name!r} exists; revoke it first")
+def create_token(session: Session, name: str, now: Any) -> tuple[str, str]:
+    """Store a new token named ``name``; return its id and its secret, which is never stored.
+
+    A name may hold several active tokens, so a client's token can be rotated: create the new
+    one, deploy it, then revoke the old one by its id. The id is the 12 hex digits after
+    ``fsv_`` in the secret: it names the token in ``token list`` and tells nothing of the rest.
+    """
     lookup = secrets.token_hex(6)
     secret = f"{PREFIX}_{lookup}_{secrets.token_urlsafe(32)}"
     session.add(ApiToken(name=name, prefix=lookup, secret_hash=_digest(secret), created=now))
-    return secret
+    return lookup, secret
 
 
-def revoke_token(session: Session, name: str, now: Any) -> int:
-    tokens = list(session.scalars(select(ApiToken).where(ApiToken.name == name,
-                                                         ApiToken.revoked.is_(None))))
+def revoke_token(session: Session, name_or_id: str, now: Any) -> list[ApiToken]:
+    """Revoke the active token with that id, or else every active token of that name.
+
+    Raises NotFound when neither names an active token. Returns the tokens revoked.
+    """
+    lookup = name_or_id.removeprefix(f"{PREFIX}_").split("_", 1)[0]  # an id, or a whole secret
+    active = ApiToken.revoked.is_(None)
+    tokens: list[ApiToken] = []
+    if _LOOKUP.fullmatch(lookup):
+        tokens = list(session.scalars(select(ApiToken).where(ApiToken.prefix == lookup, active)))
     if not tokens:
-        raise NotFound(f"no active token named {name!r}")
+        tokens = list(session.scalars(select(ApiToken).where(ApiToken.name == name_or_id, active)
+                                      .order_by(ApiToken.id)))
+    if not tokens:
+        shown = lookup if name_or_id.startswith(f"{PREFIX}_") else name_or_id  # never a secret
+        raise NotFound(f"no active token has the id or name {shown!r} (see `feedsvc token list`)")
     for token in tokens:
         token.revoked = now
-    return len(tokens)
+    return tokens
 
 
 def check_token(session: Session, secret: str) -> ApiToken | None:
@@ -97,7 +109,8 @@ def required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group("token", cls=AppGroup, help="API tokens.")
+@click.group("token", cls=AppGroup, short_help="Create, list and revoke API tokens.",
+             help="API tokens: the bearer secrets the JSON API takes, stored only as hashes.")
 def token_cli() -> None:
     pass
 
@@ -112,37 +125,54 @@ def _token_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-@token_cli.command("create", help="Create a token and print its secret (shown only once).")
+@token_cli.command("create", help="Create a token named NAME (a client, such as newsroom) and print its "
+                                   "secret, shown only this once. A name may hold several tokens, "
+                                   "for rotation.")
 @click.argument("name", callback=_token_name)
 def create_command(name: str) -> None:
     app = current_app
-    try:
-        secret = db.run_write(db.get_engine(), lambda s: create_token(s, name, site.now(app)))
-    except Conflict as exc:
-        raise click.ClickException(exc.detail) from None
+    engine = db.get_engine()
+    db.require_schema(engine)
+    token_id, secret = db.run_write(engine, lambda s: create_token(s, name, site.now(app)))
     click.echo(secret)
+    click.echo(f"created token {token_id} named {name}; revoke it with `feedsvc token revoke {token_id}`",
+               err=True)
 
 
-@token_cli.command("list", help="List tokens (never their secrets).")
+@token_cli.command("list", help="List every token: its id, name, state and creation time (never its "
+                                 "secret).")
 def list_command() -> None:
-    with Session(db.get_engine()) as session:
-        for token in session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id)):
-            state = f"revoked {token.revoked:%Y-%m-%dT%H:%M:%SZ}" if token.revoked else "active"
-            click.echo(f"{token.name}\t{state}\tcreated {token.created:%Y-%m-%dT%H:%M:%SZ}")
+    engine = db.get_engine()
+    db.require_schema(engine)
+    with Session(engine) as session:
+        rows = [(token.prefix, token.name, f"revoked {token.revoked:%Y-%m-%dT%H:%M:%SZ}" if token.revoked
+                 else "active", f"{token.created:%Y-%m-%dT%H:%M:%SZ}")
+                for token in session.scalars(select(ApiToken).order_by(ApiToken.name, ApiToken.id))]
+    if not rows:
+        click.echo("no tokens: create one with `feedsvc token create NAME`", err=True)
+        return
+    header = ("ID", "NAME", "STATE", "CREATED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[3])
 
 
-@token_cli.command("revoke", help="Revoke every active token of that name.")
-@click.argument("name", callback=_token_name)
-def revoke_command(name: str) -> None:
+@token_cli.command("revoke", help="Revoke the token with the id ID_OR_NAME, or else every active token "
+                                   "named ID_OR_NAME.")
+@click.argument("id_or_name", callback=_token_name)
+def revoke_command(id_or_name: str) -> None:
     app = current_app
+    engine = db.get_engine()
+    db.require_schema(engine)
     try:
-        count = db.run_write(db.get_engine(), lambda s: revoke_token(s, name, site.now(app)))
+        revoked = db.run_write(engine, lambda s: [(t.prefix, t.name) for t in
+                                                  revoke_token(s, id_or_name, site.now(app))])
     except NotFound as exc:
         raise click.ClickException(exc.detail) from None
-    click.echo(f"revoked {count} token(s) named {name}")
+    for token_id, name in revoked:
+        click.echo(f"revoked token {token_id} named {name}")
 
 
 def init_app(app: Flask) -> None:
     app.extensions["feedsvc.auth_throttle"] = Throttle(app.config["AUTH_FAILURE_LIMIT"],
                                                        app.config["AUTH_FAILURE_WINDOW"])
-    app.cli.add_command(token_cli)

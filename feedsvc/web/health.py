@@ -2,18 +2,14 @@
 
 ``/healthz`` (liveness) touches nothing: a 200 says the process answers HTTP. ``/readyz``
 (readiness) reads the schema's revision: 200 when the database answers and its migrations are
-the code's; 503 problem+json with ``Retry-After`` while it is unreachable or behind, so a
-balancer sends no traffic to a process that would fail it. Neither is cached.
+the code's, or newer (a rolling upgrade: migrations only add); 503 problem+json with
+``Retry-After`` while it is unreachable or behind, so a balancer sends no traffic to a process
+that would fail it. Neither is cached.
 """
 
 from __future__ import annotations
 
-import functools
-
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, Response
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -31,16 +27,19 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    head = _code_revision()
+    head = db.code_revision()
     try:
         with db.get_engine().connect() as connection:
-            stored = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            stored = db.stored_revision(connection)
     except (DBAPIError, PoolTimeout):
         return _not_ready(problems.UNAVAILABLE)
-    if stored != head:
+    if stored != head and not db.is_newer(stored):
         return _not_ready(f"The database schema is at {stored or 'none'}, the code's at {head}: "
                           "run `feedsvc db upgrade`.")
-    return Response(f"ready: schema {head}\n", content_type="text/plain; charset=utf-8",
+    # A schema a later release migrated serves this code too (migrations only add): a
+    # rolling upgrade keeps the processes not yet restarted in the balancer.
+    newer = "" if stored == head else f" (newer than this code's {head})"
+    return Response(f"ready: schema {stored}{newer}\n", content_type="text/plain; charset=utf-8",
                     headers=_NO_STORE)
 
 
@@ -48,14 +47,6 @@ def _not_ready(detail: str) -> Response:
     response = problems.problem(503, "Service Unavailable", detail)
     response.headers.update(_NO_STORE | {"Retry-After": problems.RETRY_AFTER})
     return response
-
-
-@functools.cache  # the package's migrations do not change while it runs
-def _code_revision() -> str:
-    """The newest migration this code ships."""
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head() or ""
 
 
 def init_app(app: Flask) -> None:

@@ -13,9 +13,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The outbox's change listener, the hub's routes and the worker's command."""
-    from feedsvc.websub import hub, outbox, worker
+    """The outbox's change listener and the hub's routes."""
+    from feedsvc.websub import hub, outbox
 
     outbox.init_app(app)
     hub.init_app(app)
-    worker.init_app(app)

@@ -189,11 +189,14 @@ def state(subscription: WebSubSubscription, now: dt.datetime) -> str:
     return subscription.state
 
 
-@click.command("subscriptions", help="List WebSub subscriptions, their state and last delivery.")
+@click.command("subscriptions", short_help="List WebSub subscriptions and their last delivery.",
+               help="List WebSub subscriptions: id, state, lease end, last delivery outcome, topic and "
+                    "callback; requests still being verified show as `verifying`.")
 @click.option("--state", "wanted", type=click.Choice(["active", "expired", "unsubscribed", "gone",
-                                                       "verifying"]), help="Only this state.")
+                                                       "verifying"]), help="List only subscriptions in this state.")
 @with_appcontext
 def subscriptions_command(wanted: str | None) -> None:
+    db.require_schema(db.get_engine())
     session, now = db.get_session(), site.now()
     rows: list[tuple[str, ...]] = []
     for sub in session.scalars(select(WebSubSubscription).order_by(WebSubSubscription.id)):
@@ -220,4 +223,3 @@ def init_app(app: Flask) -> None:
         raise ConfigError("WEBSUB_LEASE_DEFAULT", f"{default} must lie between WEBSUB_LEASE_MIN "
                                                   f"({low}) and WEBSUB_LEASE_MAX ({high})")
     app.register_blueprint(bp)
-    app.cli.add_command(subscriptions_command)

@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import ipaddress
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,11 +29,12 @@ from flask import Flask, has_request_context, request
 from sqlalchemy import event, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from feedsvc import metrics
 from feedsvc.errors import NotFound
 from feedsvc.feeds import selection, service, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
-from feedsvc.store import changes, db
+from feedsvc.store import changes, db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope
 
@@ -286,6 +287,31 @@ def pending_verifications(session: Session, host: str | None = None) -> int:
     if host is not None:
         query = query.where(WebSubJob.callback_host == host)
     return session.scalar(query) or 0
+
+
+def backlog(session: Session, now: dt.datetime) -> metrics.Backlog:
+    """The jobs waiting, by kind and whether they are due at ``now``, and how long the
+    longest-due one has waited (metrics: read at each scrape)."""
+    is_due = WebSubJob.due <= now
+    counts = select(WebSubJob.kind, func.count()).group_by(WebSubJob.kind)
+    queued = {kind: count for kind, count in session.execute(counts)}
+    due = {kind: count for kind, count in session.execute(counts.where(is_due))}
+    oldest = session.scalar(select(func.min(WebSubJob.due)).where(is_due))
+    jobs: dict[tuple[str, str], int] = {}
+    for kind, count in queued.items():
+        jobs[(kind, "due")] = due.get(kind, 0)
+        jobs[(kind, "waiting")] = count - due.get(kind, 0)
+    return metrics.Backlog(jobs, 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds()))
+
+
+def backlog_reader(app: Flask) -> Callable[[], metrics.Backlog]:
+    """``backlog`` now, in a session of its own (the metrics listener's thread)."""
+
+    def read() -> metrics.Backlog:
+        with Session(db.get_engine(app)) as session:
+            return backlog(session, site.now(app))
+
+    return read
 
 
 def init_app(app: Flask) -> None:

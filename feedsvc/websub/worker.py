@@ -37,6 +37,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from feedsvc import metrics
 from feedsvc.feeds import service
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
@@ -307,9 +308,10 @@ class Worker:
                 plan = self._prepare(session, job)
                 reply = self.sender.send(plan.request) if plan.request is not None else None
                 self._heard(host, reply)
-                self._settle(session, job, plan, reply)
+                settled = self._settle(session, job, plan, reply)
             finally:
                 self._release(held, host)
+        _count(settled)  # committed
         return kind
 
     def _work_sqlite(self) -> str | None:
@@ -332,10 +334,11 @@ class Worker:
             # Threads take turns here rather than in SQLite, whose busy handler waits by
             # sleeping (up to 100 ms a try): contended, that halved the delivery rate.
             with self._write_lock:
-                db.run_write(self.engine, lambda s: self._settle(
+                settled = db.run_write(self.engine, lambda s: self._settle(
                     s, s.get(WebSubJob, plan.job.id), plan, reply))
         finally:
             self._release(plan.job.id, host)
+        _count(settled)  # committed
         return kind
 
     def _prepare(self, session: Session, job: WebSubJob) -> Plan:
@@ -403,9 +406,12 @@ class Worker:
                     self._bodies.pop(next(iter(self._bodies)))
         return body, row.content_type
 
-    def _settle(self, session: Session, job: WebSubJob | None, plan: Plan, reply: Reply | None) -> None:
+    def _settle(self, session: Session, job: WebSubJob | None, plan: Plan,
+                reply: Reply | None) -> Settled | None:
+        """Carry out the plan for ``job`` in ``session``; a delivery's outcome, to count once
+        the transaction has committed."""
         if job is None:
-            return  # removed while it was sent (an unsubscription)
+            return None  # removed while it was sent (an unsubscription)
         now = site.now(self.app)
         if job.kind == "change":
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
@@ -417,11 +423,11 @@ class Worker:
                 decision = next_attempt(plan.job, Outcome(None, f"expansion failed: {exc}"), now, self.policy)
                 job.attempts, job.last_error = job.attempts + 1, decision.reason[:300]
                 job.due = decision.at or now + dt.timedelta(seconds=self.policy.cap)
-                return
+                return None
             session.delete(job)
             if queued:
                 outbox.wake_after_commit(self.app, session)
-            return
+            return None
         outcome = _outcome(plan, reply)
         decision = plan.decision or next_attempt(plan.job, outcome, now, self.policy)
         if job.kind == "verify":
@@ -430,7 +436,7 @@ class Worker:
             self.app.logger.info("websub: %s of %s for %s: %s", job.mode, job.callback,
                                  job.topic, decision.reason)
             session.delete(job)
-            return
+            return None
         subscription = (session.get(WebSubSubscription, job.subscription_id)
                         if job.subscription_id is not None else None)
         if subscription is not None and (plan.request is not None or subscription.state == "active"):
@@ -444,6 +450,10 @@ class Worker:
             if decision.action == "end" and subscription is not None:
                 subscription.state, subscription.changed = "gone", now
                 _drop_deliveries(session, subscription.id)
+        if job.kind != "deliver":
+            return None
+        waited = (now - job.created).total_seconds() if decision.action == "done" else None
+        return Settled(decision.action, waited)
 
     def _verified(self, session: Session, job: WebSubJob) -> None:
         """The subscriber confirmed: activate, renew or end its subscription."""
@@ -479,6 +489,23 @@ class Worker:
         subscription.state, subscription.secret, subscription.lease_seconds = "active", job.secret, lease
         subscription.expires = now + dt.timedelta(seconds=lease)
         subscription.changed = now
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What became of one delivery attempt (metrics)."""
+
+    action: str  # planner.Action
+    waited: float | None  # delivered: seconds since it was queued
+
+
+def _count(settled: Settled | None) -> None:
+    if settled is None:
+        return
+    counted = metrics.get()
+    counted.deliveries.labels(settled.action).inc()
+    if settled.waited is not None:
+        counted.delivery_seconds.observe(max(0.0, settled.waited))
 
 
 class _Team:
@@ -534,15 +561,24 @@ class Running:
         self.thread.join(timeout)
 
 
-@click.command("worker", help="Run the WebSub delivery worker alone, without the HTTP server.")
+@click.command("worker", short_help="Run the WebSub delivery worker alone.",
+               help="Run the WebSub delivery worker without the HTTP server (beside `feedsvc serve "
+                    "--no-worker`). Several may share a PostgreSQL database; on SQLite one runs per "
+                    "database. Needs the database as `serve` or `db upgrade` left it.")
 @click.option("--once", is_flag=True, help="Work off the jobs due now, then exit.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics at /metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="The address the metrics port listens on.")
 @with_appcontext
-def worker_command(once: bool) -> None:
+def worker_command(once: bool, metrics_port: int | None, metrics_host: str) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    db.upgrade(db.get_engine(app))
+    db.require_schema(db.get_engine(app))  # serve or `db upgrade` creates it, not a worker
+    exporter = metrics.start(metrics_host, metrics_port, outbox.backlog_reader(app))
     worker = Worker(app)
     if once:
         click.echo(f"websub: {worker.run_once()} attempt(s)", err=True)
+        exporter.close()
         return
     stop = threading.Event()
 
@@ -555,8 +591,5 @@ def worker_command(once: bool) -> None:
     click.echo(f"feedsvc worker running with {worker.threads} threads", err=True)
     worker.run(stop)
     db.get_engine(app).dispose()
+    exporter.close()
     click.echo("feedsvc worker stopped", err=True)
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(worker_command)
