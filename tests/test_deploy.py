@@ -45,6 +45,7 @@ def test_the_unit_starts_feedsvc_serve_with_options_it_takes() -> None:
     assert program == "/srv/feedsvc/.venv/bin/feedsvc" and args[0] == "serve"
     context = cli.commands["serve"].make_context("serve", args[1:])
     assert context.params["port"] == 8001 and context.params["host"] == "127.0.0.1"
+    assert context.params["metrics_port"] == 18001 and context.params["metrics_host"] == "127.0.0.1"
     instance = service["Environment"].removeprefix("FEEDSVC_INSTANCE_PATH=")
     assert instance in service["ReadWritePaths"]  # the one folder it may write
     assert service["KillSignal"] == "SIGTERM"  # finishes the requests under way
