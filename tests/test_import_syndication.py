@@ -336,3 +336,35 @@ def test_an_earlier_import_keeps_its_hashed_key(app: Flask, tmp_path: Path) -> N
     assert run(app, "import", "--quiet", str(path)).exit_code == 0
     assert load(app, tmp_path, rss(item(1))).exit_code == 0
     assert [r["key"] for r in exported(app)] == ["story-1-0123456789"]
+
+
+# -- images -------------------------------------------------------------------------------
+
+
+def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> None:
+    media = 'xmlns:media="http://search.yahoo.com/mrss/"'
+    document = rss(
+        item(1, '<enclosure url="https://img.example/1.jpg" type="image/jpeg" length="48213"/>'
+                '<media:content url="https://img.example/not-this.jpg" medium="image"/>'),
+        item(2, '<media:content url="https://img.example/video.mp4" type="video/mp4"/>'
+                '<media:content url="https://img.example/2.png" type="image/png" fileSize="1200"/>'),
+        item(3, '<media:group><media:content url="https://img.example/3.webp" medium="image"/>'
+                '</media:group>'),
+        item(4, '<media:thumbnail url="https://img.example/4-thumb.jpg" width="75" height="50"/>'),
+        item(5, '<media:content url="/relative.jpg" medium="image"/>'
+                '<media:thumbnail url="https://img.example/5.jpg"/>'),
+        item(6, '<media:content url="https://img.example/6.gif" type="image/gif" fileSize="big"/>'),
+        item(7),
+    ).replace('xmlns:dc=', f"{media} xmlns:dc=")
+    result = load(app, tmp_path, document)
+    assert result.exit_code == 0, result.output
+    images = {t: r["image"] for t, r in by_title(app).items()}
+    assert images == {
+        "Story 1": {"url": "https://img.example/1.jpg", "type": "image/jpeg", "length": 48213},
+        "Story 2": {"url": "https://img.example/2.png", "type": "image/png", "length": 1200},
+        "Story 3": {"url": "https://img.example/3.webp", "type": None, "length": None},
+        "Story 4": {"url": "https://img.example/4-thumb.jpg", "type": None, "length": None},
+        "Story 5": {"url": "https://img.example/5.jpg", "type": None, "length": None},
+        "Story 6": {"url": "https://img.example/6.gif", "type": "image/gif", "length": None},
+        "Story 7": None,
+    }

@@ -196,19 +196,30 @@ _RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MD
 
 
 def _image(entry: Any) -> dict[str, Any] | None:
-    for link in entry.get("links", []):
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
-            # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
-            # ValueError, "99999999999" is past the column) or a type with parameters cost the
-            # whole entry (issue 12). Unusable ones are left out instead.
-            length = str(link.get("length") or "").strip()
-            media_type = str(link.get("type")).split(";", 1)[0].strip()
-            return {"url": link.get("href"),
-                    "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
-                    and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
-                    "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
-                    and int(length) <= payload.MAX_BYTES else None}
+    """The entry's lead image: an image enclosure, else Media RSS content that is an image,
+    else its Media RSS thumbnail (the first usable one of each, in document order)."""
+    candidates = [(link.get("href"), link.get("type"), link.get("length"))
+                  for link in entry.get("links", [])
+                  if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/")]
+    candidates += [(media.get("url"), media.get("type"), media.get("filesize"))
+                   for media in entry.get("media_content", [])
+                   if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")]
+    candidates += [(thumb.get("url"), None, None) for thumb in entry.get("media_thumbnail", [])]
+    for url, media_type, length in candidates:
+        uri = payload.as_uri(str(url or "").strip())
+        if uri is None or len(uri) > payload.MAX_URL:
+            continue  # a relative or broken image link costs the image, not the entry
+        # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
+        # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
+        # ValueError, "99999999999" is past the column) or a type with parameters cost the
+        # whole entry (issue 12). Unusable ones are left out instead.
+        length = str(length or "").strip()
+        media_type = str(media_type or "").split(";", 1)[0].strip()
+        return {"url": uri,
+                "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
+                and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
+                "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
+                and int(length) <= payload.MAX_BYTES else None}
     return None
 
 
