@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from html import escape
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,9 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from feedsvc.store import db, payload
-from feedsvc.transfer import bylines, jsonl
+from feedsvc.store.sanitize import xml_text
+from feedsvc.transfer import bylines, jsonl, syndication
+from feedsvc.transfer.records import Record
 
 from conftest import Api, make_article
 
@@ -135,6 +138,33 @@ def test_any_author_string_gives_a_sound_byline_or_none(raw: str) -> None:
         assert not raw.split(email)[0].endswith(tuple("._+-@abcdefghijklmnopqrstuvwxyz0123456789"))
         assert not raw.split(email)[-1].startswith(tuple(".-@abcdefghijklmnopqrstuvwxyz0123456789"))
     payload.parse(make_article(authors=[byline]), ZoneInfo("UTC"), partial=False)  # the article takes it
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(
+    st.text(max_size=60),
+    st.builds("{} ({})".format, st.emails(), st.text(max_size=20)),
+    st.builds("{} <{}>".format, st.text(max_size=20), st.emails())), min_size=1, max_size=3))
+def test_any_author_element_imports_without_a_mangled_email(raws: list[str]) -> None:
+    """Through the importer's own reading: the XML as a feed carries it, then feedparser."""
+    elements = "".join(f"<author>{escape(xml_text(raw))}</author>" for raw in raws)
+    records = list(syndication.records_from_feed(rss(item(1, elements)).encode(), ZoneInfo("UTC")))
+    assert len(records) == 1 and isinstance(records[0], Record), records
+    for byline in records[0].fields["authors"]:
+        assert byline.email is None or (payload.is_email(byline.email)
+                                        and any(byline.email in raw for raw in raws))
+
+
+def test_a_feed_that_is_not_well_formed_xml_keeps_its_author(app: Flask, tmp_path: Path) -> None:
+    """feedparser reads it loosely; its raw last author is read, its split ones are not."""
+    document = rss(item(1, "<description>a&nbsp;b</description>"
+                           "<author>sports@old.news.example (Sports Reporter)</author>"),
+                   item(2, "<author>a@old.news.example (A)</author><author>Bea</author>"))
+    result = load(app, tmp_path, document)
+    assert result.exit_code == 0, result.output
+    got = {r["title"]: bylines_of(r) for r in exported(app)}
+    assert got == {"Story 1": [("Sports Reporter", "sports@old.news.example")],
+                   "Story 2": [("Bea", None)]}
 
 
 # -- 2. titles and summaries as plain text --------------------------------------------------
