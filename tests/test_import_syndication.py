@@ -89,7 +89,11 @@ def test_rss_authors_are_read_from_the_raw_value(app: Flask, api: Api, tmp_path:
         item(7, "<author>broken@-host (Broken)</author>"),
         item(8, "<author>a@b.technology (A)</author><author>c@d.example (C)</author>"),
         item(9),
-    ))
+        item(10, "<itunes:author>Podcast Host</itunes:author>"
+                 "<atom:author><atom:name>Atom Writer</atom:name>"
+                 "<atom:email>aw@news.online</atom:email></atom:author>"),
+    ).replace("xmlns:dc=", 'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+                          'xmlns:atom="http://www.w3.org/2005/Atom" xmlns:dc='))
     assert result.exit_code == 0, result.output
     got = {r["title"]: bylines_of(r) for r in exported(app)}
     assert got == {
@@ -103,6 +107,7 @@ def test_rss_authors_are_read_from_the_raw_value(app: Flask, api: Api, tmp_path:
         "Story 8": [("A", "a@b.technology"), ("C", "c@d.example")],
         # managingEditor answers for the channel; it is no byline (README: Import and export)
         "Story 9": [],
+        "Story 10": [("Podcast Host", None), ("Atom Writer", "aw@news.online")],
     }
     shown = api.get("story-1").get_json()["authors"]
     assert [(a["name"], a["email"]) for a in shown] == [("Sports Reporter", "sports@old.news.example")]

@@ -17,6 +17,8 @@ from feedsvc.store import payload
 from feedsvc.store.sanitize import plain_text
 
 _DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
+_ITUNES_AUTHOR = "{http://www.itunes.com/dtds/podcast-1.0.dtd}author"
+_ATOM = "{http://www.w3.org/2005/Atom}"
 _RSS1_ITEM = "{http://purl.org/rss/1.0/}item"
 # "sports@news.example (Sports Reporter)", RSS 2.0's own example form
 _ADDRESS_NAME = re.compile(r"(?P<email>[^\s()<>]+@[^\s()<>]+)\s*\((?P<name>.*)\)")
@@ -44,8 +46,10 @@ def parse_author(raw: str) -> dict[str, str] | None:
     return {"name": name, "email": email} if email else {"name": name}
 
 
-def raw_rss_authors(data: bytes) -> list[list[str]] | None:
-    """Each RSS item's raw ``<author>`` and ``<dc:creator>`` strings, in document order.
+def raw_rss_authors(data: bytes) -> list[list[str | dict[str, str]]] | None:
+    """Each RSS item's authors as written, in document order: the raw strings of ``<author>``,
+    ``<dc:creator>`` and ``<itunes:author>`` (the elements feedparser reads as authors), and an
+    ``<atom:author>``'s name, email and uri.
 
     None when the document is not well-formed XML (feedparser then read it loosely) or is not
     RSS; the caller falls back to feedparser's own reading. The standard library's parser
@@ -56,14 +60,21 @@ def raw_rss_authors(data: bytes) -> list[list[str]] | None:
     except (ET.ParseError, ValueError):
         return None
     items = list(root.iter("item")) or list(root.iter(_RSS1_ITEM))
-    found = []
+    found: list[list[str | dict[str, str]]] = []
     for item in items:
-        found.append([child.text or "" for child in item
-                      if child.tag in ("author", _DC_CREATOR) and (child.text or "").strip()])
+        authors: list[str | dict[str, str]] = []
+        for child in item:
+            if child.tag in ("author", _DC_CREATOR, _ITUNES_AUTHOR) and (child.text or "").strip():
+                authors.append(child.text or "")
+            elif child.tag == f"{_ATOM}author":
+                authors.append({part: child.findtext(f"{_ATOM}{part}") or ""
+                                for part in ("name", "email", "uri")})
+        found.append(authors)
     return found
 
 
-def entry_authors(entry: Any, raw: list[str] | None, *, rss: bool) -> list[dict[str, str]]:
+def entry_authors(entry: Any, raw: list[str | dict[str, str]] | None, *,
+                  rss: bool) -> list[dict[str, str]]:
     """An entry's bylines: from the raw RSS strings when known, else from feedparser's details.
 
     feedparser's details are sound for Atom, whose authors are elements (name, email, uri);
@@ -71,7 +82,8 @@ def entry_authors(entry: Any, raw: list[str] | None, *, rss: bool) -> list[dict[
     unless it is the last one, whose raw string feedparser keeps as ``author``.
     """
     if raw is not None:
-        parsed = [parse_author(value) for value in raw]
+        parsed = [parse_author(value) if isinstance(value, str) else _from_detail(value)
+                  for value in raw]
         return _unique([b for b in parsed if b is not None])
     details = list(entry.get("authors") or [])
     bylines: list[dict[str, str] | None] = []

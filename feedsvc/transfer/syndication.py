@@ -41,7 +41,7 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
                       "document")
         return
     rss = not version.startswith("atom")
-    feed_title = html_text(parsed.feed.get("title", "")) or "News"
+    feed_title = _text(parsed.feed, "title") or "News"
     raw_authors = bylines.raw_rss_authors(data) if rss else None
     if raw_authors is not None and len(raw_authors) != len(parsed.entries):
         raw_authors = None  # not the items feedparser saw: its own reading, checked, instead
@@ -72,7 +72,8 @@ class _Feed:
     rss: bool
 
 
-def _record_from_entry(number: int, entry: Any, feed: _Feed, raw_authors: list[str] | None) -> Record:
+def _record_from_entry(number: int, entry: Any, feed: _Feed,
+                       raw_authors: list[str | dict[str, str]] | None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
