@@ -253,14 +253,20 @@ def test_times_without_an_offset_are_read_in_the_given_zone(app: Flask, tmp_path
                    item(3, date="Sat, 18 Jun 2022 20:17:00 GMT"),
                    item(4, date="2022-06-18T20:17:00"),
                    item(5, date="Sat, 18 Jun 2022 20:17:00 -0000"),
-                   item(6, date="Sat, 18 Jun 2022 20:17:00 EDT"))
+                   item(6, date="Sat, 18 Jun 2022 20:17:00 EDT"),
+                   item(7, date="2022-06-18T20:17"),
+                   item(8, date="2022-06-18"),
+                   item(9, date="2022-06-18T20:17+06:00"),
+                   item(10, date="Sat, 18 Jun 2022 20:17"))
     result = load(app, tmp_path, document, "--timezone", "Asia/Dhaka")
     assert result.exit_code == 0, result.output
-    assert "2 time(s) without an offset read in Asia/Dhaka" in result.output
+    assert "5 time(s) without an offset read in Asia/Dhaka" in result.output
     published = {t: r["published"] for t, r in by_title(app).items()}
     assert published == {"Story 1": "2022-06-18T14:17:00Z", "Story 2": "2022-06-18T14:17:00Z",
                          "Story 3": "2022-06-18T20:17:00Z", "Story 4": "2022-06-18T14:17:00Z",
-                         "Story 5": "2022-06-18T20:17:00Z", "Story 6": "2022-06-19T00:17:00Z"}
+                         "Story 5": "2022-06-18T20:17:00Z", "Story 6": "2022-06-19T00:17:00Z",
+                         "Story 7": "2022-06-18T14:17:00Z", "Story 8": "2022-06-17T18:00:00Z",
+                         "Story 9": "2022-06-18T14:17:00Z", "Story 10": "2022-06-18T14:17:00Z"}
 
 
 def test_atom_times_default_to_the_service_zone(make_app: Callable[..., Flask],
@@ -403,3 +409,10 @@ def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> Non
         "Story 6": {"url": "https://img.example/6.gif", "type": "image/gif", "length": None},
         "Story 7": None,
     }
+
+
+def test_an_impossible_date_skips_its_entry_with_the_reason(app: Flask, tmp_path: Path) -> None:
+    result = load(app, tmp_path, rss(item(1, date="2022-02-30T10:00:00"), item(2)))
+    assert result.exit_code == 1
+    assert "entry 1: skipped: published: 2022-02-30T10:00:00 is not a real date" in result.output
+    assert [r["title"] for r in exported(app)] == ["Story 2"]

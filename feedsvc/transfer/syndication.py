@@ -78,7 +78,8 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
     title = _text(entry, "title") or "Untitled"
-    link = entry.get("link") if str(entry.get("link", "")).startswith(("http://", "https://")) else None
+    link = entry.get("link") if str(entry.get("link", "")).lower().startswith(
+        ("http://", "https://")) else None  # an Atom entry's urn: id stands in as its link
     tags = [t.get("term") for t in entry.get("tags", []) if t.get("term")]
     offsetless = 0
     # dict.get: feedparser's own get() maps a missing updated to published, with a warning.
@@ -172,6 +173,9 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None,
     if not isinstance(raw, str) or not raw.strip():
         return None, 0
     raw = raw.strip()
+    short = _W3CDTF_SHORT.fullmatch(raw)
+    if short:  # W3CDTF (RFC 3339's profile that Atom 0.3 and dc:date use) to the minute or day
+        raw = f"{short['date']}T{short['time'] or '00:00'}:00{short['offset'] or ''}"
     try:
         if timestamps.is_rfc3339(raw):
             return timestamps.parse(raw, zone), int(timestamps.lacks_offset(raw))
@@ -187,10 +191,13 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None,
                 return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
             # Another zone name ("BDT"): email.utils reads it as UTC; feedparser knows more.
     except ValueError as exc:
-        raise FeedsvcError(f"{name}: {raw[:100]}: {exc}") from None
+        said = str(exc) if raw[:19] in str(exc) else f"{raw[:100]}: {exc}"
+        raise FeedsvcError(f"{name}: {said}") from None
     return _struct_time(dict.get(entry, f"{name}_parsed")), 0
 
 
+_W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
+                           r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?)?")
 # The end of an RFC 822 date (RFC 822 section 5.1, RFC 5322 3.3): the time, then the zone if any.
 _RFC822_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s+(?P<zone>[A-Za-z]+|[+-]\d{4}))?\s*$")
 _RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
