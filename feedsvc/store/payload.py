@@ -274,10 +274,20 @@ def _email(value: Any) -> str | None:
     if value is None or value == "":
         return None
     text = value.strip(" \t\r\n") if isinstance(value, str) else None
-    if text is None or len(text) > MAX_EMAIL or not _EMAIL.fullmatch(text):
+    if text is None or not is_email(text):
         raise ValueError(f"email must be an e-mail address such as desk@news.example, at most "
                          f"{MAX_EMAIL} characters, or null")
     return text
+
+
+def is_email(value: str) -> bool:
+    """Whether ``value`` is an e-mail address an author may carry (the rule of ``_email``)."""
+    return len(value) <= MAX_EMAIL and _EMAIL.fullmatch(value) is not None
+
+
+def is_language(value: str) -> bool:
+    """Whether ``value`` is a language tag an article may carry (the rule of ``_language``)."""
+    return len(value) <= MAX_LANGUAGE and _LANGUAGE.fullmatch(value) is not None
 
 
 def _image(value: Any, zone: ZoneInfo) -> Image | None:
@@ -305,7 +315,7 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
 def _language(value: Any, zone: ZoneInfo) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_LANGUAGE or not _LANGUAGE.fullmatch(value):
+    if not isinstance(value, str) or not is_language(value):
         raise ValueError("must be a BCP 47 language tag such as en or bn-BD")
     return value
 

@@ -8,6 +8,7 @@ characters are refused instead, since a changed identifier would point somewhere
 from __future__ import annotations
 
 import re
+from html import unescape
 from urllib.parse import urljoin
 
 import nh3
@@ -46,6 +47,26 @@ def has_forbidden(value: str) -> bool:
 def plain_text(value: str) -> str:
     """One-line plain text: forbidden characters removed, whitespace runs folded."""
     return " ".join(xml_text(value).split())
+
+
+# Elements that separate words when a browser renders them: turned into spaces, not removed,
+# so that "<p>One</p><p>Two</p>" reads "One Two" as plain text.
+_BREAKS = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+           "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+           "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr",
+           "ul"}
+_BREAK_TAG = re.compile("<[^>]*>")  # on nh3's output only: no attributes, every text "<" escaped
+
+
+def html_text(html: str) -> str:
+    """The plain text an HTML fragment shows: "42 points &amp; <b>up</b>" -> "42 points & up".
+
+    ammonia (through nh3) parses the fragment as a browser would and drops every tag (script
+    and style with their content); the entities are then decoded once, after the tags are gone,
+    so an escaped "&lt;b&gt;" stays the text "<b>" instead of becoming a tag (issue 18).
+    """
+    kept = nh3.clean(html, tags=_BREAKS, attributes={}, link_rel=None)
+    return plain_text(unescape(_BREAK_TAG.sub(" ", kept)))
 
 
 def safe_scheme(url: str) -> bool:

@@ -64,6 +64,17 @@ def parse(text: str, zone: ZoneInfo) -> dt.datetime:
     return result
 
 
+def is_rfc3339(text: str) -> bool:
+    """Whether ``text`` has the shape ``parse`` reads (it may still be no real date)."""
+    return isinstance(text, str) and _RFC3339.fullmatch(text.strip()) is not None
+
+
+def lacks_offset(text: str) -> bool:
+    """Whether ``text`` is an RFC 3339 timestamp without an offset (read in a zone by ``parse``)."""
+    m = _RFC3339.fullmatch(text.strip()) if isinstance(text, str) else None
+    return m is not None and m["offset"] is None
+
+
 def format_utc(value: dt.datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, as every API response gives it."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

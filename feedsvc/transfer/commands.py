@@ -11,6 +11,7 @@ from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from flask import Flask, current_app
@@ -56,6 +57,15 @@ def _open_source(source: str) -> tuple[bytes | None, IO[bytes] | None, int | Non
     return None, stream, path.stat().st_size if path.is_file() else None
 
 
+def _zone(name: str) -> ZoneInfo:
+    """The zone ``--timezone`` names; one line naming the option when there is none such."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "America" is a directory
+        raise click.BadParameter(f"{name!r} is not an IANA time zone such as 'Asia/Dhaka'",
+                                 param_hint="--timezone") from None
+
+
 def _looks_like_feed(head: bytes) -> bool:
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
@@ -66,13 +76,17 @@ def _looks_like_feed(head: bytes) -> bool:
                     "input. Creates or migrates the database first.")
 @with_appcontext
 @click.argument("source")
+@click.option("--timezone", "timezone", metavar="TZ",
+              help="IANA time zone in which times without an offset are read, such as "
+                   "Asia/Dhaka (default: the service's TIMEZONE).")
 @click.option("--quiet", is_flag=True, help="Show no progress bar (the summary still prints).")
-def import_command(source: str, quiet: bool) -> None:
+def import_command(source: str, timezone: str | None, quiet: bool) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    zone = _zone(timezone) if timezone is not None else site.zone(app)
     data, stream, size = _open_source(source)  # before the database: a wrong name creates nothing
     engine = db.get_engine(app)
     db.upgrade(engine)
-    zone, now, authority = site.zone(app), site.now(app), site.authority(app)
+    now, authority = site.now(app), site.authority(app)
     warning = site.authority_warning(app)
     if warning:
         click.echo(f"feedsvc: {warning}", err=True)
@@ -103,6 +117,8 @@ def import_command(source: str, quiet: bool) -> None:
     click.echo(f"imported {done} article(s) in {elapsed:.1f}s: {summary.created} created, "
                f"{summary.updated} updated, {summary.unchanged} unchanged, "
                f"{summary.deleted} deleted; {len(summary.failures)} failed")
+    if summary.offsetless:
+        click.echo(f"{summary.offsetless} time(s) without an offset read in {zone.key}")
     if summary.failures:
         sys.exit(1)
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from feedsvc.errors import FeedsvcError
-from feedsvc.store import articles, payload
+from feedsvc.store import articles, payload, timestamps
 from feedsvc.store.models import Article
 from feedsvc.store.timestamps import format_utc
 from feedsvc.transfer.records import Failure, Record, skip_reason
@@ -37,10 +37,13 @@ def record_from_json(number: int, data: Any, zone: ZoneInfo) -> Record:
     when = None
     if deleted is not None:
         try:
-            when = payload.timestamps.parse(deleted, zone)
+            when = timestamps.parse(deleted, zone)
         except ValueError as exc:
             raise FeedsvcError(f"deleted: {exc}") from None
-    return Record(number, key, fields, uid, when)
+    # Counted for the summary: wall times read in ``zone``, as the API reads them (payload).
+    offsetless = sum(timestamps.lacks_offset(value) for value in
+                     (data.get("published"), data.get("updated"), deleted) if isinstance(value, str))
+    return Record(number, key, fields, uid, when, offsetless=offsetless)
 
 
 def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,

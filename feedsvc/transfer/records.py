@@ -10,6 +10,7 @@ rest go in; a crash loses at most the batch in flight, which the next run writes
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from feedsvc.errors import FeedsvcError
 from feedsvc.store import articles, changes, db
 from feedsvc.store.models import Article
+from feedsvc.store.slugs import MAX_KEY
 
 BATCH = 500
 # The database gone: no record's fault, so the run stops instead of failing every record.
@@ -39,6 +41,10 @@ class Record:
     uid: str | None = None
     deleted: dt.datetime | None = None
     unit: str = "line"  # or "entry", for a feed
+    # A feed entry's own id (or link) when ``key`` was derived from it and may still need a
+    # suffix (see settle_keys); None for a key the record gave itself.
+    source: str | None = None
+    offsetless: int = 0  # how many of its times had no offset and were read in the zone
 
 
 @dataclass
@@ -55,6 +61,7 @@ class Summary:
     unchanged: int = 0
     deleted: int = 0
     failures: list[Failure] = field(default_factory=list)
+    offsetless: int = 0  # times without an offset, read in the import's zone
 
     def count(self, outcome: str) -> None:
         """One more record ``outcome``: "created", "updated", "unchanged" or "deleted"."""
@@ -77,24 +84,27 @@ def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
           authority: str) -> Summary:
     """Store the records in batches; each bad one is rolled back alone and reported."""
     summary = Summary()
+    claimed: dict[str, str] = {}  # derived keys given out in this run, to their entry's source
     batch: list[Record] = []
     for item in records:
         if isinstance(item, Failure):
             summary.failures.append(item)
             continue
+        summary.offsetless += item.offsetless
         batch.append(item)
         if len(batch) >= BATCH:
-            _write_batch(app, batch, summary, now, authority)
+            _write_batch(app, batch, summary, now, authority, claimed)
             batch = []
     if batch:
-        _write_batch(app, batch, summary, now, authority)
+        _write_batch(app, batch, summary, now, authority, claimed)
     return summary
 
 
 def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.datetime,
-                 authority: str) -> None:
+                 authority: str, claimed: dict[str, str]) -> None:
     touched: set[changes.Scope] = set()
     with db.write_session(db.get_engine(app)) as session:
+        settle_keys(session, batch, claimed)
         fresh, rest = _split_new(session, batch)
         try:
             with session.begin_nested():
@@ -127,6 +137,43 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
                 summary.count(outcome)
         changes.record(app, session, touched, now)  # one notice for the whole batch
     # The session is gone with the batch: memory stays flat however long the file is.
+
+
+def settle_keys(session: Session, batch: list[Record], claimed: dict[str, str]) -> None:
+    """Give each derived key (a feed entry's) its final form: plain unless another entry has it.
+
+    An entry already imported keeps the key it got then, found by its id: a second run maps
+    every entry to the same article (issue 18). Otherwise the plain key is used when it is
+    free, or held by the same entry (an entry without an id of its own is known by its link).
+    When a different entry holds it, in the database or earlier in this run, the key gets a
+    suffix from the entry's source id: "-" and 8 hex digits, the same on every run.
+    """
+    derived = [r for r in batch if r.source is not None]
+    if not derived:
+        return
+    uids = {r.uid for r in derived if r.uid}
+    by_uid = dict(session.execute(select(Article.uid, Article.key).where(
+        Article.uid.in_(uids))).all()) if uids else {}
+    stored = {key: (uid, url) for key, uid, url in session.execute(
+        select(Article.key, Article.uid, Article.url).where(
+            Article.key.in_({r.key for r in derived})))}
+    for record in derived:
+        assert record.source is not None
+        key = by_uid.get(record.uid) if record.uid else None
+        if key is None:
+            key = record.key
+            holder = claimed.get(key)
+            if holder is None and key in stored:
+                uid, url = stored[key]
+                same = uid == record.uid if record.uid else url == record.fields.get("url")
+                holder = record.source if same else ""
+            if holder not in (None, record.source):
+                digest = hashlib.sha256(record.source.encode()).hexdigest()[:8]
+                key = f"{key[:MAX_KEY - 9].rstrip('-')}-{digest}"
+        claimed[key] = record.source
+        record.key = key
+        if "key" in record.fields:
+            record.fields["key"] = key
 
 
 def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], list[Record]]:

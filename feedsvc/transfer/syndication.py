@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_tz
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
-from feedsvc.store import payload
-from feedsvc.store.sanitize import plain_text
+from feedsvc.store import payload, timestamps
+from feedsvc.store.sanitize import html_text, plain_text
+from feedsvc.store.slugs import key_from_title
 from feedsvc.store.timestamps import format_utc
+from feedsvc.transfer import bylines
 from feedsvc.transfer.records import Failure, Record, skip_reason
 
 
@@ -21,7 +25,9 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     """Entries of an RSS or Atom document, read by feedparser, as records.
 
     The entry's own id is kept when it is an absolute IRI, so readers that already know the old
-    feed see no duplicates after a move to feedsvc; the key is stable across runs.
+    feed see no duplicates after a move to feedsvc. The key is derived from the link (or the
+    title) and settled when it is written (records.settle_keys): plain unless another entry
+    holds it, and the same on every run.
     """
     import feedparser
 
@@ -29,68 +35,200 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     if not parsed.entries and parsed.get("bozo"):
         yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")
         return
-    if not parsed.get("version"):  # well-formed, but HTML or some other XML
+    version = str(parsed.get("version") or "")
+    if not version:  # well-formed, but HTML or some other XML
         yield Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
                       "document")
         return
-    feed_title = plain_text(parsed.feed.get("title", "")) or "News"
+    rss = not version.startswith("atom")
+    feed_title = _text(parsed.feed, "title") or "News"
+    raw_authors = bylines.raw_rss_authors(data) if rss else None
+    if raw_authors is not None and len(raw_authors) != len(parsed.entries):
+        raw_authors = None  # not the items feedparser saw: its own reading, checked, instead
+    feed = _Feed(
+        title=feed_title,
+        # RFC 4287 4.2.1: an Atom entry without an author has the feed's. RSS's managingEditor
+        # names whoever answers for the channel's content, not a byline: not inherited.
+        authors=[] if rss else bylines.feed_authors(parsed.feed),
+        language=_language(parsed.feed.get("language")),
+        zone=zone, rss=rss)
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            item: Record | Failure = _record_from_entry(number, entry, feed_title, zone)
+            raw = raw_authors[number - 1] if raw_authors is not None else None
+            item: Record | Failure = _record_from_entry(number, entry, feed, raw)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         yield item
 
 
-def _record_from_entry(number: int, entry: Any, feed_title: str, zone: ZoneInfo) -> Record:
+@dataclass(frozen=True)
+class _Feed:
+    """What an entry may take from its feed."""
+
+    title: str
+    authors: list[dict[str, str]]
+    language: str | None
+    zone: ZoneInfo
+    rss: bool
+
+
+def _record_from_entry(number: int, entry: Any, feed: _Feed,
+                       raw_authors: list[str | dict[str, str]] | None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
-    last = urlsplit(entry.get("link") or source_id).path.rstrip("/").rsplit("/", 1)[-1]
-    stem = re.sub(r"[^A-Za-z0-9._~-]+", "-", last).strip("-.")[:120] or "entry"
-    key = f"{stem}-{hashlib.sha256(source_id.encode()).hexdigest()[:10]}"
+    title = _text(entry, "title") or "Untitled"
+    link = entry.get("link") if str(entry.get("link", "")).lower().startswith(
+        ("http://", "https://")) else None  # an Atom entry's urn: id stands in as its link
     tags = [t.get("term") for t in entry.get("tags", []) if t.get("term")]
+    offsetless = 0
     # dict.get: feedparser's own get() maps a missing updated to published, with a warning.
-    published = _struct_time(dict.get(entry, "published_parsed")
-                             or dict.get(entry, "updated_parsed"))
-    updated = _struct_time(dict.get(entry, "updated_parsed")) or published
+    published, missing = _instant(entry, "published", feed.zone)
+    offsetless += missing
+    updated, missing = _instant(entry, "updated", feed.zone)
+    offsetless += missing
+    published = published or updated
+    updated = updated or published
     if published and updated and updated < published:
         updated = published
     content = entry["content"][0].get("value") if entry.get("content") else None
-    summary = entry.get("summary")
+    summary = _text(entry, "summary") if entry.get("summary") else None
     if content is None:
-        content, summary = summary, None
-    image = None
-    for link in entry.get("links", []):
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
-            # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
-            # ValueError, "99999999999" is past the column) or a type with parameters cost the
-            # whole entry (issue 12). Unusable ones are left out instead.
-            length = str(link.get("length") or "").strip()
-            media_type = str(link.get("type")).split(";", 1)[0].strip()
-            image = {"url": link.get("href"),
-                     "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
-                     and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
-                     "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
-                     and int(length) <= payload.MAX_BYTES else None}
-            break
+        content, summary = entry.get("summary"), None
+    authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
     data = {
-        "key": key, "title": entry.get("title") or "Untitled",
-        "section": tags[0] if tags else feed_title, "topics": tags[1:],
-        "authors": [{"name": a["name"]} for a in entry.get("authors", []) if a.get("name")],
-        "summary": plain_text(re.sub(r"<[^>]*>", " ", summary)) if summary else None,
-        "content": content, "url": entry.get("link"), "image": image,
+        "title": title,
+        "section": tags[0] if tags else feed.title, "topics": tags[1:],
+        "authors": authors,
+        "summary": summary[:payload.MAX_SUMMARY] if summary else None,
+        "content": content, "url": link, "image": _image(entry),
         "published": format_utc(published) if published else None,
         "updated": format_utc(updated) if updated else None,
-        "language": None,
+        "language": _entry_language(entry, feed),
     }
-    fields = payload.parse(data, zone, partial=False)
+    fields = payload.parse(data, feed.zone, partial=False)
     try:  # the entry's own id when it can be one of ours (see payload.check_entry_id)
         uid: str | None = payload.check_entry_id(source_id)
     except ValueError:
         uid = None
-    return Record(number, key, fields, uid, unit="entry")
+    return Record(number, plain_key(link, title), fields, uid, unit="entry", source=source_id,
+                  offsetless=offsetless)
+
+
+def plain_key(link: str | None, title: str) -> str:
+    """A readable key: the slug of the link's last path segment, else of the title.
+
+    "https://old.example/news/first-story.html" -> "first-story"; a link ending in "/" or
+    "?p=12" has no segment, and the title "42 points & turnover rises" gives
+    "42-points-turnover-rises". ASCII, as every key is (slugs.KEY_PATTERN).
+    """
+    last = unquote(urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]) if link else ""
+    last = _PAGE_SUFFIX.sub("", last)
+    for text in (last, title):
+        if any(ch.isascii() and ch.isalnum() for ch in unicodedata.normalize("NFKD", text)):
+            return key_from_title(text)
+    return "entry"
+
+
+_PAGE_SUFFIX = re.compile(r"\.(html?|shtml|php|aspx?|jsp)$", re.IGNORECASE)
+
+
+def _text(entry: Any, name: str) -> str:
+    """A title or summary as plain text, whatever its type (issue 18).
+
+    feedparser gives text/plain constructs decoded and HTML or XHTML ones as markup: those lose
+    their tags and then their entities, so "42 points &amp;amp; up" is "42 points & up".
+    """
+    detail = entry.get(f"{name}_detail") or {}
+    value = str(entry.get(name) or "")
+    if detail.get("type") in ("text/html", "application/xhtml+xml"):
+        return html_text(value)
+    return plain_text(value)
+
+
+def _entry_language(entry: Any, feed: _Feed) -> str | None:
+    """The language in scope of the entry (xml:lang on it or on the feed), else the channel's
+    (RSS <language>). An entry that declares a bad tag gets none rather than the feed's."""
+    declared = (entry.get("title_detail") or {}).get("language")
+    return _language(declared) if declared else feed.language
+
+
+def _language(value: Any) -> str | None:
+    """A language tag that payload accepts, else None: a bad tag costs the tag, not the entry."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value if payload.is_language(value) else None
+
+
+def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None, int]:
+    """An entry's ``published`` or ``updated`` instant, and 1 if it was read in ``zone``.
+
+    feedparser normalises dates to UTC and forgets whether an offset was given, so a wall time
+    was read as UTC (issue 18): the raw string is read here. RFC 3339 (Atom) goes through
+    timestamps.parse, the rule of the API; RFC 822 (RSS) through email.utils, its wall time then
+    through the same rule. Other shapes feedparser knows are taken as it read them.
+    """
+    raw = dict.get(entry, name)
+    if not isinstance(raw, str) or not raw.strip():
+        return None, 0
+    raw = raw.strip()
+    short = _W3CDTF_SHORT.fullmatch(raw)
+    if short:  # W3CDTF (RFC 3339's profile that Atom 0.3 and dc:date use) to the minute or day
+        raw = f"{short['date']}T{short['time'] or '00:00'}:00{short['offset'] or ''}"
+    try:
+        if timestamps.is_rfc3339(raw):
+            return timestamps.parse(raw, zone), int(timestamps.lacks_offset(raw))
+        fields = parsedate_tz(raw)
+        zone_of = _RFC822_ZONE.search(raw)
+        if fields is not None and zone_of is not None and fields[0] >= 1000:
+            wall = dt.datetime(*fields[:6])
+            given = zone_of["zone"]
+            if given is None:
+                return timestamps.parse(wall.isoformat(), zone), 1
+            if given[0] in "+-" or given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
+                offset = dt.timezone(dt.timedelta(seconds=fields[9] or 0))
+                return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
+            # Another zone name ("BDT"): email.utils reads it as UTC; feedparser knows more.
+    except ValueError as exc:
+        said = str(exc) if raw[:19] in str(exc) else f"{raw[:100]}: {exc}"
+        raise FeedsvcError(f"{name}: {said}") from None
+    return _struct_time(dict.get(entry, f"{name}_parsed")), 0
+
+
+_W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
+                           r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?)?")
+# The end of an RFC 822 date (RFC 822 section 5.1, RFC 5322 3.3): the time, then the zone if any.
+_RFC822_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s+(?P<zone>[A-Za-z]+|[+-]\d{4}))?\s*$")
+_RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
+
+
+def _image(entry: Any) -> dict[str, Any] | None:
+    """The entry's lead image: an image enclosure, else Media RSS content that is an image,
+    else its Media RSS thumbnail (the first usable one of each, in document order)."""
+    candidates = [(link.get("href"), link.get("type"), link.get("length"))
+                  for link in entry.get("links", [])
+                  if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/")]
+    candidates += [(media.get("url"), media.get("type"), media.get("filesize"))
+                   for media in entry.get("media_content", [])
+                   if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")]
+    candidates += [(thumb.get("url"), None, None) for thumb in entry.get("media_thumbnail", [])]
+    for url, media_type, length in candidates:
+        uri = payload.as_uri(str(url or "").strip())
+        if uri is None or len(uri) > payload.MAX_URL:
+            continue  # a relative or broken image link costs the image, not the entry
+        # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
+        # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
+        # ValueError, "99999999999" is past the column) or a type with parameters cost the
+        # whole entry (issue 12). Unusable ones are left out instead.
+        length = str(length or "").strip()
+        media_type = str(media_type or "").split(";", 1)[0].strip()
+        return {"url": uri,
+                "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
+                and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
+                "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
+                and int(length) <= payload.MAX_BYTES else None}
+    return None
 
 
 def _struct_time(value: Any) -> dt.datetime | None:
