@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feedsvc.errors import ConfigError
 from feedsvc.feeds.address import MAX_FEED_SIZE
+from feedsvc.feeds.surrogate import PurgeTarget, parse_targets
 from feedsvc.store.params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
 from feedsvc.store.payload import MAX_AUTHORITY, as_uri
 from feedsvc.store.sanitize import has_forbidden
@@ -207,7 +208,21 @@ def _proxy(key: str, value: Any) -> str | None:
     return text
 
 
-MAX_TOMBSTONE_DAYS = 36_500  # a century of RFC 6721 deletions
+def _purge(key: str, value: Any) -> tuple[PurgeTarget, ...]:
+    if value in (None, ""):
+        return ()
+    if isinstance(value, tuple):  # test_config, already parsed
+        return value
+    if not isinstance(value, str):
+        raise ConfigError(key, f"{value!r} is not a string of entries such as 'varnish:http://127.0.0.1:6081/'")
+    try:
+        return parse_targets(value)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+
+
+MAX_TOMBSTONE_DAYS = 36_500
+MAX_CACHE_SECONDS = 31_536_000  # a century of RFC 6721 deletions
 
 
 # key -> (default, checker). A default of None means "derived" (see the README).
@@ -220,6 +235,10 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "FEED_SIZE": (50, _positive_int),
     "FEED_MAX_SIZE": (200, _positive_int),
     "CACHE_MAX_AGE": (60, _non_negative_int),
+    "CACHE_STALE_WHILE_REVALIDATE": (30, _non_negative_int),
+    "CACHE_STALE_IF_ERROR": (86400, _non_negative_int),
+    "CDN_MAX_AGE": (0, _non_negative_int),
+    "CDN_PURGE": ("", _purge),
     "WEBSUB_HUB": (None, _optional_url),
     "WEBSUB_ALLOW_PRIVATE": (False, _bool),
     "WEBSUB_LEASE_DEFAULT": (864000, _positive_int),
@@ -290,10 +309,16 @@ def load(instance: Path, environ: Mapping[str, str], test_config: Mapping[str, A
         raw["DATABASE_URL"] = f"sqlite:///{instance / 'feedsvc.sqlite3'}"
     checked = {key: SETTINGS[key][1](key, value) for key, value in raw.items()}
     _check_together(checked)
+    for target in checked["CDN_PURGE"]:
+        token = PURGE_TOKENS.get(target.kind)
+        if token is not None and not environ.get(token):
+            raise ConfigError("CDN_PURGE", f"{target} needs the API token in the environment variable {token}")
     checked.update(extra)
     return checked
 
 
+# The API token each CDN's purge needs, read from the environment by the worker (never stored).
+PURGE_TOKENS = {"fastly": "FASTLY_API_TOKEN", "cloudflare": "CLOUDFLARE_API_TOKEN"}
 # FEEDSVC_* variables that are not settings: where the settings come from, and the tests' database.
 ENVIRONMENT = frozenset({"FEEDSVC_CONFIG", "FEEDSVC_INSTANCE_PATH", "FEEDSVC_TEST_DATABASE_URL"})
 _log = logging.getLogger(__name__)
@@ -324,6 +349,10 @@ def _check_together(config: Mapping[str, Any]) -> None:
         ("WEBSUB_MAX_PENDING_PER_HOST", config["WEBSUB_MAX_PENDING_PER_HOST"] <= config["WEBSUB_MAX_PENDING"],
          "must not exceed WEBSUB_MAX_PENDING"),
     ]
+    # A year at most: past that a cache would hold a feed nobody can purge (RFC 9111 1.2.2 asks
+    # caches to cap lifetimes near 2^31 s; feeds need far less).
+    for key in ("CACHE_MAX_AGE", "CACHE_STALE_WHILE_REVALIDATE", "CACHE_STALE_IF_ERROR", "CDN_MAX_AGE"):
+        rules.append((key, config[key] <= MAX_CACHE_SECONDS, f"must not exceed {MAX_CACHE_SECONDS} (a year)"))
     if config["ID_AUTHORITY"] is None and config["BASE_URL"] is not None:
         # The id authority is then BASE_URL's host (site.authority): it must be one too.
         host = urlsplit(config["BASE_URL"]).hostname or ""

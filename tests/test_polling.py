@@ -32,7 +32,7 @@ def test_every_feed_has_validators(client: FlaskClient, polled: dict[str, Any]) 
     response = client.get(FEED)
     assert response.headers["ETag"] == polled["etag"]
     assert parse_http_date(response.headers["Last-Modified"]) is not None
-    assert response.headers["Cache-Control"] == "public, max-age=60"
+    assert response.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=30, stale-if-error=86400"
     assert response.headers["Vary"] == "Accept-Encoding"
 
 
@@ -130,9 +130,10 @@ def test_scheduled_article_limits_max_age(client: FlaskClient, api: Api, clock: 
     due = clock.now + dt.timedelta(seconds=45)
     api.put("soon", make_article(key="soon", published=due.isoformat(), updated=None))
     first = client.get(FEED)
-    assert first.headers["Cache-Control"] == "public, max-age=45"
+    # Nothing stale past the instant either: stale-while-revalidate ends there too.
+    assert first.headers["Cache-Control"] == "public, max-age=45, stale-if-error=86400"
     clock.advance(seconds=30)
-    assert client.get(FEED).headers["Cache-Control"] == "public, max-age=15"
+    assert client.get(FEED).headers["Cache-Control"] == "public, max-age=15, stale-if-error=86400"
     for _ in range(3):  # Flask's 304, then the fast path's, then the one it keeps
         assert client.get(FEED, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     clock.set(due)
@@ -140,7 +141,7 @@ def test_scheduled_article_limits_max_age(client: FlaskClient, api: Api, clock: 
     assert after.status_code == 200
     assert after.headers["ETag"] != first.headers["ETag"]
     assert after.headers["Last-Modified"] == http_date(due)
-    assert after.headers["Cache-Control"] == "public, max-age=60"
+    assert after.headers["Cache-Control"] == "public, max-age=60, stale-while-revalidate=30, stale-if-error=86400"
 
 
 def test_unchanged_feed_is_not_rendered_again(client: FlaskClient, api: Api,

@@ -6,6 +6,7 @@
 - ``document`` — the pure feed document every format renders
 - ``formats`` — Atom 1.0, RSS 2.0 and JSON Feed 1.1 bytes (the only importer of feedgen)
 - ``service`` — ``render(session, address, settings, now)``: selection → document → bytes
+- ``surrogate`` — the surrogate keys shared caches purge by, and the CDN_PURGE targets
 - ``freshness`` — scope versions and stored documents: rendered once per change, shared by
   every process, trusted until the next commit
 """

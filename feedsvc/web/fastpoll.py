@@ -41,12 +41,13 @@ _SHORT = 512  # characters of origin, path and query together, at most, for an a
 
 
 class _Parsed:
-    """A feed URL parsed once: its address, its document's stored name and its Link field."""
+    """A feed URL parsed once: its address, its document's stored name, its Link field and
+    its surrogate keys."""
 
-    __slots__ = ("address", "variant", "links")
+    __slots__ = ("address", "variant", "links", "keys")
 
     def __init__(self, address: FeedAddress, hub: str) -> None:
-        self.address, self.links = address, polling.links(address, hub)
+        self.address, self.links, self.keys = address, polling.links(address, hub), polling.keys(address)
         self.variant = freshness.variant_of(address.key())
 
 
@@ -57,7 +58,7 @@ class FastPolls:
         self.app, self.wsgi_app = app, wsgi_app
         self.cache: freshness.FeedCache = freshness.get_cache(app)
         self.base_url: str | None = app.config["BASE_URL"]
-        self.ceiling = app.config["CACHE_MAX_AGE"]
+        self.policy = polling.CachePolicy.from_config(app.config)
         self.max_limit = app.config["FEED_MAX_SIZE"]
         self.hub: str | None = app.config["WEBSUB_HUB"]
         # Unconditional polls per client and feed URL (POLL_LIMIT); conditional ones never count.
@@ -129,10 +130,10 @@ class FastPolls:
             self._parsed[name] = parsed
         try:
             status, headers, body = polling.answer(
-                current, links=parsed.links,
+                current, links=parsed.links, keys=parsed.keys,
                 zipped=polling.accepts_gzip_header(environ.get("HTTP_ACCEPT_ENCODING", "")),
                 head=method == "HEAD", if_none_match=if_none_match,
-                if_modified_since=if_modified_since, ceiling=self.ceiling, now=now)
+                if_modified_since=if_modified_since, policy=self.policy, now=now)
         except freshness.Changed:  # replaced while its bytes were read: Flask's route reads again
             return self.wsgi_app(environ, start_response)
         except (OperationalError, InterfaceError, PoolTimeout) as exc:

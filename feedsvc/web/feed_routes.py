@@ -41,10 +41,10 @@ def serve_feed() -> Response:
             canonical=address.canonical)
         try:
             status, headers, body = polling.answer(
-                current, links=links, zipped=zipped,
+                current, links=links, keys=polling.keys(address), zipped=zipped,
                 head=False, if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
                 if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
-                ceiling=app.config["CACHE_MAX_AGE"], now=now)
+                policy=polling.CachePolicy.from_config(app.config), now=now)
         except freshness.Changed:  # its stored bytes were replaced while this answer was made
             continue
         # One bytes object: waitress sends it in one write (many small chunks were ~4x slower).

@@ -12,12 +12,16 @@ import datetime as dt
 import functools
 import hashlib
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, request
 from werkzeug.http import quote_etag
 
 from feedsvc.feeds.address import FeedAddress
 from feedsvc.feeds.freshness import Current
+from feedsvc.feeds.surrogate import key_headers, scope_key
 from feedsvc.web.conditional import none_match, not_modified
 
 Headers = list[tuple[str, str]]
@@ -50,29 +54,85 @@ def max_age(until: dt.datetime | None, ceiling: int, now: dt.datetime) -> int:
     return max(0, min(ceiling, math.floor((until - now).total_seconds())))
 
 
+def stale(until: dt.datetime | None, lifetime: int, allowance: int, now: dt.datetime) -> int:
+    """Seconds of ``stale-while-revalidate`` after a ``lifetime``, shortened like max-age so
+    that nothing stale is served past ``until``: a document that misses an embargoed article
+    is not served after the article's instant, not even while a cache revalidates."""
+    if until is None:
+        return allowance
+    return max(0, min(allowance, math.floor((until - now).total_seconds()) - lifetime))
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How long caches may keep a feed (CACHE_MAX_AGE, CACHE_STALE_WHILE_REVALIDATE,
+    CACHE_STALE_IF_ERROR, CDN_MAX_AGE), as one frozen value both paths hold."""
+
+    max_age: int = 60
+    stale_while_revalidate: int = 0
+    stale_if_error: int = 0
+    cdn_max_age: int = 0  # 0: no CDN-Cache-Control nor Surrogate-Control
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> CachePolicy:
+        return cls(config["CACHE_MAX_AGE"], config["CACHE_STALE_WHILE_REVALIDATE"],
+                   config["CACHE_STALE_IF_ERROR"], config["CDN_MAX_AGE"])
+
+    def headers(self, until: dt.datetime | None, now: dt.datetime) -> Headers:
+        """Cache-Control for every cache (RFC 9111 5.2, RFC 5861), and with CDN_MAX_AGE the
+        longer lifetime of the shared caches that purge (RFC 9213 CDN-Cache-Control, and
+        Surrogate-Control, which Fastly and Varnish setups read). Every lifetime ends at
+        ``until``: an embargoed article appears everywhere at its instant.
+        ``stale-if-error`` is not shortened: a cache that cannot reach feedsvc at all serves
+        the last document rather than an error."""
+        header = [("Cache-Control", "public, " + self._directives(self.max_age, until, now))]
+        if self.cdn_max_age:
+            shared = self._directives(self.cdn_max_age, until, now)
+            header += [("CDN-Cache-Control", shared), ("Surrogate-Control", shared)]
+        return header
+
+    def _directives(self, ceiling: int, until: dt.datetime | None, now: dt.datetime) -> str:
+        lifetime = max_age(until, ceiling, now)
+        directives = f"max-age={lifetime}"
+        revalidate = stale(until, lifetime, self.stale_while_revalidate, now)
+        if revalidate:
+            directives += f", stale-while-revalidate={revalidate}"
+        if self.stale_if_error:
+            directives += f", stale-if-error={self.stale_if_error}"
+        return directives
+
+
 def links(address: FeedAddress, hub: str) -> str:
     """The Link field of every answer for ``address``: its rel="self" and the hub (WebSub 4)."""
     return f'<{address.url()}>; rel="self", <{hub}>; rel="hub"'
 
 
-def answer(current: Current, *, links: str, zipped: bool, head: bool,
-           if_none_match: str | None, if_modified_since: str | None, ceiling: int,
+def keys(address: FeedAddress) -> Headers:
+    """The surrogate-key fields of every answer for ``address``: its scope's key
+    (feeds/surrogate.py), which a change to the scope purges."""
+    return key_headers((scope_key(address.scope),))
+
+
+def answer(current: Current, *, links: str, keys: Headers, zipped: bool, head: bool,
+           if_none_match: str | None, if_modified_since: str | None, policy: CachePolicy,
            now: dt.datetime) -> tuple[int, Headers, bytes]:
     """(status, headers, body) of a GET or HEAD for a current document (RFC 9110 13.2.2).
 
     Both encodings' ETags revalidate either encoding, since they name the same content; the
     answer carries the tag of the encoding it sends, and the same Last-Modified in both. A
-    304 repeats the 200's ETag, Last-Modified, Cache-Control, Vary and Link (RFC 9110
-    15.4.5); a HEAD gets the 200's headers with no body. ``links`` is the Link field, as ``links`` makes it.
+    304 repeats the 200's ETag, Last-Modified, the caching fields, Vary, Link and the
+    surrogate keys (RFC 9110 15.4.5: a cache updates its stored headers from it); a HEAD gets
+    the 200's headers with no body. ``links`` and ``keys`` are as ``links`` and ``keys`` make them.
     """
     document = current.document
     etag = document.gzip_etag if zipped else document.etag
     headers: Headers = [
         ("ETag", etag),
         ("Last-Modified", document.http_date),
-        ("Cache-Control", f"public, max-age={max_age(current.until, ceiling, now)}"),
+        *policy.headers(current.until, now),
         ("Vary", "Accept-Encoding"),
         ("Link", links),
+        *keys,
         *SECURITY_HEADERS,
     ]
     # The usual revalidation sends back exactly the tag it was given: no parsing then.

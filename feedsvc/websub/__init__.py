@@ -2,6 +2,7 @@
 
 - ``hub`` — the built-in hub at /websub and ``feedsvc subscriptions``
 - ``outbox`` — jobs written in the change's own transaction
+- ``purge`` — the requests that purge shared caches (CDN_PURGE) before a notification
 - ``planner`` — the pure decision of when a job is tried again
 - ``sender`` — the one outside seam: an HTTP request to a callback or a hub
 - ``worker`` — claims due jobs, sends them, carries out the plan (``feedsvc worker``)

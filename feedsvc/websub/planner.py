@@ -27,7 +27,7 @@ class Policy:
 @dataclass(frozen=True)
 class Job:
     id: int
-    kind: str  # "verify", "deliver" or "publish"
+    kind: str  # "verify", "deliver", "publish" or "change" (its purges, CDN_PURGE)
     attempts: int  # attempts already made before the one whose outcome is judged
     created: dt.datetime
     lease_end: dt.datetime | None = None  # a delivery: when its subscription expires

@@ -20,6 +20,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import hmac
+import os
 import secrets
 import signal as signals
 import threading
@@ -39,10 +40,11 @@ from sqlalchemy.orm import Session
 
 from feedsvc import metrics
 from feedsvc.feeds import service
+from feedsvc.feeds.surrogate import scope_key
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope
-from feedsvc.websub import outbox
+from feedsvc.websub import outbox, purge
 from feedsvc.websub.planner import Decision, Job, Outcome, Policy, next_attempt
 from feedsvc.websub.sender import HttpSender, Reply, Request, Sender
 
@@ -56,6 +58,7 @@ class Plan:
     request: Request | None
     decision: Decision | None = None  # decided without sending anything
     challenge: str | None = None  # verification of intent
+    purges: tuple[Request, ...] = ()  # a change: the shared caches to purge before it is expanded
 
 
 FAILING_FOR = 300.0  # seconds a host that gave no answer shares one share with the others
@@ -306,7 +309,7 @@ class Worker:
             held, host, kind = job.id, job.callback_host, job.kind
             try:
                 plan = self._prepare(session, job)
-                reply = self.sender.send(plan.request) if plan.request is not None else None
+                reply = self._send(plan)
                 self._heard(host, reply)
                 settled = self._settle(session, job, plan, reply)
             finally:
@@ -329,7 +332,7 @@ class Worker:
                 self._release(job.id, host)
                 raise
         try:
-            reply = self.sender.send(plan.request) if plan.request is not None else None
+            reply = self._send(plan)
             self._heard(host, reply)
             # Threads take turns here rather than in SQLite, whose busy handler waits by
             # sleeping (up to 100 ms a try): contended, that halved the delivery rate.
@@ -340,6 +343,19 @@ class Worker:
             self._release(plan.job.id, host)
         _count(settled)  # committed
         return kind
+
+    def _send(self, plan: Plan) -> Reply | None:
+        """Send the plan's request, or its purges: every one of them, each cache purged as
+        soon as it can be; the reply of the first that failed, else of the last."""
+        if plan.request is not None:
+            return self.sender.send(plan.request)
+        failed, reply = None, None
+        for request in plan.purges:
+            reply = self.sender.send(request)
+            if failed is None and not _outcome(plan, reply).ok:
+                failed = dataclasses.replace(
+                    reply, error=f"purge {request.url}: {reply.error or f'HTTP {reply.status}'}")
+        return failed or reply
 
     def _prepare(self, session: Session, job: WebSubJob) -> Plan:
         now, config = site.now(self.app), self.app.config
@@ -356,7 +372,12 @@ class Worker:
             return Plan(seen, job.revision, Request("GET", callback + joiner + urlencode(params),
                                                     allow_private=private), challenge=challenge)
         if job.kind == "change":  # expanded in _settle, in the transaction that settles it
-            return Plan(seen, job.revision, None, Decision("done", reason="expanded"))
+            # The scope's surrogate key purged first (CDN_PURGE), so that a subscriber that
+            # refetches on the notification gets the new bytes from the cache, not the old.
+            scope = Scope(job.scope_kind or None, job.scope_slug or None)
+            purges = purge.requests(config["CDN_PURGE"], (scope_key(scope),), os.environ,
+                                    config.get("CDN_PURGE_APIS"))
+            return Plan(seen, job.revision, None, Decision("done", reason="expanded"), purges=tuple(purges))
         if job.kind == "publish":
             hub = config["WEBSUB_HUB"]
             if not hub:
@@ -415,6 +436,21 @@ class Worker:
         now = site.now(self.app)
         if job.kind == "change":
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
+            if plan.purges:
+                outcome = _outcome(plan, reply)
+                if not outcome.ok:
+                    decision = next_attempt(plan.job, outcome, now, self.policy)
+                    if decision.action == "retry" and decision.at is not None:
+                        # Notified only once purged (at least once, with the hub's backoff).
+                        job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
+                        return None
+                    # A day of failures: notify anyway; the cache's own lifetime (CDN_MAX_AGE) ends it.
+                    self.app.logger.error("cdn: gave up purging %s: %s", scope, decision.reason)
+                elif job.revision != plan.revision:
+                    # A write was folded in after the purge (SQLite): a cache may have refetched
+                    # before it, so purge again before notifying anyone.
+                    job.due = now
+                    return None
             try:
                 with session.begin_nested():  # folded changes included: it reads what is committed now
                     queued = outbox.expand(self.app, session, scope, now, job.topic or None)
