@@ -301,6 +301,42 @@ def test_an_embargo_is_purged_at_its_instant(purge_app: Flask, purge_api: Api, r
     assert recorder.purged() == ["authors/staff-correspondent", "sections/world", "site", "topics/secret"]
 
 
+def test_an_embargo_weeks_ahead_is_still_retried_when_its_purge_fails(
+        purge_app: Flask, purge_api: Api, recorder: Recorder, clock: Clock) -> None:
+    """The day of retries counts from the first attempt, not from the write weeks before."""
+    worker = Worker(purge_app, recorder, threads=1)
+    due = clock.now + dt.timedelta(days=30)
+    purge_api.put("later", make_article(key="later", topics=[], authors=[], published=due.isoformat(),
+                                        updated=None))
+    clock.set(due)
+    recorder.purge_status = 500
+    worker.run_once()
+    assert recorder.purged() == ["sections/world", "site"]
+    recorder.requests.clear()
+    recorder.purge_status = 200
+    clock.advance(seconds=31)
+    worker.run_once()
+    assert recorder.purged() == ["sections/world", "site"]
+    recorder.requests.clear()
+    clock.advance(seconds=3600)
+    worker.run_once()
+    assert recorder.requests == []  # purged once: done
+
+
+def test_purges_are_given_up_after_a_day_and_the_change_goes_on(
+        purge_app: Flask, purge_api: Api, recorder: Recorder, clock: Clock) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    recorder.purge_status = 503
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    for _ in range(60):
+        worker.run_once()
+        clock.advance(seconds=3601)
+    recorder.requests.clear()
+    clock.advance(seconds=3601)
+    worker.run_once()
+    assert recorder.requests == []  # nothing left to try
+
+
 # Fastly and Cloudflare, against a fake of their APIs on this machine.
 
 @pytest.fixture

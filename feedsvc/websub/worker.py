@@ -439,7 +439,12 @@ class Worker:
             if plan.purges:
                 outcome = _outcome(plan, reply)
                 if not outcome.ok:
-                    decision = next_attempt(plan.job, outcome, now, self.policy)
+                    if job.attempts == 0:
+                        # Its day of retries counts from its first attempt: the change of an
+                        # embargoed article is written long before it comes due.
+                        job.created = now
+                    seen = dataclasses.replace(plan.job, created=job.created)
+                    decision = next_attempt(seen, outcome, now, self.policy)
                     if decision.action == "retry" and decision.at is not None:
                         # Notified only once purged (at least once, with the hub's backoff).
                         job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
