@@ -8,6 +8,7 @@ import http.server
 import json
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,6 +189,22 @@ def test_bad_cache_settings_stop_the_start(tmp_path: Any, key: str, value: str) 
     with pytest.raises(ConfigError) as raised:
         load(tmp_path, {f"FEEDSVC_{key}": value}, None)
     assert str(raised.value).startswith(f"configuration {key}:")
+
+
+@given(key=st.sampled_from(["CDN_PURGE", "CDN_MAX_AGE", "CACHE_STALE_WHILE_REVALIDATE", "CACHE_STALE_IF_ERROR"]),
+       value=st.text(max_size=80) | st.from_regex(r"(varnish|fastly|cloudflare):[ -~]{0,40}", fullmatch=True))
+def test_any_cache_setting_is_taken_or_refused_by_name(key: str, value: str) -> None:
+    """Whatever an operator writes, the start either takes it or names the key (never a traceback)."""
+    try:
+        loaded = load(Path("/nonexistent-instance"), {f"FEEDSVC_{key}": value}, None)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"configuration {key}:")
+        return
+    if key == "CDN_PURGE":
+        for target in loaded[key]:
+            assert target.kind == "varnish" and target.target.isascii() and " " not in target.target
+    else:
+        assert 0 <= loaded[key] <= 31_536_000
 
 
 def test_cdn_tokens_come_from_the_environment(tmp_path: Any) -> None:
