@@ -302,10 +302,16 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
     return Image(url, media_type, length)
 
 
+def is_language_tag(value: Any) -> bool:
+    """Whether ``value`` is a language tag feedsvc writes: the article's ``language`` and
+    SITE_LANGUAGE (config.py) both follow this one rule."""
+    return isinstance(value, str) and len(value) <= MAX_LANGUAGE and _LANGUAGE.fullmatch(value) is not None
+
+
 def _language(value: Any, zone: ZoneInfo) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > MAX_LANGUAGE or not _LANGUAGE.fullmatch(value):
+    if not is_language_tag(value):
         raise ValueError("must be a BCP 47 language tag such as en or bn-BD")
     return value
 
