@@ -21,7 +21,7 @@ from feedsvc.errors import ConfigError
 from feedsvc.feeds.address import MAX_FEED_SIZE
 from feedsvc.feeds.surrogate import PurgeTarget, parse_targets
 from feedsvc.store.params import MAX_LISTING  # the one maximum the API, the pages and OpenAPI share
-from feedsvc.store.payload import MAX_AUTHORITY, as_uri
+from feedsvc.store.payload import MAX_AUTHORITY, as_uri, is_language
 from feedsvc.store.sanitize import has_forbidden
 
 
@@ -197,6 +197,23 @@ def _optional_url(key: str, value: Any) -> str | None:
     return uri  # every feed names it: an IRI's other characters percent-encoded
 
 
+def _optional_text(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    return _text(key, value)
+
+
+def _language(key: str, value: Any) -> str | None:
+    """A BCP 47 tag by the rule the article's ``language`` follows (payload.is_language):
+    every feed names it, and the W3C validator rejects what that rule refuses (issue 12)."""
+    if value in (None, ""):
+        return None
+    text = value.strip() if isinstance(value, str) else value
+    if not is_language(text):
+        raise ConfigError(key, f"{value!r} is not a BCP 47 language tag such as 'en' or 'bn-BD'")
+    return str(text)
+
+
 def _proxy(key: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
@@ -232,6 +249,11 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "ID_AUTHORITY": (None, _authority),
     "SITE_TITLE": ("feedsvc", _text),
     "TIMEZONE": ("UTC", _timezone),
+    # Feed branding (issue 17): in every format's own element, see formats.py.
+    "SITE_LOGO": (None, _optional_url),
+    "SITE_ICON": (None, _optional_url),
+    "SITE_RIGHTS": (None, _optional_text),
+    "SITE_LANGUAGE": (None, _language),
     "FEED_SIZE": (50, _positive_int),
     "FEED_MAX_SIZE": (200, _positive_int),
     "CACHE_MAX_AGE": (60, _non_negative_int),

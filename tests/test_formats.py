@@ -19,7 +19,7 @@ def entry(n: int, **changes: object) -> Entry:
         id=f"tag:news.example,2026-01-0{n}:article:a{n}", title=f"Title {n}",
         link=f"https://news.example/a{n}", published=dt.datetime(2026, 1, n, tzinfo=UTC),
         updated=dt.datetime(2026, 1, n, 12, tzinfo=UTC), authors=(Person("Ann"),),
-        categories=(Category("World", "https://f.example/sections/", "https://f.example/sections/world/"),),
+        categories=(Category("World", "https://f.example/sections/world/"),),
         summary="Summary", content="<p>Body</p>", image=None, language="en")
     values.update(changes)
     return Entry(**values)  # type: ignore[arg-type]

@@ -257,16 +257,22 @@ def test_times_without_an_offset_are_read_in_the_given_zone(app: Flask, tmp_path
                    item(7, date="2022-06-18T20:17"),
                    item(8, date="2022-06-18"),
                    item(9, date="2022-06-18T20:17+06:00"),
-                   item(10, date="Sat, 18 Jun 2022 20:17"))
+                   item(10, date="Sat, 18 Jun 2022 20:17"),
+                   item(11, date="Sat, 18 Jun 2022 20:17:00 +06:00"),  # a colon, as many feeds write it
+                   item(12, date="Sat, 18 Jun 2022 20:17:00 -05:00"),
+                   item(13, date="Sat, 18 Jun 2022"),  # a date alone: midnight in the zone
+                   item(14, date="18 Jun 2022"))
     result = load(app, tmp_path, document, "--timezone", "Asia/Dhaka")
     assert result.exit_code == 0, result.output
-    assert "5 time(s) without an offset read in Asia/Dhaka" in result.output
+    assert "7 time(s) without an offset read in Asia/Dhaka" in result.output
     published = {t: r["published"] for t, r in by_title(app).items()}
     assert published == {"Story 1": "2022-06-18T14:17:00Z", "Story 2": "2022-06-18T14:17:00Z",
                          "Story 3": "2022-06-18T20:17:00Z", "Story 4": "2022-06-18T14:17:00Z",
                          "Story 5": "2022-06-18T20:17:00Z", "Story 6": "2022-06-19T00:17:00Z",
                          "Story 7": "2022-06-18T14:17:00Z", "Story 8": "2022-06-17T18:00:00Z",
-                         "Story 9": "2022-06-18T14:17:00Z", "Story 10": "2022-06-18T14:17:00Z"}
+                         "Story 9": "2022-06-18T14:17:00Z", "Story 10": "2022-06-18T14:17:00Z",
+                         "Story 11": "2022-06-18T14:17:00Z", "Story 12": "2022-06-19T01:17:00Z",
+                         "Story 13": "2022-06-17T18:00:00Z", "Story 14": "2022-06-17T18:00:00Z"}
 
 
 def test_atom_times_default_to_the_service_zone(make_app: Callable[..., Flask],

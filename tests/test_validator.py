@@ -15,10 +15,11 @@ import pytest
 from feedcheck import FORMATS, next_link, read
 from flask.testing import FlaskClient
 from lxml import etree
+from test_branding import BRANDING
 from test_feed_ids import without_key
 from test_feeds import SCOPES, corpus  # noqa: F401  (the fixture)
 
-from conftest import Api, make_article
+from conftest import Api, make_article, new_token
 
 VALIDATOR = os.environ.get("FEEDVALIDATOR_DIR", "")
 pytestmark = pytest.mark.skipif(not VALIDATOR, reason="set FEEDVALIDATOR_DIR to run the W3C validator")
@@ -124,3 +125,31 @@ def test_every_feed_of_non_latin_scopes_validates(client: FlaskClient, non_latin
                 url = next_link(response.data, fmt)
                 url = url and url.removeprefix("http://feeds.test")
     assert checked > 2 * 28 * 4  # the ?limit=2 walks went past their first page
+
+
+@pytest.mark.validator
+def test_every_feed_of_a_branded_site_validates(make_app: Any) -> None:
+    """SITE_LOGO, SITE_ICON, SITE_RIGHTS (with "&", "<" and Bengali), SITE_LANGUAGE and RSS
+    <ttl> (issue 17) over the non-Latin corpus, whose entries' languages differ from the site's."""
+    app = make_app(**BRANDING)
+    api = Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"})
+    for n, body in enumerate(NON_LATIN):
+        body = body | {"published": f"2026-10-{n + 1:02d}T08:00:00+06:00"}
+        body["updated"] = body["published"]
+        response = api.put(body["key"], body) if "key" in body else api.post(body)
+        assert response.status_code == 201, response.get_json()
+    opml = etree.fromstring(api.client.get("/feeds.opml?format=all").data)
+    feeds = [o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")]
+    checked = 0
+    for feed in feeds:
+        fmt = feed.rsplit(".", 1)[1]
+        for query in ("", "?order=updated"):
+            response = api.client.get(feed.removeprefix("http://feeds.test") + query)
+            assert response.status_code == 200, feed
+            read(response.data, fmt)
+            if fmt != "json":
+                errors, warnings = validate(response.data)
+                assert errors == [], (feed, errors)
+                assert all(any(a in w for a in ALLOWED) for w in warnings), (feed, warnings)
+                checked += 1
+    assert checked == 2 * 2 * (1 + 8 + 12 + 7)  # Atom and RSS, two orders; site, sections, topics, authors

@@ -21,9 +21,10 @@ class Person:
 
 @dataclass(frozen=True)
 class Category:
+    """A section or topic of an entry (issue 17: categories that resolve)."""
+
     term: str  # the display name, what readers show
-    scheme: str  # the URL of the scope kind, e.g. https://news.example/topics/
-    url: str  # the scope's own page
+    url: str  # the scope's own page: RSS domain, Atom scheme, so a reader can follow it
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,17 @@ class Tombstone:
 
 
 @dataclass(frozen=True)
+class Branding:
+    """What the site's configuration adds to every feed (SITE_LOGO, SITE_ICON, SITE_RIGHTS)
+    and how long RSS readers may cache it (CACHE_MAX_AGE as RSS ``<ttl>``)."""
+
+    logo: str | None = None  # a wide image: Atom logo; the RSS image, when set
+    icon: str | None = None  # a square image: Atom icon, JSON Feed icon and favicon
+    rights: str | None = None  # plain text
+    ttl: int | None = None  # minutes; None: no <ttl>
+
+
+@dataclass(frozen=True)
 class Feed:
     id: str
     title: str
@@ -72,6 +84,7 @@ class Feed:
     site_title: str
     entries: tuple[Entry, ...]
     tombstones: tuple[Tombstone, ...] = ()
+    branding: Branding = Branding()
 
     @property
     def updated(self) -> dt.datetime:

@@ -9,6 +9,9 @@ through its extension API and pinned by a test in tests/test_formats.py:
 - the RSS channel <link> is the last link added, so the page link goes in last;
 - add_entry() prepends unless order="append";
 - feed and entry dates default to now, so every one is set from the document.
+
+Branding (issue 17) goes in each format's own element: Atom logo, icon, rights and the feed's
+xml:lang; RSS image, copyright, language and ttl; JSON Feed icon, favicon and language.
 """
 
 from __future__ import annotations
@@ -117,7 +120,10 @@ def _generator(feed: Feed, fmt: str) -> FeedGenerator:
     name, version, uri = feed.generator
     fg.generator(name, version, uri)
     if feed.language:
-        fg.language(feed.language)
+        fg.language(feed.language)  # Atom: xml:lang on <feed>; RSS: <language>
+    brand = feed.branding
+    if brand.rights:
+        fg.rights(brand.rights)  # Atom <rights>, RSS <copyright>
     kind = "application/atom+xml" if fmt == "atom" else "application/rss+xml"
     fg.link(href=feed.self_url, rel="self", type=kind)
     if fmt == "atom":
@@ -128,16 +134,27 @@ def _generator(feed: Feed, fmt: str) -> FeedGenerator:
         if any(not entry.authors for entry in feed.entries) or not feed.entries:
             # RFC 4287 4.1.1: without a feed author every entry needs one of its own.
             fg.author({"name": feed.site_title})
+        if brand.icon:
+            fg.icon(brand.icon)  # RFC 4287 4.2.5: square
+        if brand.logo:
+            fg.logo(brand.logo)  # RFC 4287 4.2.8: twice as wide as high
     else:
         fg.description(feed.subtitle)
         fg.lastBuildDate(feed.updated)
+        if brand.logo or brand.icon:
+            # RSS 2.0 requires url, title and link, and the RSS Advisory Board profile asks for
+            # the channel's own title and link (the W3C validator warns otherwise). Miniflux
+            # takes it as the feed's icon; publishers give a wide logo here.
+            fg.image(url=brand.logo or brand.icon, title=feed.title, link=feed.alternate_url)
+        if brand.ttl is not None:
+            fg.ttl(brand.ttl)
     fg.link(href=feed.alternate_url, rel="alternate", type="text/html")  # last: the RSS <link>
     for entry in feed.entries:
-        _add_entry(fg, entry, fmt)
+        _add_entry(fg, entry, fmt, feed.language)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str) -> None:
+def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str, feed_language: str | None) -> None:
     fe = fg.add_entry(order="append")
     fe.feedsvc.entry = entry
     fe.id(entry.id)
@@ -146,7 +163,8 @@ def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str) -> None:
     fe.updated(entry.updated)
     fe.link(href=entry.link, rel="alternate", type="text/html")
     # In one call: feedgen checks and rebuilds the whole list of categories on each one.
-    fe.category([{"term": c.term, "scheme": c.scheme, "label": c.term} for c in entry.categories])
+    # The scope's page as Atom scheme and RSS domain: the category resolves (issue 17).
+    fe.category([{"term": c.term, "scheme": c.url, "label": c.term} for c in entry.categories])
     if fmt == "atom":
         for person in entry.authors:
             fe.author({k: v for k, v in {"name": person.name, "email": person.email,
@@ -159,6 +177,9 @@ def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str) -> None:
         fe.guid(entry.id, permalink=False)
         for person in entry.authors:
             fe.dc.dc_creator(person.name, replace=False)
+        if entry.language and entry.language != feed_language:
+            # RSS 2.0 has <language> for the channel only; Dublin Core's is the item's own.
+            fe.dc.dc_language(entry.language)
         fe.description(entry.summary or entry.content or entry.title)
         if entry.content:
             fe.content(entry.content)  # escaped text, not CDATA: "]]>" may occur in HTML
@@ -190,6 +211,11 @@ def json_feed(feed: Feed) -> bytes:
     }
     if feed.next_url:
         document["next_url"] = feed.next_url
+    if feed.branding.icon:
+        # JSON Feed 1.1 asks for a large square icon (512x512) and a small square favicon
+        # (64x64): SITE_ICON is the one square image feedsvc knows, so it is both.
+        document["icon"] = feed.branding.icon
+        document["favicon"] = feed.branding.icon
     if feed.language:
         document["language"] = feed.language
     document["hubs"] = [{"type": "WebSub", "url": feed.hub_url}]

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from flask import Flask
-from sqlalchemy import Engine, and_, case, event, or_, text
+from sqlalchemy import Engine, and_, case, event, or_, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.http import http_date, quote_etag
@@ -56,7 +56,7 @@ from werkzeug.http import http_date, quote_etag
 from feedsvc import metrics
 from feedsvc.feeds.document import EPOCH
 from feedsvc.store import changes, db
-from feedsvc.store.models import FeedDocument, FeedScope
+from feedsvc.store.models import FeedDocument, FeedScope, Setting
 from feedsvc.store.scopes import Scope
 
 _OVERHEAD = 1200  # bytes a held document costs besides its bodies (measured: tests/test_review.py)
@@ -282,8 +282,13 @@ class FeedCache:
     """The feed documents of the deployment (see the module docstring), with this process's
     share of them in memory, at most ``max_bytes``."""
 
-    def __init__(self, engine: Engine, max_bytes: int = 64 * 2**20, *, shared: bool = True) -> None:
+    def __init__(self, engine: Engine, max_bytes: int = 64 * 2**20, *, shared: bool = True,
+                 settings_mark: Callable[[], str] | None = None) -> None:
         self.engine, self.max_bytes, self.shared = engine, max_bytes, shared
+        # The render settings' digest (service.FeedSettings.mark), compared with the one the
+        # stored documents were rendered under before this process's first read of them.
+        self._settings_mark = settings_mark
+        self._settings_lock = threading.Lock()
         self._watch: _Watch | _Notices | None = _Watch.of(engine) or _Notices.of(engine)
         self._postgres = engine.dialect.name == "postgresql"
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
@@ -325,6 +330,8 @@ class FeedCache:
         return current
 
     def _lookup(self, variant: str, scope: Scope, now: dt.datetime, *, canonical: bool) -> Current | None:
+        if self._settings_mark is not None:
+            self._reconcile_settings()
         seen = self._watch.version() if self._watch is not None else None  # before the read
         trusted = self._trusted(variant, seen, now)
         if trusted is not None:
@@ -428,6 +435,15 @@ class FeedCache:
                 continue
             return current
         return None
+
+    def _reconcile_settings(self) -> None:
+        """Once per process, before any stored document is served: see ``reconcile_settings``."""
+        with self._settings_lock:
+            if self._settings_mark is None:  # another thread did it meanwhile
+                return
+            mark = self._settings_mark()
+            db.run_write(self.engine, lambda session: reconcile_settings(session, mark))
+            self._settings_mark = None
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -797,6 +813,32 @@ class _Notices:
                 os.close(fd)
 
 
+SETTINGS_MARK = "feed_settings"  # the row of ``settings`` naming what stored documents were rendered under
+
+
+def reconcile_settings(session: Session, mark: str) -> bool:
+    """Record ``mark`` (the render settings' digest); when it differs from the one recorded,
+    every stored document goes stale, and whether it did.
+
+    The bytes depend on the configuration (SITE_TITLE, SITE_LOGO, CACHE_MAX_AGE as RSS <ttl>,
+    …) as well as on the scope's articles, but a restart with other settings moves no scope's
+    version: without this, the documents stored before it were served (by the fast path
+    too) until the next write to their scope. A stale document is rendered again at its next
+    poll; its new bytes get a new ETag and a Last-Modified past the old one (``_store``).
+    """
+    row = session.get(Setting, SETTINGS_MARK, with_for_update=True)
+    if row is not None and row.value == mark:
+        return False
+    if row is None:
+        db.insert_ignore(session, Setting, {"name": SETTINGS_MARK, "value": mark})
+        row = session.get(Setting, SETTINGS_MARK, with_for_update=True, populate_existing=True)
+        assert row is not None
+    row.value = mark
+    # Version -1 is no scope's (they start at 0): no row of a scope serves it any more.
+    session.execute(update(FeedDocument).values(version=-1))
+    return True
+
+
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,
            candidate: dt.datetime, rendered: Rendered, now: dt.datetime, gzipped: bytes) -> dt.datetime:
     """Store a render of ``variant``; its Last-Modified: kept while the bytes are the same,
@@ -835,8 +877,11 @@ def get_cache(app: Flask) -> FeedCache:
 
 
 def init_app(app: Flask) -> None:
+    from feedsvc.feeds import service  # it renders with Rendered from here
+
     feeds = FeedCache(db.get_engine(app), app.config["FEED_CACHE_BYTES"],
-                      shared=app.config["BASE_URL"] is not None)
+                      shared=app.config["BASE_URL"] is not None,
+                      settings_mark=lambda: service.settings_for(app).mark())
     app.extensions["feedsvc.feed_cache"] = feeds
 
     def changed(session: Session, scopes: frozenset[Scope], now: dt.datetime) -> None:

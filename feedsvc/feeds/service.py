@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import math
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 from feedsvc import metrics
 from feedsvc.feeds import formats, selection, urls
 from feedsvc.feeds.address import FeedAddress
-from feedsvc.feeds.document import Category, Enclosure, Entry, Feed, Person, Tombstone
+from feedsvc.feeds.document import Branding, Category, Enclosure, Entry, Feed, Person, Tombstone
 from feedsvc.feeds.freshness import Rendered
 from feedsvc.store import params, site
 from feedsvc.store.sanitize import clean_html
@@ -32,17 +34,34 @@ FEED_ID_DATE = "2026"  # the tag date of every feed id: fixed, so ids never chan
 @dataclass(frozen=True)
 class FeedSettings:
     """What a render reads besides the store: the site's title, its tag-URI authority (RFC
-    4151), the default and tombstone limits, and the hub feeds name (None: the built-in one)."""
+    4151), the default and tombstone limits, the hub feeds name (None: the built-in one), the
+    site's language and its branding (issue 17).
+
+    Every field shows in the bytes or decides them, so ``mark()`` names the lot: stored
+    documents rendered under another mark are stale (freshness.FeedCache, ``settings_mark``).
+    """
 
     site_title: str
     authority: str
     feed_size: int  # entries on a page without ?limit=
     tombstone_days: int  # how long an Atom feed keeps a deletion (RFC 6721)
     hub: str | None  # WEBSUB_HUB
+    language: str | None = None  # SITE_LANGUAGE
+    branding: Branding = Branding()
 
     def hub_url(self, origin: str) -> str:
         """The WebSub hub the feeds at ``origin`` name in rel="hub"."""
         return urls.hub(origin, self.hub)
+
+    def mark(self) -> str:
+        """A digest of these settings and the generator, whose version every feed names."""
+        return hashlib.sha256(repr((self, _generator())).encode()).hexdigest()
+
+
+def rss_ttl(max_age: int) -> int | None:
+    """CACHE_MAX_AGE (seconds) as RSS ``<ttl>`` (minutes): rounded up, so a reader never polls
+    sooner than the feed's own Cache-Control allows; None (no <ttl>) when feeds are not cached."""
+    return math.ceil(max_age / 60) if max_age > 0 else None
 
 
 def settings_for(app: Flask) -> FeedSettings:
@@ -50,8 +69,11 @@ def settings_for(app: Flask) -> FeedSettings:
     found = app.extensions.get("feedsvc.feed_settings")
     if found is None:
         config = app.config
+        branding = Branding(logo=config["SITE_LOGO"], icon=config["SITE_ICON"],
+                            rights=config["SITE_RIGHTS"], ttl=rss_ttl(config["CACHE_MAX_AGE"]))
         found = FeedSettings(config["SITE_TITLE"], site.authority(app), config["FEED_SIZE"],
-                             config["TOMBSTONE_DAYS"], config["WEBSUB_HUB"])
+                             config["TOMBSTONE_DAYS"], config["WEBSUB_HUB"],
+                             language=config["SITE_LANGUAGE"], branding=branding)
         app.extensions["feedsvc.feed_settings"] = found
     return found  # type: ignore[no-any-return]
 
@@ -92,24 +114,28 @@ def to_document(chosen: selection.Selection, scope: selection.ScopeRow, address:
     next_url = None
     if chosen.next_cursor:
         next_url = feed_url + address.query(cursor=chosen.next_cursor)
+    # SITE_LANGUAGE, when set, is every feed's language; an entry in another language says so
+    # itself (Atom xml:lang, RSS dc:language, JSON Feed language: formats.py). Without it, the
+    # one language all the entries share, if they do.
     languages = {a.language for a in chosen.articles if a.language}
+    language = settings.language or (languages.pop() if len(languages) == 1 else None)
     return Feed(
         id=feed_id(settings.authority, kind, slug, order),
         title=title, subtitle=subtitle,
         self_url=address.url(), feed_url=feed_url,
         hub_url=settings.hub_url(base), alternate_url=urls.scope_page(base, kind, slug),
-        next_url=next_url, language=languages.pop() if len(languages) == 1 else None,
+        next_url=next_url, language=language,
         generator=_generator(), site_title=site_title,
         entries=tuple(_entry(article, base) for article in chosen.articles),
-        tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in chosen.tombstones))
+        tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in chosen.tombstones),
+        branding=settings.branding)
 
 
 def _entry(article: selection.EntryRow, base: str) -> Entry:
     section, section_slug = article.section
-    categories = [Category(section, f"{base}/sections/",
-                           urls.scope_page(base, "sections", section_slug))]
-    categories += [Category(name, f"{base}/topics/", urls.scope_page(base, "topics", slug))
-                   for name, slug in article.topics]
+    # Each with its page as RSS domain and Atom scheme: a reader can open the section or topic.
+    categories = [Category(section, urls.scope_page(base, "sections", section_slug))]
+    categories += [Category(name, urls.scope_page(base, "topics", slug)) for name, slug in article.topics]
     image = None
     if article.image_url:
         image = Enclosure(article.image_url, article.image_type, article.image_length)

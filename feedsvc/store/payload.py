@@ -285,9 +285,10 @@ def is_email(value: str) -> bool:
     return len(value) <= MAX_EMAIL and _EMAIL.fullmatch(value) is not None
 
 
-def is_language(value: str) -> bool:
-    """Whether ``value`` is a language tag an article may carry (the rule of ``_language``)."""
-    return len(value) <= MAX_LANGUAGE and _LANGUAGE.fullmatch(value) is not None
+def is_language(value: Any) -> bool:
+    """Whether ``value`` is a language tag feedsvc writes: an article's ``language`` (the API,
+    every importer) and SITE_LANGUAGE (config.py) all follow this one rule."""
+    return isinstance(value, str) and len(value) <= MAX_LANGUAGE and _LANGUAGE.fullmatch(value) is not None
 
 
 def _image(value: Any, zone: ZoneInfo) -> Image | None:
@@ -315,7 +316,7 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
 def _language(value: Any, zone: ZoneInfo) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not is_language(value):
+    if not is_language(value):
         raise ValueError("must be a BCP 47 language tag such as en or bn-BD")
     return value
 

@@ -179,15 +179,26 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None,
     try:
         if timestamps.is_rfc3339(raw):
             return timestamps.parse(raw, zone), int(timestamps.lacks_offset(raw))
-        fields = parsedate_tz(raw)
+        day = _RFC822_DAY.fullmatch(raw)
+        if day:  # a date without a time ("Sun, 19 Jun 2022"): its midnight in the zone
+            fields = parsedate_tz(f"{day['date']} 00:00:00")
+            if fields is not None and fields[0] >= 1000:
+                return timestamps.parse(dt.datetime(*fields[:6]).isoformat(), zone), 1
         zone_of = _RFC822_ZONE.search(raw)
+        fields = parsedate_tz(raw[:zone_of.start("zone")] if zone_of and zone_of["zone"] else raw)
         if fields is not None and zone_of is not None and fields[0] >= 1000:
             wall = dt.datetime(*fields[:6])
             given = zone_of["zone"]
             if given is None:
                 return timestamps.parse(wall.isoformat(), zone), 1
-            if given[0] in "+-" or given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
-                offset = dt.timezone(dt.timedelta(seconds=fields[9] or 0))
+            numeric = _NUMERIC_ZONE.fullmatch(given)
+            if numeric:  # +0600, and +06:00 as many feeds write it (email.utils reads that as UTC)
+                sign = -1 if numeric["sign"] == "-" else 1
+                offset = dt.timezone(sign * dt.timedelta(hours=int(numeric["h"]), minutes=int(numeric["m"])))
+                return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
+            if given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
+                named = parsedate_tz(f"{raw[:zone_of.start('zone')]} {given}")
+                offset = dt.timezone(dt.timedelta(seconds=(named[9] if named else 0) or 0))
                 return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
             # Another zone name ("BDT"): email.utils reads it as UTC; feedparser knows more.
     except ValueError as exc:
@@ -199,7 +210,9 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None,
 _W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
                            r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?)?")
 # The end of an RFC 822 date (RFC 822 section 5.1, RFC 5322 3.3): the time, then the zone if any.
-_RFC822_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s+(?P<zone>[A-Za-z]+|[+-]\d{4}))?\s*$")
+_RFC822_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s+(?P<zone>[A-Za-z]+|[+-]\d{2}:?\d{2}))?\s*$")
+_NUMERIC_ZONE = re.compile(r"(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})")
+_RFC822_DAY = re.compile(r"(?P<date>(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4})\s*")
 _RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
 
 
