@@ -10,13 +10,14 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from feedsvc import create_app
 from feedsvc.feeds import freshness
@@ -269,3 +270,37 @@ def snapshot(app: Flask) -> list[tuple[Any, ...]]:
         links = conn.execute(text(
             "SELECT * FROM article_topics ORDER BY article_id, topic_id")).all()
     return [tuple(r) for r in rows] + [tuple(r) for r in links] + [tuple(table_counts(app).items())]
+
+
+@contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements ``app``'s engine runs inside the block, in order (their text)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(statement)
+
+    engine = db.get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def live(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Real ``feedsvc serve`` processes on the test database (4 threads, an instance folder
+    each), stopped after the test: ``live(*args, env={...}, **config)``."""
+    from live import LiveServer
+
+    servers: list[LiveServer] = []
+
+    def start(*args: str, env: dict[str, str] | None = None, **config: str) -> LiveServer:
+        servers.append(LiveServer(tmp_path / f"instance{len(servers)}", db_url, threads=4,
+                                  args=args, env=env, **config))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

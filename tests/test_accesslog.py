@@ -85,20 +85,6 @@ def json_line(line: str) -> dict[str, Any] | None:
     return json.loads(line) if line.startswith("{") else None
 
 
-@pytest.fixture
-def live(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    servers: list[LiveServer] = []
-
-    def start(*args: str, **config: str) -> LiveServer:
-        servers.append(LiveServer(tmp_path / f"instance{len(servers)}", db_url, threads=4,
-                                  args=args, **config))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def test_every_answer_is_one_combined_line(live: Callable[..., LiveServer],
                                            make_app: Callable[..., Flask]) -> None:
     server = live()

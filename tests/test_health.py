@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from feedsvc import create_app
 from feedsvc.store import db
 
+from conftest import recorded_statements
+
 
 def test_liveness_touches_nothing(app: Flask, client: FlaskClient) -> None:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        seen.append(statement)
-
-    engine = db.get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as seen:
         response = client.get("/healthz")
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 200 and response.data == b"ok\n"
     assert response.headers["Cache-Control"] == "no-store" and seen == []
 

@@ -19,6 +19,7 @@ from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
+from test_transfer import run, write_lines
 
 from feedsvc.store import db, payload
 from feedsvc.store.sanitize import xml_text
@@ -43,16 +44,6 @@ def rss(*items: str) -> str:
 def item(n: int, extra: str = "", *, date: str = "Sat, 18 Jun 2022 20:17:00 +0000") -> str:
     return (f"<title>Story {n}</title><link>https://old.news.example/sport/story-{n}</link>"
             f"<guid>https://old.news.example/?p={n}</guid><pubDate>{date}</pubDate>{extra}")
-
-
-def run(app: Flask, *args: str) -> Any:
-    return app.test_cli_runner().invoke(args=list(args))
-
-
-def write_lines(path: Path, records: list[Any]) -> Path:
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                    encoding="utf-8")
-    return path
 
 
 def exported(app: Flask) -> list[dict[str, Any]]:

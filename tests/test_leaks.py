@@ -7,18 +7,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedsvc.store import db
 from feedsvc.store.models import ApiToken
 
-from conftest import Api, make_article, new_token, snapshot
+from conftest import Api, make_article, new_token, recorded_statements, snapshot
 from live import LiveServer
 
 BROWSER = {"Accept": "text/html"}
@@ -171,17 +170,8 @@ def scheduled(api: Api) -> None:
 
 def statements(app: Flask, client: FlaskClient, url: str) -> list[str]:
     """The SQL a public GET of ``url`` runs (its text; the parameters are the key or slug)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        seen.append(statement)
-
-    engine = db.get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as seen:
         response = client.get(url, headers=BROWSER)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert response.status_code == 404, url
     return seen
 

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,20 +54,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def requests(samples: Samples) -> dict[tuple[str, str], float]:
     return {(dict(labels)["route"], dict(labels)["code"]): count for (name, labels), count in samples.items()
             if name == "feedsvc_http_requests_total" and count}
-
-
-@pytest.fixture
-def live(db_url: str, tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
-    servers: list[LiveServer] = []
-
-    def start(*args: str, env: dict[str, str] | None = None, **config: str) -> LiveServer:
-        servers.append(LiveServer(tmp_path / "instance", db_url, threads=4, args=args, env=env,
-                                  **config))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def test_the_counters_move_by_what_was_done(live: Callable[..., LiveServer],

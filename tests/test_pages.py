@@ -15,13 +15,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree, html
 from lxml.html import HtmlElement
-from sqlalchemy import event
 from werkzeug.datastructures import MultiDict
 
 from feedsvc.errors import BadRequest
-from feedsvc.store import db, params
+from feedsvc.store import params
 
-from conftest import FIRST_NAMES, LAST_NAMES, SUBJECTS, Api, Clock, crowd, make_article, new_token, seed_article
+from conftest import (
+    FIRST_NAMES,
+    LAST_NAMES,
+    SUBJECTS,
+    Api,
+    Clock,
+    crowd,
+    make_article,
+    new_token,
+    recorded_statements,
+    seed_article,
+)
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 ATOM, RSS, JSON = "application/atom+xml", "application/rss+xml", "application/feed+json"
@@ -314,17 +324,8 @@ def test_feed_directory_with_2000_topics_shows_every_url_whole(app: Flask, clien
                                                               clock: Clock) -> None:
     """Issue 16: 2,000 topics and 300 authors in compact rows, every URL whole, in four queries."""
     topics = crowd(app, clock.now, topics=2000, authors=300)
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
-        seen.append(statement)
-
-    engine = db.get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as seen:
         doc = page(client, "/feeds")
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     selects = [statement for statement in seen if statement.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 4, selects  # the site, then one per kind: not one per scope
     assert len(shown_rows(doc, "topics")) == 2000 and len(shown_rows(doc, "authors")) == 300
