@@ -17,7 +17,7 @@ import click
 from alembic.util import CommandError as AlembicError
 from flask import Flask
 from flask.cli import ScriptInfo
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from feedsvc import create_app
@@ -61,13 +61,13 @@ class _Group(click.Group):
             if isinstance(exc, Failure | click.UsageError):
                 raise
             raise Failure(exc.format_message()) from None  # every other one exits 1 too
-        except (DBAPIError, PoolTimeout) as exc:
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:  # not a bug's IntegrityError
             raise Failure(_unreachable(exc)) from None
         except AlembicError as exc:  # e.g. an alembic_version table of two rows, edited by hand
             raise Failure(f"the database's migrations cannot be read: {exc}") from None
 
 
-def _unreachable(exc: DBAPIError | PoolTimeout) -> str:
+def _unreachable(exc: OperationalError | InterfaceError | PoolTimeout) -> str:
     from feedsvc.store import db
 
     info = click.get_current_context().find_object(ScriptInfo)

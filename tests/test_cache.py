@@ -308,3 +308,17 @@ def cache_overhead() -> int:
     from feedsvc.feeds.freshness import _OVERHEAD
 
     return _OVERHEAD
+
+
+def test_a_render_under_settings_the_deployment_left_is_never_current(app: Flask, clock: Clock) -> None:
+    """A rolling restart that changes the settings: the process not yet restarted renders after
+    a write under the old ones; the restarted process serves its own render, not that one."""
+    old = FeedCache(db.get_engine(app), settings_mark=lambda: "old")
+    new = FeedCache(db.get_engine(app), settings_mark=lambda: "new")
+    old_renders, new_renders = Renderer(b"<feed>old</feed>"), Renderer(b"<feed>new</feed>")
+    fetch(app, old, old_renders, clock.now)  # the deployment before: "old" recorded
+    assert fetch(app, new, new_renders, clock.now).body == b"<feed>new</feed>"  # restarted
+    write(app, {WORLD}, clock.advance(minutes=1))
+    assert fetch(app, old, old_renders, clock.now).body == b"<feed>old</feed>"  # polled first
+    assert fetch(app, new, new_renders, clock.now).body == b"<feed>new</feed>"
+    assert fetch(app, new, new_renders, clock.now).body == b"<feed>new</feed>"  # and stays so

@@ -15,10 +15,14 @@ import pytest
 from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from feedsvc.config import load
 from feedsvc.errors import ConfigError
 from feedsvc.feeds.surrogate import PurgeTarget, parse_targets, scope_key
+from feedsvc.store import db
+from feedsvc.store.models import WebSubJob
 from feedsvc.store.scopes import Scope
 from feedsvc.web.polling import CachePolicy
 from feedsvc.websub.sender import HttpSender, Reply, Request
@@ -397,3 +401,38 @@ def test_fastly_and_cloudflare_purges(make_app: Callable[..., Flask], fake_api: 
     cloudflare = [s for s in seen if s["path"] == "/client/v4/zones/zone2/purge_cache"]
     assert sorted(json.loads(s["body"])["tags"][0] for s in cloudflare) == ["sections/world", "site"]
     assert {s["headers"]["Authorization"] for s in cloudflare} == {"Bearer cf-secret"}
+
+
+def test_a_purge_that_is_redirected_keeps_its_token(make_app: Callable[..., Flask],
+                                                    fake_api: tuple[str, list[dict[str, Any]]],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 307 from a purge target would repeat the POST, token and all, to wherever it points:
+    a purge follows no redirect, fails, and is retried at its own target."""
+    elsewhere, seen = fake_api
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", elsewhere + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("FASTLY_API_TOKEN", "fastly-secret")
+        app = make_app(CDN_PURGE="fastly:SVC1",
+                       CDN_PURGE_APIS={"fastly": f"http://127.0.0.1:{server.server_address[1]}"})
+        api = Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"})
+        api.put("a", make_article(key="a", topics=[], authors=[]))
+        Worker(app, HttpSender(5), threads=1).run_once()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == []  # the token never reached the other host
+    with Session(db.get_engine(app)) as session:
+        waiting = session.scalars(select(WebSubJob).where(WebSubJob.kind == "change")).all()
+    assert waiting and all("not followed" in (job.last_error or "") for job in waiting)

@@ -334,7 +334,7 @@ def test_keys_are_readable_and_suffixed_only_on_a_clash(app: Flask, api: Api,
     assert keys["A home page link"] == "a-home-page-link"
     assert keys["Query only"] == "query-only"
     assert keys["গণমাধ্যম"] == "entry"
-    assert keys["No link at all"] == "no-link-at-all"
+    assert keys["No link at all"] == "no-link-at-all-886c7523"  # known by nothing kept: never the plain key
     assert api.get("taken").get_json()["title"] == "Ours"  # the clash left it alone
 
 
@@ -413,3 +413,22 @@ def test_an_impossible_date_skips_its_entry_with_the_reason(app: Flask, tmp_path
     assert result.exit_code == 1
     assert "entry 1: skipped: published: 2022-02-30T10:00:00 is not a real date" in result.output
     assert [r["title"] for r in exported(app)] == ["Story 2"]
+
+
+def test_an_entry_known_by_nothing_never_replaces_another_article(app: Flask, api: Api, tmp_path: Path) -> None:
+    """A guid that is not a URI and no link: nothing says the entry is the article that holds
+    its key, an imported one or the API's, so it gets a key of its own."""
+    own = make_article(key="weather-update", title="Weather update", url=None)
+    api.put("weather-update", own)
+
+    def feed(guid: str, words: str) -> str:
+        return rss(f"<title>Weather update</title><guid isPermaLink=\"false\">{guid}</guid>"
+                   f"<description>{words}</description><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>")
+
+    first = load(app, tmp_path, feed("w1", "Rain"), name="one.xml")
+    second = load(app, tmp_path, feed("w2", "Sun"), name="two.xml")
+    assert first.exit_code == 0 and second.exit_code == 0, (first.output, second.output)
+    assert "1 created" in first.output and "1 created" in second.output
+    titled = [a for a in exported(app) if a["title"] == "Weather update"]
+    assert len(titled) == 3 and len({a["key"] for a in titled}) == 3
+    assert api.get("weather-update").json["summary"] == own["summary"]  # the API's article untouched

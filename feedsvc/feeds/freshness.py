@@ -288,6 +288,7 @@ class FeedCache:
         # The render settings' digest (service.FeedSettings.mark), compared with the one the
         # stored documents were rendered under before this process's first read of them.
         self._settings_mark = settings_mark
+        self._mark: str | None = None  # the mark this process renders under, once reconciled
         self._settings_lock = threading.Lock()
         self._watch: _Watch | _Notices | None = _Watch.of(engine) or _Notices.of(engine)
         self._postgres = engine.dialect.name == "postgresql"
@@ -443,7 +444,7 @@ class FeedCache:
                 return
             mark = self._settings_mark()
             db.run_write(self.engine, lambda session: reconcile_settings(session, mark))
-            self._settings_mark = None
+            self._mark, self._settings_mark = mark, None
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -513,7 +514,8 @@ class FeedCache:
         if stored:
             assert gzipped is not None
             last_modified = db.run_write(self.engine, lambda s: _store(
-                s, variant, scope, row.scope_version, digest, candidate, rendered, now, gzipped))
+                s, variant, scope, row.scope_version, digest, candidate, rendered, now, gzipped,
+                self._mark))
         document = Document(content_type=rendered.content_type, digest=digest,
                             last_modified=last_modified, valid_until=rendered.valid_until,
                             body=rendered.body, gzipped=gzipped,
@@ -840,10 +842,20 @@ def reconcile_settings(session: Session, mark: str) -> bool:
 
 
 def _store(session: Session, variant: str, scope: Scope, version: int, digest: str,
-           candidate: dt.datetime, rendered: Rendered, now: dt.datetime, gzipped: bytes) -> dt.datetime:
+           candidate: dt.datetime, rendered: Rendered, now: dt.datetime, gzipped: bytes,
+           mark: str | None = None) -> dt.datetime:
     """Store a render of ``variant``; its Last-Modified: kept while the bytes are the same,
     else moved to ``candidate`` and strictly past the previous one (If-Modified-Since sees it).
-    A render of an older version than the stored one's changes nothing."""
+    A render of an older version than the stored one's changes nothing.
+
+    A render under settings (``mark``) other than the ones the deployment recorded last — a
+    process not yet restarted in a rolling restart that changed them — is stored as of no
+    version: no process takes it for current, so the restarted ones render their own.
+    """
+    if mark is not None:
+        recorded = session.get(Setting, SETTINGS_MARK)
+        if recorded is not None and recorded.value != mark:
+            version = -1
     kind, slug = scope.key()
     # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers): a concurrent
     # store of a newer version must be seen here, not overwritten after it committed.

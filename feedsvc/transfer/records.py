@@ -144,7 +144,8 @@ def settle_keys(session: Session, batch: list[Record], claimed: dict[str, str]) 
 
     An entry already imported keeps the key it got then, found by its id: a second run maps
     every entry to the same article (issue 18). Otherwise the plain key is used when it is
-    free, or held by the same entry (an entry without an id of its own is known by its link).
+    free, or held by the same entry (an entry without an id of its own is known by its link;
+    one with neither always takes the suffixed key).
     When a different entry holds it, in the database or earlier in this run, the key gets a
     suffix from the entry's source id: "-" and 8 hex digits, the same on every run.
     """
@@ -160,20 +161,32 @@ def settle_keys(session: Session, batch: list[Record], claimed: dict[str, str]) 
     for record in derived:
         assert record.source is not None
         key = by_uid.get(record.uid) if record.uid else None
-        if key is None:
+        link = record.fields.get("url")
+        if key is None and not record.uid and link is None:
+            # Known by nothing the database keeps (no id of its own, no link): the plain key
+            # could be another article's — one of the API's, or another entry's of the same
+            # title — so such an entry always takes the suffixed key of its source, the same
+            # on every run.
+            key = _suffixed(record.key, record.source)
+        elif key is None:
             key = record.key
             holder = claimed.get(key)
             if holder is None and key in stored:
                 uid, url = stored[key]
-                same = uid == record.uid if record.uid else url == record.fields.get("url")
+                same = uid == record.uid if record.uid else url == link  # else known by its link
                 holder = record.source if same else ""
             if holder not in (None, record.source):
-                digest = hashlib.sha256(record.source.encode()).hexdigest()[:8]
-                key = f"{key[:MAX_KEY - 9].rstrip('-')}-{digest}"
+                key = _suffixed(key, record.source)
         claimed[key] = record.source
         record.key = key
         if "key" in record.fields:
             record.fields["key"] = key
+
+
+def _suffixed(key: str, source: str) -> str:
+    """``key`` and "-" and 8 hex digits of the entry's source id, within the key's width."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+    return f"{key[:MAX_KEY - 9].rstrip('-')}-{digest}"
 
 
 def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], list[Record]]:

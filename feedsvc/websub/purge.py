@@ -32,17 +32,18 @@ def requests(targets: tuple[PurgeTarget, ...], keys: tuple[str, ...], environ: M
     made = []
     for target in targets:
         if target.kind == "varnish":
-            made.append(Request("PURGE", target.target, {"xkey-purge": " ".join(keys)}, allow_private=True))
+            made.append(Request("PURGE", target.target, {"xkey-purge": " ".join(keys)}, allow_private=True,
+                                follow_redirects=False))
         elif target.kind == "fastly":
             api = apis.get("fastly", FASTLY_API)
             made.append(Request("POST", f"{api}/service/{target.target}/purge",
                                 {"Fastly-Key": environ.get("FASTLY_API_TOKEN", ""),
                                  "Surrogate-Key": " ".join(keys), "Accept": "application/json"},
-                                allow_private=True))
+                                allow_private=True, follow_redirects=False))
         elif target.kind == "cloudflare":
             api = apis.get("cloudflare", CLOUDFLARE_API)
             made.append(Request("POST", f"{api}/client/v4/zones/{target.target}/purge_cache",
                                 {"Authorization": f"Bearer {environ.get('CLOUDFLARE_API_TOKEN', '')}",
                                  "Content-Type": "application/json"},
-                                json.dumps({"tags": list(keys)}).encode(), allow_private=True))
+                                json.dumps({"tags": list(keys)}).encode(), allow_private=True, follow_redirects=False))
     return made

@@ -41,6 +41,8 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
     allow_private: bool = False
+    # A purge carries a CDN's API token: a redirect would hand it to another host.
+    follow_redirects: bool = True
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,9 @@ class HttpSender:
                 return Reply(None, error=f"{urlsplit(url).netloc}: {reason}")
             if location is None:
                 return reply
+            if not request.follow_redirects:
+                return Reply(reply.status, error=f"redirected ({reply.status}) to {location[:200]}; "
+                                                 "not followed (the request carries credentials)")
             if method != "GET" and reply.status not in (307, 308):
                 return Reply(reply.status, error=f"redirected ({reply.status}); only 307 and "
                                                  "308 may repeat a POST")
