@@ -293,14 +293,17 @@ def backlog(session: Session, now: dt.datetime) -> metrics.Backlog:
     """The jobs waiting, by kind and whether they are due at ``now``, and how long the
     longest-due one has waited (metrics: read at each scrape)."""
     is_due = WebSubJob.due <= now
-    counts = select(WebSubJob.kind, func.count()).group_by(WebSubJob.kind)
-    queued = {kind: count for kind, count in session.execute(counts)}
-    due = {kind: count for kind, count in session.execute(counts.where(is_due))}
-    oldest = session.scalar(select(func.min(WebSubJob.due)).where(is_due))
+    # One statement: two would see different commits (READ COMMITTED) and could count a
+    # negative number waiting.
+    counts = select(WebSubJob.kind, is_due, func.count(), func.min(WebSubJob.due)).group_by(WebSubJob.kind, is_due)
     jobs: dict[tuple[str, str], int] = {}
-    for kind, count in queued.items():
-        jobs[(kind, "due")] = due.get(kind, 0)
-        jobs[(kind, "waiting")] = count - due.get(kind, 0)
+    oldest: dt.datetime | None = None
+    for kind, due, count, first in session.execute(counts):
+        jobs.setdefault((kind, "due"), 0)
+        jobs.setdefault((kind, "waiting"), 0)
+        jobs[(kind, "due" if due else "waiting")] += count
+        if due and first is not None:  # min() keeps the column's type: aware UTC
+            oldest = first if oldest is None else min(oldest, first)
     return metrics.Backlog(jobs, 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds()))
 
 
