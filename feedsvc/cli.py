@@ -62,15 +62,15 @@ class _Group(click.Group):
                 raise
             raise Failure(exc.format_message()) from None  # every other one exits 1 too
         except (OperationalError, InterfaceError, PoolTimeout) as exc:  # not a bug's IntegrityError
-            raise Failure(_unreachable(exc)) from None
+            raise Failure(_unreachable(ctx, exc)) from None
         except AlembicError as exc:  # e.g. an alembic_version table of two rows, edited by hand
             raise Failure(f"the database's migrations cannot be read: {exc}") from None
 
 
-def _unreachable(exc: OperationalError | InterfaceError | PoolTimeout) -> str:
+def _unreachable(ctx: click.Context, exc: OperationalError | InterfaceError | PoolTimeout) -> str:
     from feedsvc.store import db
 
-    info = click.get_current_context().find_object(ScriptInfo)
+    info = ctx.find_object(ScriptInfo)
     place = db.where(db.get_engine(info.load_app())) if info is not None else "the database"
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
     check = ("that the file and its folder may be read and written" if place.startswith("/")
