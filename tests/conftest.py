@@ -120,10 +120,7 @@ def make_app(db_url: str, clock: Clock, tmp_path: Path,
         apps.append(app)
         if len(apps) > 1 and PG_URL:
             for each in apps:
-                feeds = freshness.get_cache(each)
-                if feeds._watch is not None:
-                    feeds._watch.close()
-                feeds._watch = None
+                read_every_poll(freshness.get_cache(each))
         return app
 
     yield build
@@ -304,3 +301,11 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     yield start
     for server in servers:
         server.stop()
+
+
+def read_every_poll(feeds: freshness.FeedCache) -> None:
+    """Make ``feeds`` read the database on every poll instead of trusting a read until it learns
+    of a commit (a PostgreSQL notice from another process takes milliseconds to arrive)."""
+    if feeds._watch is not None:
+        feeds._watch.close()
+    feeds._watch = None

@@ -13,7 +13,7 @@ from feedsvc.feeds.freshness import FeedCache, Rendered
 from feedsvc.store import db
 from feedsvc.store.scopes import SITE, Scope
 
-from conftest import Clock
+from conftest import Clock, read_every_poll
 
 WORLD = Scope("sections", "world")
 
@@ -34,9 +34,8 @@ def closed_caches(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureReques
     def tracking(self: FeedCache, *args: Any, **kwargs: Any) -> None:
         init(self, *args, **kwargs)
         made.append(self)
-        if self._postgres and self._watch is not None and not listens:
-            self._watch.close()
-            self._watch = None
+        if self._postgres and not listens:
+            read_every_poll(self)
 
     monkeypatch.setattr(FeedCache, "__init__", tracking)
     yield

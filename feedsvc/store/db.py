@@ -180,6 +180,18 @@ def is_newer(revision: str | None) -> bool:
     return revision is not None and revision.isdigit() and int(revision) > int(code_revision())
 
 
+def is_behind(revision: str | None) -> bool:
+    """Whether a schema at ``revision`` needs `feedsvc db upgrade` before this code runs on it:
+    none at all, or one older than the code's (one a later release migrated serves too)."""
+    return revision != code_revision() and not is_newer(revision)
+
+
+def _refuse_folder(path: Path) -> None:
+    if path.is_dir():
+        raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL or "
+                                   "FEEDSVC_INSTANCE_PATH")
+
+
 def _check_known(engine: Engine, stored: str | None) -> None:
     """Refuse a database another program migrated (an Alembic revision that is not feedsvc's)."""
     if stored is not None and not stored.isdigit():
@@ -210,9 +222,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         except OSError as exc:
             raise click.ClickException(f"cannot make the folder {path.parent} for the database: "
                                        f"{exc.strerror}") from None
-        if path.is_dir():
-            raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL "
-                                       "or FEEDSVC_INSTANCE_PATH")
+        _refuse_folder(path)
     cfg = _alembic_config()
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -251,9 +261,8 @@ def require_schema(engine: Engine) -> None:
     missing or behind the code's. A database that cannot be reached raises DBAPIError.
     """
     path = sqlite_path(engine)
-    if path is not None and path.is_dir():
-        raise click.ClickException(f"{path} is a folder, not a SQLite database: check DATABASE_URL or "
-                                   "FEEDSVC_INSTANCE_PATH")
+    if path is not None:
+        _refuse_folder(path)
     if path is not None and not path.exists():
         raise click.ClickException(
             f"no database at {path}: run feedsvc where `feedsvc serve` ran (beside its instance/ "
@@ -262,7 +271,7 @@ def require_schema(engine: Engine) -> None:
     with engine.connect() as connection:
         stored = stored_revision(connection)
     _check_known(engine, stored)
-    if stored != code_revision() and not is_newer(stored):
+    if is_behind(stored):
         state = "has no schema" if stored is None else f"has schema {stored}"
         raise click.ClickException(f"the database at {where(engine)} {state}; this feedsvc needs "
                                    f"{code_revision()}: run `feedsvc db upgrade`")

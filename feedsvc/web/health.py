@@ -33,7 +33,7 @@ def readyz() -> Response:
             stored = db.stored_revision(connection)
     except (DBAPIError, PoolTimeout):
         return _not_ready(problems.UNAVAILABLE)
-    if stored != head and not db.is_newer(stored):
+    if db.is_behind(stored):
         return _not_ready(f"The database schema is at {stored or 'none'}, the code's at {head}: "
                           "run `feedsvc db upgrade`.")
     # A schema a later release migrated serves this code too (migrations only add): a
