@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from feedsvc.config import load
 from feedsvc.errors import ConfigError
-from feedsvc.feeds.surrogate import PurgeTarget, parse_targets, scope_key
+from feedsvc.feeds.surrogate import PurgeTarget, article_key, parse_targets, scope_key
 from feedsvc.store import db
 from feedsvc.store.models import WebSubJob
 from feedsvc.store.scopes import Scope
 from feedsvc.web.polling import CachePolicy
 from feedsvc.websub.sender import HttpSender, Reply, Request
+from feedsvc.websub import purge
 from feedsvc.websub.worker import Worker
 
 from conftest import Api, Clock, make_article, new_token
@@ -109,27 +110,72 @@ def test_no_shared_lifetime_unless_configured(client: Any, api: Api) -> None:
 
 
 def test_a_scheduled_articles_scope_is_named_nowhere_before_its_instant(cdn_api: Api, clock: Clock) -> None:
-    """Keys are scopes' names, and a scope only a scheduled article names answers 404 without one."""
+    """Keys are scopes' names, and a scope only a scheduled article names answers 404 without
+    one; the scheduled article's page answers exactly as a key nobody used does."""
     cdn_api.put("a", make_article(key="a"))
     due = clock.now + dt.timedelta(days=1)
     cdn_api.put("secret", make_article(key="secret", section="Deals", topics=["Secret merger"],
                                        published=due.isoformat(), updated=None))
-    for url in ("/sections/deals/feed.atom", "/topics/secret-merger/feed.json", "/articles/secret"):
+    for url in ("/sections/deals/feed.atom", "/topics/secret-merger/feed.json", "/sections/deals/"):
         response = cdn_api.client.get(url)
         assert response.status_code == 404
         assert not {"Surrogate-Key", "Cache-Tag", "xkey"} & set(response.headers.keys())
+    secret, unknown = cdn_api.client.get("/articles/secret"), cdn_api.client.get("/articles/secrex")
+    assert secret.status_code == unknown.status_code == 404
+    assert secret.data == unknown.data.replace(b"secrex", b"secret")
+    assert [(name, value.replace("secrex", "secret")) for name, value in unknown.headers.items()] \
+        == list(secret.headers.items())
     public = cdn_api.client.get("/feed.atom")
     assert "deals" not in public.headers["xkey"] and "secret" not in public.headers["Surrogate-Key"]
     clock.set(due)
     assert cdn_api.client.get("/sections/deals/feed.atom").headers["xkey"] == "sections/deals"
 
 
-def test_pages_are_not_held_by_shared_caches(cdn_api: Api) -> None:
-    """Pages stay no-cache (revalidated every time, cheap to render): no shared lifetime, no keys."""
-    cdn_api.put("a", make_article(key="a"))
-    page = cdn_api.client.get("/articles/a")
+PAGE_KEYS = [("/", "site"), ("/feeds", "site"), ("/feeds?q=world", "site"), ("/feeds.opml", "site"),
+             ("/sections/world/", "sections/world"), ("/topics/climate/", "topics/climate"),
+             ("/authors/staff-correspondent/", "authors/staff-correspondent"),
+             ("/articles/a", "articles/a articles"), ("/articles/nobody", "articles/nobody articles site")]
+
+
+@pytest.mark.parametrize(("url", "keys"), PAGE_KEYS)
+def test_pages_are_held_by_shared_caches_until_purged(cdn_api: Api, url: str, keys: str) -> None:
+    """Browsers revalidate every page (no-cache); the caches that purge keep it for CDN_MAX_AGE
+    under the keys of what it shows, the 304 included, and an article's 404 too."""
+    cdn_api.put("a", make_article(key="a", topics=["Climate"]))
+    page = cdn_api.client.get(url)
+    assert page.status_code == (404 if "nobody" in url else 200)
     assert page.headers["Cache-Control"] == "no-cache"
-    assert not {"CDN-Cache-Control", "Surrogate-Control", "Surrogate-Key", "xkey"} & set(page.headers.keys())
+    assert directives(page.headers["CDN-Cache-Control"]) == {"max-age": "3600", "stale-while-revalidate": "20",
+                                                             "stale-if-error": "600"}
+    assert page.headers["Surrogate-Control"] == page.headers["CDN-Cache-Control"]
+    assert (page.headers["Surrogate-Key"], page.headers["xkey"]) == (keys, keys)
+    assert page.headers["Cache-Tag"] == keys.replace(" ", ",")
+    if "ETag" in page.headers:
+        again = cdn_api.client.get(url, headers={"If-None-Match": page.headers["ETag"]})
+        assert again.status_code == 304
+        assert [again.headers[name] for name in ("xkey", "CDN-Cache-Control")] == \
+            [page.headers[name] for name in ("xkey", "CDN-Cache-Control")]
+
+
+def test_pages_have_no_shared_lifetime_unless_configured(client: Any, api: Api) -> None:
+    api.put("a", make_article(key="a"))
+    page = client.get("/articles/a")
+    assert page.headers["Cache-Control"] == "no-cache" and page.headers["xkey"] == "articles/a articles"
+    assert not {"CDN-Cache-Control", "Surrogate-Control"} & set(page.headers.keys())
+
+
+def test_other_errors_carry_no_keys(cdn_api: Api) -> None:
+    for url in ("/sections/nowhere/", "/feeds?q=" + "x" * 5000, "/no/such/page"):
+        response = cdn_api.client.get(url, headers={"Accept": "text/html"})
+        assert response.status_code in (400, 404)
+        assert not {"xkey", "CDN-Cache-Control", "Surrogate-Control"} & set(response.headers.keys())
+
+
+@given(key=st.text(min_size=1, max_size=300))
+def test_article_keys_are_one_token_of_printable_ascii(key: str) -> None:
+    named = article_key(key)
+    assert named.isascii() and named.isprintable() and len(named) <= 200
+    assert not set(named) & set(" ,\t\r\n") and named.startswith("articles/")
 
 
 @given(max_age=st.integers(0, 10**6), revalidate=st.integers(0, 10**6), error=st.integers(0, 10**6),
@@ -235,7 +281,8 @@ class Recorder:
         return Reply(204)
 
     def purged(self) -> list[str]:
-        return sorted(r.headers["xkey-purge"] for r in self.requests if r.method == "PURGE")
+        """Every key purged, in order of name (a key twice: purged twice)."""
+        return sorted(key for r in self.requests if r.method == "PURGE" for key in r.headers["xkey-purge"].split())
 
 
 @pytest.fixture
@@ -258,17 +305,28 @@ def test_every_change_purges_exactly_its_keys(purge_app: Flask, purge_api: Api, 
     purge_api.put("a", make_article(key="a", section="World", topics=["Rivers", "Dams"],
                                     authors=[{"name": "Ada Lovelace"}]))
     worker.run_once()
-    assert recorder.purged() == ["authors/ada-lovelace", "sections/world", "site", "topics/dams", "topics/rivers"]
+    assert recorder.purged() == ["articles/a", "authors/ada-lovelace", "sections/world", "site", "topics/dams",
+                                 "topics/rivers"]
     assert all(r.url == VARNISH for r in recorder.requests)
     recorder.requests.clear()
     purge_api.patch("a", {"topics": ["Rivers"]})  # Dams loses it; the others change too
     worker.run_once()
-    assert recorder.purged() == ["authors/ada-lovelace", "sections/world", "site", "topics/dams", "topics/rivers"]
+    assert recorder.purged() == ["articles/a", "authors/ada-lovelace", "sections/world", "site", "topics/dams",
+                                 "topics/rivers"]
     recorder.requests.clear()
     purge_api.patch("a", {"section": "Science", "topics": ["Rivers"]})
     worker.run_once()
     assert "topics/dams" not in recorder.purged()
-    assert {"sections/world", "sections/science"} <= set(recorder.purged())
+    assert {"sections/world", "sections/science", "articles/a"} <= set(recorder.purged())
+    recorder.requests.clear()
+    assert purge_api.client.delete("/api/articles/a", headers=purge_api.headers).status_code == 204
+    worker.run_once()
+    assert recorder.purged() == ["articles/a", "authors/ada-lovelace", "sections/science", "site", "topics/rivers"]
+    recorder.requests.clear()
+    purge_api.put("b", make_article(key="b", topics=[], authors=[]))
+    purge_api.put("b", make_article(key="b", topics=[], authors=[]))  # changes nothing: purges nothing
+    worker.run_once()
+    assert recorder.purged() == ["articles/b", "sections/world", "site"]
 
 
 def test_a_purge_goes_out_before_the_notification(purge_app: Flask, purge_api: Api, recorder: Recorder) -> None:
@@ -286,10 +344,12 @@ def test_a_purge_goes_out_before_the_notification(purge_app: Flask, purge_api: A
     assert ("PURGE", "sections/world") in kinds[:delivered]
 
 
-def test_a_failed_purge_is_retried_with_backoff_and_holds_the_notification(
+def test_a_failed_purge_is_retried_with_backoff_and_does_not_hold_the_notification(
         purge_app: Flask, purge_api: Api, recorder: Recorder, clock: Clock) -> None:
+    """The notification carries the new document itself: a cache that is down must not keep
+    it from subscribers. Its purge is retried on its own, every key the change touched."""
     worker = Worker(purge_app, recorder, threads=1)
-    purge_api.put("a", make_article(key="a"))
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
     topic = "http://feeds.test/sections/world/feed.atom"
     purge_api.client.post("/websub", data={"hub.mode": "subscribe", "hub.topic": topic,
                                            "hub.callback": "http://sub.test/cb"})
@@ -298,16 +358,26 @@ def test_a_failed_purge_is_retried_with_backoff_and_holds_the_notification(
     recorder.purge_status = 503
     purge_api.patch("a", {"title": "Changed"})
     worker.run_once()
-    assert "sections/world" in recorder.purged()
-    assert not [r for r in recorder.requests if r.method == "POST"]  # nothing notified yet
+    # Tried until the cache failed once; the rest is not sent to it while it fails.
+    assert set(recorder.purged()) < {"articles/a", "sections/world", "site"}
+    assert [r.url for r in recorder.requests if r.method == "POST"] == ["http://sub.test/cb"]
     recorder.requests.clear()
     worker.run_once()
-    assert recorder.requests == []  # waits for its backoff
+    assert recorder.requests == []  # the purges wait for their backoff, in one job, as the cache's host
+    with Session(db.get_engine(purge_app)) as session:
+        assert session.scalars(select(WebSubJob.callback_host).where(WebSubJob.kind == "purge")).all() == \
+            ["127.0.0.1"]
     recorder.purge_status = 200
     clock.advance(seconds=31)  # WEBSUB_RETRY_BASE
     worker.run_once()
-    assert "sections/world" in recorder.purged()
-    assert [r.url for r in recorder.requests if r.method == "POST"] == ["http://sub.test/cb"]
+    assert recorder.purged() == ["articles/a", "sections/world", "site"]  # folded into one job: one request
+    assert len(recorder.requests) == 1
+    with Session(db.get_engine(purge_app)) as session:
+        assert session.scalars(select(WebSubJob).where(WebSubJob.kind == "purge")).all() == []
+    recorder.requests.clear()
+    clock.advance(seconds=3600)
+    worker.run_once()
+    assert recorder.requests == []  # purged: done
 
 
 def test_an_embargo_is_purged_at_its_instant(purge_app: Flask, purge_api: Api, recorder: Recorder,
@@ -317,9 +387,13 @@ def test_an_embargo_is_purged_at_its_instant(purge_app: Flask, purge_api: Api, r
     purge_api.put("later", make_article(key="later", topics=["Secret"], published=due.isoformat(), updated=None))
     worker.run_once()
     assert recorder.purged() == []  # nothing public changed, and nothing tells the caches early
+    clock.set(due - dt.timedelta(seconds=1))
+    worker.run_once()
+    assert recorder.purged() == []  # not its page either: a purge of it would tell that it exists
     clock.set(due)
     worker.run_once()
-    assert recorder.purged() == ["authors/staff-correspondent", "sections/world", "site", "topics/secret"]
+    assert recorder.purged() == ["articles/later", "authors/staff-correspondent", "sections/world", "site",
+                                 "topics/secret"]
 
 
 def test_an_embargo_weeks_ahead_is_still_retried_when_its_purge_fails(
@@ -332,12 +406,12 @@ def test_an_embargo_weeks_ahead_is_still_retried_when_its_purge_fails(
     clock.set(due)
     recorder.purge_status = 500
     worker.run_once()
-    assert recorder.purged() == ["sections/world", "site"]
+    assert recorder.purged() == ["articles/later"]  # failed: the other keys wait with it
     recorder.requests.clear()
     recorder.purge_status = 200
     clock.advance(seconds=31)
     worker.run_once()
-    assert recorder.purged() == ["sections/world", "site"]
+    assert recorder.purged() == ["articles/later", "sections/world", "site"]
     recorder.requests.clear()
     clock.advance(seconds=3600)
     worker.run_once()
@@ -396,11 +470,52 @@ def test_fastly_and_cloudflare_purges(make_app: Callable[..., Flask], fake_api: 
     api.put("a", make_article(key="a", topics=[], authors=[]))
     Worker(app, HttpSender(5), threads=1).run_once()  # the real sender: private address allowed
     fastly = sorted(s["headers"]["Surrogate-Key"] for s in seen if s["path"] == "/service/SVC1/purge")
-    assert fastly == ["sections/world", "site"]
+    assert fastly == ["articles/a", "sections/world", "site"]
     assert {s["headers"]["Fastly-Key"] for s in seen if s["path"].startswith("/service/")} == {"fastly-secret"}
     cloudflare = [s for s in seen if s["path"] == "/client/v4/zones/zone2/purge_cache"]
-    assert sorted(json.loads(s["body"])["tags"][0] for s in cloudflare) == ["sections/world", "site"]
+    assert sorted(tag for s in cloudflare for tag in json.loads(s["body"])["tags"]) == \
+        ["articles/a", "sections/world", "site"]
     assert {s["headers"]["Authorization"] for s in cloudflare} == {"Bearer cf-secret"}
+
+
+def test_many_keys_go_in_as_many_requests_as_each_api_takes() -> None:
+    keys = tuple(f"topics/t{n:04}" for n in range(700))
+    targets = parse_targets("varnish:http://127.0.0.1:6081/ fastly:SVC1 cloudflare:zone2")
+    sent = purge.requests(targets, keys, {})
+    by_kind: dict[str, list[list[str]]] = {"PURGE": [], "fastly": [], "cloudflare": []}
+    for request in sent:
+        if request.method == "PURGE":
+            by_kind["PURGE"].append(request.headers["xkey-purge"].split())
+        elif "/service/" in request.url:
+            by_kind["fastly"].append(request.headers["Surrogate-Key"].split())
+        else:
+            by_kind["cloudflare"].append(json.loads(request.body)["tags"])
+    for kind, most in (("PURGE", 1000), ("fastly", 256), ("cloudflare", 30)):
+        chunks = by_kind[kind]
+        assert [key for chunk in chunks for key in chunk] == list(keys)  # each once, in order
+        assert all(len(chunk) <= most for chunk in chunks)
+        assert all(len(" ".join(chunk)) <= purge.MOST_BYTES for chunk in chunks)
+    assert len(by_kind["cloudflare"]) == 24 and len(by_kind["fastly"]) == 3
+
+
+def test_an_import_purges_its_pages_at_once_or_all_pages(purge_app: Flask, recorder: Recorder, tmp_path: Path) -> None:
+    """Each new page's 404 may be held by the cache: purged. Past MOST_PAGES pages in one
+    purge, the key of every article page instead; a scheduled one's page only at its instant."""
+    from feedsvc.websub.outbox import MOST_PAGES
+    lines = [json.dumps(make_article(key=f"k{n}", topics=[], authors=[])) for n in range(MOST_PAGES + 5)]
+    source = tmp_path / "many.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    runner = purge_app.test_cli_runner()
+    assert runner.invoke(args=["import", "--quiet", str(source)]).exit_code == 0
+    worker = Worker(purge_app, recorder, threads=1)
+    worker.run_once()
+    assert recorder.purged() == ["articles", "sections/world", "site"]
+    recorder.requests.clear()
+    few = tmp_path / "few.jsonl"
+    few.write_text(json.dumps(make_article(key="one", topics=[], authors=[])) + "\n")
+    assert runner.invoke(args=["import", "--quiet", str(few)]).exit_code == 0
+    worker.run_once()
+    assert recorder.purged() == ["articles/one", "sections/world", "site"]
 
 
 def test_a_purge_that_is_redirected_keeps_its_token(make_app: Callable[..., Flask],
@@ -434,5 +549,31 @@ def test_a_purge_that_is_redirected_keeps_its_token(make_app: Callable[..., Flas
         server.server_close()
     assert seen == []  # the token never reached the other host
     with Session(db.get_engine(app)) as session:
-        waiting = session.scalars(select(WebSubJob).where(WebSubJob.kind == "change")).all()
+        waiting = session.scalars(select(WebSubJob).where(WebSubJob.kind == "purge")).all()
     assert waiting and all("not followed" in (job.last_error or "") for job in waiting)
+
+
+def test_an_imported_embargo_is_purged_and_notified_at_its_instant(purge_app: Flask, purge_api: Api,
+                                                                    recorder: Recorder, clock: Clock,
+                                                                    tmp_path: Path) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    topic = "http://feeds.test/sections/world/feed.atom"
+    purge_api.client.post("/websub", data={"hub.mode": "subscribe", "hub.topic": topic,
+                                           "hub.callback": "http://sub.test/cb"})
+    worker.run_once()
+    recorder.requests.clear()
+    due = clock.now + dt.timedelta(hours=2)
+    source = tmp_path / "later.jsonl"
+    source.write_text(json.dumps(make_article(key="later", topics=[], authors=[], published=due.isoformat(),
+                                              updated=None)) + "\n")
+    assert purge_app.test_cli_runner().invoke(args=["import", "--quiet", str(source)]).exit_code == 0
+    worker.run_once()
+    assert "articles/later" not in recorder.purged()
+    assert not [r for r in recorder.requests if r.method == "POST"]  # nothing public changed
+    recorder.requests.clear()
+    clock.set(due)
+    worker.run_once()
+    assert recorder.purged() == ["articles/later", "sections/world", "site"]
+    delivered = [r for r in recorder.requests if r.method == "POST"]
+    assert len(delivered) == 1 and b"later" in delivered[0].body

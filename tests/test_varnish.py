@@ -191,3 +191,34 @@ def test_varnish_serves_the_last_document_while_feedsvc_is_down(stack: Stack) ->
     for _ in range(3):
         status, _, body = stack.varnish.get(feed)
         assert status == 200 and body == stored
+
+
+def test_pages_are_answered_by_varnish_and_purged_by_their_article(stack: Stack) -> None:
+    page, later_page = "/articles/a", "/articles/later"
+    stack.put("a", title="First title")
+    status, headers, first = stack.varnish.get(page)
+    assert status == 200 and b"First title" in first
+    assert headers["Surrogate-Key"] == "articles/a articles" and headers["Cache-Control"] == "no-cache"
+    due = next_second(4)
+    stack.put("later", title="Embargoed story", published=due.isoformat(), updated=None)
+    status, headers, missing = stack.varnish.get(later_page)
+    assert status == 404  # kept by Varnish as a key nobody used would be
+    wait_until(lambda: stack.origin_hits(page) >= 1 and stack.origin_hits(later_page) >= 1, 5)
+    fetched = (stack.origin_hits(page), stack.origin_hits(later_page))
+    for _ in range(10):
+        assert stack.varnish.get(page)[2] == first
+        assert stack.varnish.get(page, {"If-None-Match": headers["ETag"] or ""})[0] in (200, 304)
+        assert stack.varnish.get(later_page)[0] == 404
+    time.sleep(0.3)
+    assert (stack.origin_hits(page), stack.origin_hits(later_page)) == fetched
+    assert stack.varnish.get(page)[1]["X-Cache"] == "HIT"
+
+    status, _, body = stack.server.request("PATCH", "/api/articles/a", {"title": "Second title"}, stack.headers)
+    assert status == 200, body
+    assert wait_until(lambda: b"Second title" in stack.varnish.get(page)[2], 1.0) < 1.0
+    while time.time() < due.timestamp() - 0.5:
+        assert stack.varnish.get(later_page)[0] == 404
+        time.sleep(0.1)
+    wait_until(lambda: time.time() >= due.timestamp(), 2)
+    assert wait_until(lambda: stack.varnish.get(later_page)[0] == 200, 1.0) < 1.0
+    assert b"Embargoed story" in stack.varnish.get(later_page)[2]

@@ -1,7 +1,8 @@
 # feedsvc behind Varnish 7 (Debian: apt install varnish varnish-modules).
 #
-# Feeds are kept as long as feedsvc's Surrogate-Control says (CDN_MAX_AGE, cut short at the
-# next scheduled publication) and purged by surrogate key the moment they change: feedsvc's
+# Feeds and pages are kept as long as feedsvc's Surrogate-Control says (CDN_MAX_AGE, a feed's
+# cut short at the next scheduled publication) and purged by surrogate key the moment they
+# change (a page by the keys of what it shows: its scope, its article): feedsvc's
 # worker sends "PURGE /" with "xkey-purge: <keys>" (CDN_PURGE=varnish:http://127.0.0.1:6081/).
 # While feedsvc is up nothing stale is served; while it is down (its /healthz probe fails)
 # the last document is, for as long as its stale-if-error allows.
@@ -85,7 +86,7 @@ sub vcl_backend_response {
         set beresp.uncacheable = true;
         return (deliver);
     }
-    # Otherwise the built-in rules: Cache-Control (pages say no-cache: not kept).
+    # Otherwise the built-in rules: Cache-Control (without CDN_MAX_AGE pages say no-cache: not kept).
 }
 
 sub vcl_backend_error {

@@ -3,10 +3,16 @@
 A feed document depends on one scope's articles, so its one surrogate key names that scope:
 ``site`` for the whole site's feeds, ``sections/world``, ``topics/china``, ``authors/<slug>``
 (the slug percent-encoded: keys are ASCII without spaces or commas, which Fastly's
-``Surrogate-Key``, Cloudflare's ``Cache-Tag`` and Varnish's ``xkey`` all separate by). Every
-write records a change per scope it touched (websub/outbox.py), and the worker purges that
-scope's key: exactly the keys a change touched. A scope's key is no secret: its feed URL
-names it already, and only a scope that shows a public article answers a feed at all.
+``Surrogate-Key``, Cloudflare's ``Cache-Tag`` and Varnish's ``xkey`` all separate by). Pages
+carry the same: the home page and the directory ``site``, a scope's page its scope's key, and
+an article's page ``articles/<key>`` with ``articles``, the key of every article page (a purge
+of more pages than one request should name drops them all). Every write records a change per
+scope it touched (websub/outbox.py), and the worker purges that scope's key; a write also
+purges the pages of the articles it made or unmade public (``articles/<key>``), at once or at
+a scheduled article's instant: exactly the keys a change touched. No key is a secret: a
+scope's or an article's URL names it already, and only what is public answers with its key
+(an article's page answers with its key whether or not the article exists, a 404 included,
+so the key tells nothing the URL did not).
 
 ``CDN_PURGE`` names the caches to purge, each ``kind:target``: ``varnish:URL`` (an xkey
 purge, deploy/varnish/default.vcl), ``fastly:SERVICE_ID``, ``cloudflare:ZONE_ID``.
@@ -30,10 +36,28 @@ def scope_key(scope: Scope) -> str:
     """The surrogate key of ``scope``'s feeds (see the module docstring)."""
     if scope.kind is None:
         return SITE_KEY
-    key = f"{scope.kind}/{quote(scope.slug or '', safe='')}"
+    return _named(scope.kind, scope.slug or "")
+
+
+def _named(prefix: str, name: str) -> str:
+    """``prefix/name``, the name percent-encoded; a long one by its hash."""
+    key = f"{prefix}/{quote(name, safe='')}"
     if len(key) > _LONGEST:
-        key = f"{scope.kind}/~{hashlib.sha256(key.encode()).hexdigest()[:40]}"
+        key = f"{prefix}/~{hashlib.sha256(key.encode()).hexdigest()[:40]}"
     return key
+
+
+ARTICLES_KEY = "articles"
+
+
+def article_key(key: str) -> str:
+    """The surrogate key of the page of the article whose key is ``key`` (see the module docstring)."""
+    return _named(ARTICLES_KEY, key)
+
+
+def page_keys(key: str) -> tuple[str, ...]:
+    """The keys an article's page answers with: its own, and the key of every article page."""
+    return (article_key(key), ARTICLES_KEY)
 
 
 def key_headers(keys: tuple[str, ...]) -> list[tuple[str, str]]:

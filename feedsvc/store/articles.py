@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
 from feedsvc.store import db, payload, visibility
-from feedsvc.store.changes import due_scopes, public_scopes_of
+from feedsvc.store.changes import due_scopes, pages_of, public_scopes_of
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from feedsvc.store.params import Cursor
 from feedsvc.store.payload import Byline, Image
@@ -106,6 +106,7 @@ class Saved:
     changed: bool
     touched: frozenset[Scope] = frozenset()  # scopes changed in public, before and after
     due: dict[Scope, dt.datetime] = field(default_factory=dict)  # an embargoed one's scopes
+    pages: tuple[tuple[str, dt.datetime], ...] = ()  # its page: (key, instant it changes)
 
 
 def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
@@ -132,7 +133,7 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
         before = public_scopes_of(article, now)
         created = _create(session, key, fields, now, authority, article, uid)
-        return Saved(created, True, True, before | public_scopes_of(created, now), due_scopes(created, now))
+        return _saved(created, True, before, now)
     state = _state(article)
     target = _target(state, fields, replace)
     if target == state:
@@ -140,7 +141,12 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
     before = public_scopes_of(article, now)
     _apply(session, article, target)
     article.modified = now
-    return Saved(article, False, True, before | public_scopes_of(article, now), due_scopes(article, now))
+    return _saved(article, False, before, now)
+
+
+def _saved(article: Article, created: bool, before: frozenset[Scope], now: dt.datetime) -> Saved:
+    touched, due = before | public_scopes_of(article, now), due_scopes(article, now)
+    return Saved(article, created, True, touched, due, pages_of(article, touched, due, now))
 
 
 # What an article holds where nothing was given: the creation defaults, and what a PUT resets.

@@ -22,11 +22,21 @@ from feedsvc.store.scopes import Scope, scopes_of
 Listener = Callable[[Session, frozenset[Scope], dt.datetime], None]
 # Called as listener(session, {scope: instant}, now) for scheduled articles written.
 DueListener = Callable[[Session, Mapping[Scope, dt.datetime], dt.datetime], None]
+# Called as listener(session, [(article key, instant its page changes)], now).
+PageListener = Callable[[Session, Iterable[tuple[str, dt.datetime]], dt.datetime], None]
 
 
 def public_scopes_of(article: Article | None, now: dt.datetime) -> frozenset[Scope]:
     """The scopes whose public feeds show the article (or its tombstone) now; none if embargoed."""
     return scopes_of(article) if article is not None and visibility.was_public(article, now) else frozenset()
+
+
+def pages_of(article: Article, touched: frozenset[Scope], due: Mapping[Scope, dt.datetime],
+             now: dt.datetime) -> tuple[tuple[str, dt.datetime], ...]:
+    """When the article's page changes: now if it is or was public (``touched``, its public
+    scopes before and after), and at its instant if it is embargoed (``due``). An embargoed
+    article's page changes at no other moment: a purge of it now would tell that it exists."""
+    return (((article.key, now),) if touched else ()) + (((article.key, article.published),) if due else ())
 
 
 def due_scopes(article: Article, now: dt.datetime) -> dict[Scope, dt.datetime]:
@@ -54,12 +64,23 @@ def listen(app: Flask, stage: Stage, listener: Listener, due: DueListener | None
             registered.sort(key=lambda pair: pair[0])
 
 
+def listen_pages(app: Flask, listener: PageListener) -> None:
+    """Register a function to run in every write transaction that changes an article's page."""
+    app.extensions.setdefault("feedsvc.page_listeners", []).append(listener)
+
+
 def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime,
-           due: Mapping[Scope, dt.datetime] | None = None) -> None:
+           due: Mapping[Scope, dt.datetime] | None = None,
+           pages: Iterable[tuple[str, dt.datetime]] = ()) -> None:
     """Tell every listener which scopes a write changed in public (before and after together),
     and, apart, the scopes of embargoed articles it wrote, which change nothing public yet:
-    telling those to the public side (a new version, a new render) would tell it they exist."""
+    telling those to the public side (a new version, a new render) would tell it they exist.
+    ``pages`` are the article pages it changed, each with the instant it changes (pages_of)."""
     touched = frozenset(scopes)
+    pages = tuple(pages)
+    if pages:
+        for page_listener in app.extensions.get("feedsvc.page_listeners", []):
+            page_listener(session, pages, now)
     if not touched and not due:
         return
     session.flush()

@@ -237,7 +237,7 @@ class WebSubJob(Base):
 
     __tablename__ = "websub_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "change", "verify", "deliver", "publish"
+    kind: Mapped[str] = mapped_column(String(10))  # "change", "verify", "deliver", "publish", "purge"
     topic: Mapped[str] = mapped_column(Text)
     topic_key: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[int | None] = mapped_column(
@@ -248,7 +248,8 @@ class WebSubJob(Base):
     lease_seconds: Mapped[int | None] = mapped_column(Integer)  # verify
     scope_kind: Mapped[str | None] = mapped_column(String(20))  # change: the scope it touched
     scope_slug: Mapped[str | None] = mapped_column(String(MAX_SLUG))  # change
-    callback_host: Mapped[str | None] = mapped_column(String(300))  # verify, deliver: host[:port]
+    callback_host: Mapped[str | None] = mapped_column(String(300))  # verify, deliver, purge: host[:port]
+    purge_keys: Mapped[str | None] = mapped_column(Text)  # purge: surrogate keys, space-separated
     revision: Mapped[int] = mapped_column(Integer)
     attempts: Mapped[int] = mapped_column(Integer)
     due: Mapped[dt.datetime]

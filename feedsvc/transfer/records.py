@@ -100,19 +100,43 @@ def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
     return summary
 
 
+@dataclass
+class _Notice:
+    """What a batch tells changes.record: the scopes it changed now, embargoed articles'
+    scopes at their instants, and the pages it changed (changes.pages_of)."""
+
+    touched: set[changes.Scope] = field(default_factory=set)
+    due: dict[dt.datetime, set[changes.Scope]] = field(default_factory=dict)
+    pages: list[tuple[str, dt.datetime]] = field(default_factory=list)
+
+    def add(self, saved: articles.Saved) -> None:
+        # A bulk load bumps the scopes of embargoed articles too: simpler, and no reader is
+        # timing it. Their instants are told apart, so their feeds change again then.
+        self.touched |= saved.touched | frozenset(saved.due)
+        for scope, instant in saved.due.items():
+            self.due.setdefault(instant, set()).add(scope)
+        self.pages += saved.pages
+
+    def record(self, app: Flask, session: Session, now: dt.datetime) -> None:
+        changes.record(app, session, self.touched, now, pages=self.pages)
+        for instant, scopes in sorted(self.due.items()):
+            changes.record(app, session, (), now, dict.fromkeys(scopes, instant))
+
+
 def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.datetime,
                  authority: str, claimed: dict[str, str]) -> None:
-    touched: set[changes.Scope] = set()
+    notice = _Notice()
     with db.write_session(db.get_engine(app)) as session:
         settle_keys(session, batch, claimed)
         fresh, rest = _split_new(session, batch)
         try:
             with session.begin_nested():
-                touched |= articles.create_many(
+                notice.touched |= articles.create_many(
                     session, [articles.NewArticle(r.key, r.fields, r.uid, r.deleted) for r in fresh],
                     now=now, authority=authority)
             summary.created += sum(r.deleted is None for r in fresh)
             summary.deleted += sum(r.deleted is not None for r in fresh)
+            _notice_fresh(session, fresh, now, notice)
         except DATABASE_DOWN:
             raise  # not the records' fault: stop, and the next run writes this batch again
         except Exception:
@@ -127,15 +151,14 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
                     outcome = "unchanged"  # an import run again (after a crash, say): no write
                 else:
                     with session.begin_nested():
-                        scopes, outcome = _write_record(session, record, now, authority)
-                    touched |= scopes
+                        outcome = _write_record(session, record, now, authority, notice)
             except DATABASE_DOWN:
                 raise
             except Exception as exc:  # rolled back to the savepoint: this record alone is lost
                 summary.failures.append(Failure(record.number, skip_reason(exc), record.unit))
             else:
                 summary.count(outcome)
-        changes.record(app, session, touched, now)  # one notice for the whole batch
+        notice.record(app, session, now)  # one notice for the whole batch
     # The session is gone with the batch: memory stays flat however long the file is.
 
 
@@ -208,28 +231,42 @@ def _split_new(session: Session, batch: list[Record]) -> tuple[list[Record], lis
     return fresh, rest
 
 
-def _write_record(session: Session, record: Record, now: dt.datetime,
-                  authority: str) -> tuple[frozenset[changes.Scope], str]:
-    """Store one record; its scopes, and which of Summary's counts it adds to."""
+def _notice_fresh(session: Session, fresh: list[Record], now: dt.datetime, notice: _Notice) -> None:
+    """New articles' pages change now (create_many told their scopes); an embargoed one's
+    page and scopes change at its instant, which only its stored row tells."""
+    later = {r.key for r in fresh if r.deleted is None and (r.fields.get("published") or now) > now}
+    scheduled = articles.live_articles(session, later) if later else {}
+    notice.pages += [(r.key, now) for r in fresh if r.key not in scheduled]
+    for article in scheduled.values():
+        due = changes.due_scopes(article, now)
+        pages = changes.pages_of(article, frozenset(), due, now)
+        notice.add(articles.Saved(article, True, True, frozenset(), due, pages))
+
+
+def _write_record(session: Session, record: Record, now: dt.datetime, authority: str, notice: _Notice) -> str:
+    """Store one record, tell ``notice`` what it changed, and say which of Summary's counts it
+    adds to."""
     existing, gone = session.execute(select(Article.uid, Article.deleted).where(
         Article.key == record.key)).one_or_none() or (None, None)
     if existing is not None and record.uid is not None and existing != record.uid:
         raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
     if record.deleted is not None and gone is not None:
-        return frozenset(), "unchanged"  # a tombstone stays one; its old content serves no feed
+        return "unchanged"  # a tombstone stays one; its old content serves no feed
     if record.uid is not None and existing is None:
         clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
         if clash is not None:
             raise FeedsvcError(f"id {record.uid} belongs to the article {clash!r}")
     saved = articles.save_article(session, record.key, record.fields, now=now, authority=authority,
                                replace=True, uid=record.uid)
-    # A bulk load bumps the scopes of embargoed articles too: simpler, and no reader is timing it.
-    article, touched = saved.article, saved.touched | frozenset(saved.due)
+    article = saved.article
     outcome = "created" if saved.created else "updated" if saved.changed else "unchanged"
     if record.deleted is not None and article.deleted is None:
         article.deleted = record.deleted
         article.modified = now
-        touched |= changes.scopes_of(article)
+        public = article.published <= now  # one never public: no purge, no change at its instant
+        saved = articles.Saved(article, saved.created, True, saved.touched | changes.scopes_of(article),
+                               {}, ((article.key, now),) if public else ())
         outcome = "deleted"
     session.flush()  # a row the database refuses fails here, inside the record's savepoint
-    return touched, outcome
+    notice.add(saved)
+    return outcome

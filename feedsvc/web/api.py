@@ -146,7 +146,7 @@ def _save(key: str | None, data: Any, *, replace: bool, partial: bool, must_exis
         saved = articles.save_article(session, chosen, fields, now=now, authority=authority,
                                       replace=replace, if_match=_if_match(session, chosen, must_exist),
                                       must_exist=must_exist, must_not_exist=must_not_exist)
-        changes.record(app, session, saved.touched, now, saved.due)
+        changes.record(app, session, saved.touched, now, saved.due, saved.pages)
         return saved
 
     return db.run_write(db.get_engine(), work)
@@ -196,7 +196,8 @@ def delete(key: str) -> Response:
 
     def work(session: Session) -> Article:
         article = articles.delete_article(session, key, now=now, if_match=_if_match(session, key, True))
-        changes.record(app, session, changes.public_scopes_of(article, now), now)
+        touched = changes.public_scopes_of(article, now)
+        changes.record(app, session, touched, now, pages=changes.pages_of(article, touched, {}, now))
         return article
 
     db.run_write(db.get_engine(), work)

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from lxml import etree
 
 from feedsvc.errors import NotFound
-from feedsvc.feeds import address, formats, freshness, service, urls
+from feedsvc.feeds import address, formats, freshness, service, surrogate, urls
 from feedsvc.feeds.address import FeedAddress
 from feedsvc.store import db, directory, params, site
 from feedsvc.store.scopes import KINDS, Scope
@@ -103,8 +103,9 @@ def opml() -> Response:
         for named in directory.named_scopes(session, kind.segment, now):
             outlines(group, Scope(kind.segment, named.slug), f"{title}: {named.name}")
     document = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
-    return Response(document, content_type="text/x-opml; charset=utf-8",
-                    headers={"Cache-Control": "no-cache"})
+    # It changes with the set of public scopes, so with the site's articles: the site's key.
+    return polling.hold_at_the_edge(Response(document, content_type="text/x-opml; charset=utf-8"),
+                                    (surrogate.SITE_KEY,), polling.CachePolicy.from_config(current_app.config), now)
 
 
 def init_app(app: Flask) -> None:

@@ -18,11 +18,11 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.errors import Gone, NotFound
-from feedsvc.feeds import formats, urls
+from feedsvc.feeds import formats, surrogate, urls
 from feedsvc.store import articles, db, directory, params, site
 from feedsvc.store.directory import ScopeInfo
 from feedsvc.store.sanitize import clean_html
-from feedsvc.store.scopes import KINDS, named_of
+from feedsvc.store.scopes import KINDS, Scope, named_of
 from feedsvc.web import polling
 
 bp = Blueprint("pages", __name__)
@@ -280,4 +280,28 @@ def init_app(app: Flask) -> None:
 
 
 def _validate_pages(response: Response) -> Response:
-    return polling.validate_page(response) if request.blueprint == "pages" else response
+    if request.blueprint != "pages":
+        return response
+    response = polling.validate_page(response)
+    keys = _surrogate_keys(response.status_code)
+    if keys:
+        polling.hold_at_the_edge(response, keys, polling.CachePolicy.from_config(current_app.config), site.now())
+    return response
+
+
+def _surrogate_keys(status: int) -> tuple[str, ...]:
+    """What a page shows, as surrogate keys (feeds/surrogate.py), for the answers a cache may
+    keep until a change purges them: a page (200, 304), and an article's 404 or 410, which
+    its key's purge ends when it is published (its key is its URL's: it says nothing the URL
+    did not, the same for a scheduled article as for none). Other errors: none."""
+    endpoint, args = request.endpoint, request.view_args or {}
+    if endpoint == "pages.article" and status in (200, 304, 404, 410):
+        # An error page lists the sections: the site's key too.
+        return surrogate.page_keys(args["key"]) + (() if status < 400 else (surrogate.SITE_KEY,))
+    if status not in (200, 304):
+        return ()
+    if endpoint == "pages.scope_page":
+        return (surrogate.scope_key(Scope(args["kind"], args["slug"])),)
+    if endpoint in ("pages.home", "pages.feeds"):
+        return (surrogate.SITE_KEY,)
+    return ()

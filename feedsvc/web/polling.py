@@ -85,11 +85,16 @@ class CachePolicy:
         ``until``: an embargoed article appears everywhere at its instant.
         ``stale-if-error`` is not shortened: a cache that cannot reach feedsvc at all serves
         the last document rather than an error."""
-        header = [("Cache-Control", "public, " + self._directives(self.max_age, until, now))]
-        if self.cdn_max_age:
-            shared = self._directives(self.cdn_max_age, until, now)
-            header += [("CDN-Cache-Control", shared), ("Surrogate-Control", shared)]
-        return header
+        return [("Cache-Control", "public, " + self._directives(self.max_age, until, now)),
+                *self.shared(until, now)]
+
+    def shared(self, until: dt.datetime | None, now: dt.datetime) -> Headers:
+        """CDN-Cache-Control and Surrogate-Control alone (none without CDN_MAX_AGE): the
+        lifetime of the caches that purge, for pages whose readers keep ``no-cache``."""
+        if not self.cdn_max_age:
+            return []
+        shared = self._directives(self.cdn_max_age, until, now)
+        return [("CDN-Cache-Control", shared), ("Surrogate-Control", shared)]
 
     def _directives(self, ceiling: int, until: dt.datetime | None, now: dt.datetime) -> str:
         lifetime = max_age(until, ceiling, now)
@@ -144,6 +149,17 @@ def answer(current: Current, *, links: str, keys: Headers, zipped: bool, head: b
     if zipped:
         headers.append(("Content-Encoding", "gzip"))
     return 200, headers, b"" if head else body
+
+
+def hold_at_the_edge(response: Response, keys: tuple[str, ...], policy: CachePolicy,
+                     now: dt.datetime) -> Response:
+    """A page (or the OPML list) for the caches in front: its surrogate keys, and with
+    CDN_MAX_AGE their lifetime, which a purge of those keys ends (feeds/surrogate.py).
+    Browsers keep ``no-cache``: they revalidate, the edge answers."""
+    response.headers.setdefault("Cache-Control", "no-cache")  # an error page: not kept either
+    for name, value in [*key_headers(keys), *policy.shared(None, now)]:
+        response.headers[name] = value
+    return response
 
 
 def validate_page(response: Response) -> Response:

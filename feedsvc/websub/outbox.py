@@ -21,22 +21,24 @@ import datetime as dt
 import hashlib
 import ipaddress
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import event, func, insert, select, tuple_, update
+from sqlalchemy import event, func, insert, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from feedsvc import metrics
 from feedsvc.errors import NotFound
-from feedsvc.feeds import selection, service, urls
+from feedsvc.feeds import selection, service, surrogate, urls
 from feedsvc.feeds.address import MAX_FEED_SIZE, FeedAddress
 from feedsvc.feeds.service import FeedSettings
+from feedsvc.feeds.surrogate import PurgeTarget
 from feedsvc.store import changes, db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope
+from feedsvc.websub import purge
 
 CHUNK = 500
 
@@ -135,6 +137,54 @@ def record_changes(app: Flask, session: Session, due: Mapping[Scope, dt.datetime
                                   scope_kind=kind, scope_slug=slug, revision=0, attempts=0,
                                   due=when, created=now))
     wake_after_commit(app, session)
+
+
+# Article pages one purge job names before it names them all (surrogate.ARTICLES_KEY) instead:
+# an import of thousands of articles costs each cache one purge, not thousands.
+MOST_PAGES = 256
+
+
+def record_purges(app: Flask, session: Session, keys: Iterable[str], due: dt.datetime, now: dt.datetime,
+                  targets: Iterable[PurgeTarget] | None = None, failed: bool = False) -> None:
+    """In a write's (or a change's) transaction: a "purge" job of ``keys`` per cache of
+    CDN_PURGE (or ``targets``), due at ``due`` (now, or an embargoed article's instant).
+
+    The job names its cache (``topic``, and its host in ``callback_host``, so the hub's
+    per-host limit holds for purges too) and the keys (``purge_keys``). A purge already
+    waiting for the same cache and due by then (or at the same instant) takes the keys in and
+    its revision moves, as a change does (record_changes); past MOST_PAGES article pages it
+    purges every article page instead. ``failed``: keys a change could not purge, to try
+    again at ``due`` (its backoff) — or with any purge of that cache still waiting to go out,
+    whenever that is: a cache that is down gathers one job, not one per change. Nothing is
+    written without CDN_PURGE.
+    """
+    keys = frozenset(keys)
+    chosen = tuple(app.config["CDN_PURGE"] if targets is None else targets)
+    if not keys or not chosen:
+        return
+    for target in chosen:
+        name = str(target)
+        waiting = session.execute(select(WebSubJob.id, WebSubJob.purge_keys).where(
+            WebSubJob.kind == "purge", WebSubJob.topic_key == digest(name), WebSubJob.topic == name,
+            true() if failed else WebSubJob.due <= now if due <= now else WebSubJob.due == due)
+            .order_by(WebSubJob.id).limit(1).with_for_update(skip_locked=True)).first()
+        if waiting is not None:
+            merged = _fold(frozenset((waiting.purge_keys or "").split()) | keys)
+            session.execute(update(WebSubJob).where(WebSubJob.id == waiting.id)
+                            .values(purge_keys=merged, revision=WebSubJob.revision + 1))
+        else:
+            session.add(WebSubJob(kind="purge", topic=name, topic_key=digest(name), purge_keys=_fold(keys),
+                                  callback_host=callback_host(purge.url(target, app.config.get("CDN_PURGE_APIS"))),
+                                  revision=0, attempts=int(failed), due=due, created=now))
+    wake_after_commit(app, session)
+
+
+def _fold(keys: frozenset[str]) -> str:
+    """The keys as one field, sorted; past MOST_PAGES article pages, the key of them all."""
+    pages = {key for key in keys if key.startswith(surrogate.ARTICLES_KEY + "/")}
+    if len(pages) > MOST_PAGES:
+        keys = (keys - pages) | {surrogate.ARTICLES_KEY}
+    return " ".join(sorted(keys))
 
 
 def expand(app: Flask, session: Session, scope: Scope, now: dt.datetime, origin: str | None = None) -> bool:
@@ -327,3 +377,12 @@ def init_app(app: Flask) -> None:
         record_changes(app, session, due, now)
 
     changes.listen(app, changes.Stage.WEBSUB, changed, due=scheduled)
+
+    def pages(session: Session, changed: Iterable[tuple[str, dt.datetime]], now: dt.datetime) -> None:
+        by_instant: dict[dt.datetime, set[str]] = {}
+        for key, instant in changed:
+            by_instant.setdefault(max(instant, now), set()).add(surrogate.article_key(key))
+        for instant, keys in sorted(by_instant.items()):
+            record_purges(app, session, keys, instant, now)
+
+    changes.listen_pages(app, pages)

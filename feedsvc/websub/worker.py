@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from feedsvc import metrics
 from feedsvc.feeds import service
-from feedsvc.feeds.surrogate import scope_key
+from feedsvc.feeds.surrogate import PurgeTarget, scope_key
 from feedsvc.store import db, site
 from feedsvc.store.models import WebSubJob, WebSubSubscription, WebSubTopic
 from feedsvc.store.scopes import Scope
@@ -58,7 +58,10 @@ class Plan:
     request: Request | None
     decision: Decision | None = None  # decided without sending anything
     challenge: str | None = None  # verification of intent
-    purges: tuple[Request, ...] = ()  # a change: the shared caches to purge before it is expanded
+    # A change or a purge: the shared caches' purges (a cache's may take several requests),
+    # and, for a change, the caches skipped (not answering lately), for a purge job of their own.
+    purges: tuple[tuple[PurgeTarget, Request], ...] = ()
+    skipped: tuple[PurgeTarget, ...] = ()
 
 
 FAILING_FOR = 300.0  # seconds a host that gave no answer shares one share with the others
@@ -309,9 +312,9 @@ class Worker:
             held, host, kind = job.id, job.callback_host, job.kind
             try:
                 plan = self._prepare(session, job)
-                reply = self._send(plan)
+                reply, failed = self._send(plan)
                 self._heard(host, reply)
-                settled = self._settle(session, job, plan, reply)
+                settled = self._settle(session, job, plan, reply, failed)
             finally:
                 self._release(held, host)
         _count(settled)  # committed
@@ -332,30 +335,43 @@ class Worker:
                 self._release(job.id, host)
                 raise
         try:
-            reply = self._send(plan)
+            reply, failed = self._send(plan)
             self._heard(host, reply)
             # Threads take turns here rather than in SQLite, whose busy handler waits by
             # sleeping (up to 100 ms a try): contended, that halved the delivery rate.
             with self._write_lock:
                 settled = db.run_write(self.engine, lambda s: self._settle(
-                    s, s.get(WebSubJob, plan.job.id), plan, reply))
+                    s, s.get(WebSubJob, plan.job.id), plan, reply, failed))
         finally:
             self._release(plan.job.id, host)
         _count(settled)  # committed
         return kind
 
-    def _send(self, plan: Plan) -> Reply | None:
+    def _send(self, plan: Plan) -> tuple[Reply | None, frozenset[PurgeTarget]]:
         """Send the plan's request, or its purges: every one of them, each cache purged as
-        soon as it can be; the reply of the first that failed, else of the last."""
+        soon as it can be; the reply of the first that failed, else of the last, and the
+        caches whose purge failed."""
         if plan.request is not None:
-            return self.sender.send(plan.request)
-        failed, reply = None, None
-        for request in plan.purges:
+            return self.sender.send(plan.request), frozenset()
+        first_failure, reply, failed = None, None, set()
+        for target, request in plan.purges:
+            if target in failed:
+                continue  # the rest of its keys go with the retry
             reply = self.sender.send(request)
-            if failed is None and not _outcome(plan, reply).ok:
-                failed = dataclasses.replace(
+            if plan.job.kind == "change":  # a purge job's own host is heard by the caller
+                self._heard(outbox.callback_host(request.url), reply)
+            if not _outcome(plan, reply).ok:
+                failed.add(target)
+                first_failure = first_failure or dataclasses.replace(
                     reply, error=f"purge {request.url}: {reply.error or f'HTTP {reply.status}'}")
-        return failed or reply
+        return first_failure or reply, frozenset(failed)
+
+    def _purges(self, targets: tuple[PurgeTarget, ...],
+                keys: tuple[str, ...]) -> tuple[tuple[PurgeTarget, Request], ...]:
+        """The requests that purge ``keys`` at each of ``targets``, with the cache each is for."""
+        apis = self.app.config.get("CDN_PURGE_APIS")
+        return tuple((target, request) for target in targets
+                     for request in purge.requests((target,), keys, os.environ, apis))
 
     def _prepare(self, session: Session, job: WebSubJob) -> Plan:
         now, config = site.now(self.app), self.app.config
@@ -374,10 +390,23 @@ class Worker:
         if job.kind == "change":  # expanded in _settle, in the transaction that settles it
             # The scope's surrogate key purged first (CDN_PURGE), so that a subscriber that
             # refetches on the notification gets the new bytes from the cache, not the old.
+            # A cache that has not answered lately is left to a purge job: it would only hold
+            # the notification up for its timeout.
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
-            purges = purge.requests(config["CDN_PURGE"], (scope_key(scope),), os.environ,
-                                    config.get("CDN_PURGE_APIS"))
-            return Plan(seen, job.revision, None, Decision("done", reason="expanded"), purges=tuple(purges))
+            with self._claim_lock:
+                clock = time.monotonic()
+                failing = {host for host, until in self._failing.items() if until > clock}
+            apis = config.get("CDN_PURGE_APIS")
+            skipped = tuple(target for target in config["CDN_PURGE"]
+                            if outbox.callback_host(purge.url(target, apis)) in failing)
+            answering = tuple(target for target in config["CDN_PURGE"] if target not in skipped)
+            return Plan(seen, job.revision, None, Decision("done", reason="expanded"),
+                        purges=self._purges(answering, (scope_key(scope),)), skipped=skipped)
+        if job.kind == "purge":
+            target = next((t for t in config["CDN_PURGE"] if str(t) == job.topic), None)
+            if target is None:
+                return Plan(seen, job.revision, None, Decision("give_up", reason="no longer in CDN_PURGE"))
+            return Plan(seen, job.revision, None, purges=self._purges((target,), tuple((job.purge_keys or "").split())))
         if job.kind == "publish":
             hub = config["WEBSUB_HUB"]
             if not hub:
@@ -428,34 +457,32 @@ class Worker:
         return body, row.content_type
 
     def _settle(self, session: Session, job: WebSubJob | None, plan: Plan,
-                reply: Reply | None) -> Settled | None:
+                reply: Reply | None, failed: frozenset[PurgeTarget] = frozenset()) -> Settled | None:
         """Carry out the plan for ``job`` in ``session``; a delivery's outcome, to count once
-        the transaction has committed."""
+        the transaction has committed. ``failed``: the caches whose purge failed."""
         if job is None:
             return None  # removed while it was sent (an unsubscription)
         now = site.now(self.app)
+        if job.kind == "purge":
+            self._settle_purge(session, job, plan, _outcome(plan, reply), now)
+            return None
         if job.kind == "change":
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
-            if plan.purges:
+            if failed or plan.skipped:
+                # Retried on their own, with the hub's backoff (at least once, for a day); the
+                # notification does not wait for them: a delivery carries the new document.
                 outcome = _outcome(plan, reply)
-                if not outcome.ok:
-                    if job.attempts == 0:
-                        # Its day of retries counts from its first attempt: the change of an
-                        # embargoed article is written long before it comes due.
-                        job.created = now
-                    seen = dataclasses.replace(plan.job, created=job.created)
-                    decision = next_attempt(seen, outcome, now, self.policy)
-                    if decision.action == "retry" and decision.at is not None:
-                        # Notified only once purged (at least once, with the hub's backoff).
-                        job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
-                        return None
-                    # A day of failures: notify anyway; the cache's own lifetime (CDN_MAX_AGE) ends it.
-                    self.app.logger.error("cdn: gave up purging %s: %s", scope, decision.reason)
-                elif job.revision != plan.revision:
-                    # A write was folded in after the purge (SQLite): a cache may have refetched
-                    # before it, so purge again before notifying anyone.
-                    job.due = now
-                    return None
+                retry = next_attempt(dataclasses.replace(plan.job, kind="purge", attempts=0, created=now),
+                                     outcome, now, self.policy).at or now
+                keys = (scope_key(scope),)
+                outbox.record_purges(self.app, session, keys, retry, now, sorted(failed, key=str), failed=True)
+                outbox.record_purges(self.app, session, keys, now, now, plan.skipped, failed=True)
+                self.app.logger.warning("cdn: purging %s: %s; trying again", scope, outcome.describe())
+            if plan.purges and job.revision != plan.revision:
+                # A write was folded in after the purge (SQLite): a cache may have refetched
+                # before it, so purge again before notifying anyone.
+                job.due = now
+                return None
             try:
                 with session.begin_nested():  # folded changes included: it reads what is committed now
                     queued = outbox.expand(self.app, session, scope, now, job.topic or None)
@@ -495,6 +522,28 @@ class Worker:
             return None
         waited = (now - job.created).total_seconds() if decision.action == "done" else None
         return Settled(decision.action, waited)
+
+    def _settle_purge(self, session: Session, job: WebSubJob, plan: Plan, outcome: Outcome,
+                      now: dt.datetime) -> None:
+        """A purge job: done (sent again if keys were folded in meanwhile), retried with the
+        hub's backoff for a day from its first attempt, or given up (the cache's own lifetime,
+        CDN_MAX_AGE, ends what it holds)."""
+        if plan.decision is None and outcome.ok:
+            if job.revision != plan.revision:
+                job.due, job.attempts, job.last_error = now, 0, None
+                return
+        elif plan.decision is None:
+            if job.attempts == 0:
+                job.created = now  # an embargo's purge is written long before it comes due
+            decision = next_attempt(dataclasses.replace(plan.job, created=job.created), outcome, now, self.policy)
+            if decision.action == "retry" and decision.at is not None:
+                job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
+                return
+            self.app.logger.error("cdn: gave up purging %s at %s: %s", job.purge_keys, job.topic, decision.reason)
+        else:
+            self.app.logger.warning("cdn: purge of %s at %s dropped: %s", job.purge_keys, job.topic,
+                                    plan.decision.reason)
+        session.delete(job)
 
     def _verified(self, session: Session, job: WebSubJob) -> None:
         """The subscriber confirmed: activate, renew or end its subscription."""
