@@ -47,7 +47,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 log = logging.getLogger(__name__)
 
 ROUTES = ("feed", "page", "api", "websub", "health", "other")  # the route label's (accesslog.Routes)
-JOB_KINDS = ("change", "verify", "deliver", "publish")  # the kinds of models.WebSubJob
+JOB_KINDS = ("change", "verify", "deliver", "publish", "purge")  # the kinds of models.WebSubJob
 JOB_STATES = ("due", "waiting")  # due now, or waiting for a retry or a scheduled article
 
 

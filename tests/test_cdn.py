@@ -577,3 +577,162 @@ def test_an_imported_embargo_is_purged_and_notified_at_its_instant(purge_app: Fl
     assert recorder.purged() == ["articles/later", "sections/world", "site"]
     delivered = [r for r in recorder.requests if r.method == "POST"]
     assert len(delivered) == 1 and b"later" in delivered[0].body
+
+
+def purge_jobs(app: Flask) -> list[tuple[str | None, dt.datetime, int]]:
+    with Session(db.get_engine(app)) as session:
+        return [(j.purge_keys, j.due, j.attempts) for j in session.scalars(
+            select(WebSubJob).where(WebSubJob.kind == "purge").order_by(WebSubJob.id))]
+
+
+def test_a_failed_purge_never_waits_for_an_embargos_instant(purge_app: Flask, purge_api: Api,
+                                                           recorder: Recorder, clock: Clock) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    due = clock.now + dt.timedelta(days=7)
+    purge_api.put("later", make_article(key="later", topics=[], authors=[], published=due.isoformat(),
+                                        updated=None))  # its page's purge waits a week
+    worker.run_once()
+    recorder.purge_status = 503
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    worker.run_once()
+    recorder.purge_status = 200
+    recorder.requests.clear()
+    clock.advance(hours=2)  # past any backoff
+    worker.run_once()
+    assert recorder.purged() == ["articles/a", "sections/world", "site"]
+    assert purge_jobs(purge_app) == [("articles/later", due, 0)]  # the embargo's, untouched
+
+
+def test_a_scheduled_articles_page_is_purged_at_no_instant_but_its_own(purge_app: Flask, purge_api: Api,
+                                                                       recorder: Recorder, clock: Clock) -> None:
+    """Deleted before its instant, or moved later: a purge at the old instant would tell an
+    observer of the cache that the key held something scheduled then."""
+    worker = Worker(purge_app, recorder, threads=1)
+    due = clock.now + dt.timedelta(hours=1)
+    for key in ("gone", "moved"):
+        purge_api.put(key, make_article(key=key, topics=[], authors=[], published=due.isoformat(), updated=None))
+    assert purge_api.client.delete("/api/articles/gone", headers=purge_api.headers).status_code == 204
+    purge_api.patch("moved", {"published": (due + dt.timedelta(days=1)).isoformat()})
+    clock.set(due)
+    worker.run_once()
+    assert not {"articles/gone", "articles/moved"} & set(recorder.purged())
+    clock.set(due + dt.timedelta(days=1))
+    worker.run_once()
+    assert "articles/moved" in recorder.purged() and "articles/gone" not in recorder.purged()
+
+
+def test_an_imported_tombstone_of_a_public_article_purges_its_page(purge_app: Flask, purge_api: Api,
+                                                                     recorder: Recorder, clock: Clock,
+                                                                     tmp_path: Path) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    worker.run_once()
+    recorder.requests.clear()
+    later = clock.now + dt.timedelta(days=1)  # the line also moves published later than its deletion
+    record = make_article(key="a", topics=[], authors=[], published=later.isoformat(), updated=None)
+    source = tmp_path / "t.jsonl"
+    source.write_text(json.dumps(record | {"deleted": clock.now.isoformat()}) + "\n")
+    assert purge_app.test_cli_runner().invoke(args=["import", "--quiet", str(source)]).exit_code == 0
+    assert purge_api.client.get("/articles/a").status_code != 200
+    worker.run_once()
+    assert "articles/a" in recorder.purged()
+
+
+def test_purge_jobs_are_in_the_backlog_metric(purge_app: Flask, purge_api: Api, clock: Clock) -> None:
+    from feedsvc import metrics
+    from feedsvc.websub import outbox
+    due = clock.now + dt.timedelta(hours=1)
+    purge_api.put("later", make_article(key="later", topics=[], authors=[], published=due.isoformat(), updated=None))
+    read = outbox.backlog_reader(purge_app)
+    assert read().jobs.get(("purge", "waiting")) == 1
+    family = next(metrics._BacklogCollector(read).collect())
+    assert ("purge", "waiting") in {(s.labels["kind"], s.labels["state"]) for s in family.samples}
+
+
+def test_keys_that_join_a_purge_on_its_last_attempt_get_a_day_of_their_own(
+        purge_app: Flask, purge_api: Api, recorder: Recorder, clock: Clock) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    recorder.purge_status = 503
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    start = clock.now
+    worker.run_once()
+    clock.set(start + dt.timedelta(days=1, seconds=-1))  # its last attempt
+    send = recorder.send
+    wrote = []
+
+    def send_and_write(request: Request) -> Reply:  # a write lands while that attempt is on the wire
+        if request.method == "PURGE" and not wrote:
+            wrote.append(True)
+            assert purge_api.put("b", make_article(key="b", topics=[], authors=[])).status_code in (200, 201)
+        return send(request)
+
+    recorder.send = send_and_write  # type: ignore[method-assign]
+    worker.run_once()
+    recorder.send = send  # type: ignore[method-assign]
+    recorder.purge_status = 200
+    recorder.requests.clear()
+    for _ in range(5):
+        clock.advance(seconds=3601)
+        worker.run_once()
+    assert "articles/b" in recorder.purged()
+
+
+def test_purges_while_a_cache_fails_are_gathered_into_one_job(purge_app: Flask, purge_api: Api,
+                                                              recorder: Recorder, clock: Clock) -> None:
+    """One job for the failing cache, each change bringing it forward (a recovered cache is
+    purged at once), never one job per change."""
+    worker = Worker(purge_app, recorder, threads=1)
+    recorder.purge_status = 503
+    purge_api.put("a", make_article(key="a", topics=[], authors=[]))
+    worker.run_once()
+    recorder.requests.clear()
+    for n in range(5):
+        purge_api.put(f"k{n}", make_article(key=f"k{n}", topics=[], authors=[]))
+        clock.advance(seconds=1)
+        worker.run_once()
+    jobs = purge_jobs(purge_app)
+    assert len(jobs) == 1 and {f"articles/k{n}" for n in range(5)} <= set((jobs[0][0] or "").split())
+    assert len([r for r in recorder.requests if r.method == "PURGE"]) <= 5
+    recorder.purge_status = 200
+    purge_api.put("last", make_article(key="last", topics=[], authors=[]))
+    worker.run_once()
+    assert {"articles/a", "articles/last", "articles/k4"} <= set(recorder.purged())
+    assert purge_jobs(purge_app) == []
+
+
+def test_pages_asked_with_parameters_they_do_not_read_are_not_kept(cdn_api: Api) -> None:
+    cdn_api.put("a", make_article(key="a"))
+    for url in ("/?x=1", "/articles/a?utm_source=feed", "/sections/world/?q=z", "/feeds?cursor=1"):
+        page = cdn_api.client.get(url)
+        assert page.status_code in (200, 400) and page.headers["Cache-Control"] == "no-cache"
+        assert not {"xkey", "CDN-Cache-Control", "Surrogate-Control"} & set(page.headers.keys())
+
+
+def test_0007_goes_down_and_up_again(purge_app: Flask, purge_api: Api, clock: Clock) -> None:
+    from alembic import command
+    from alembic.config import Config
+    due = clock.now + dt.timedelta(hours=1)
+    purge_api.put("later", make_article(key="later", topics=[], authors=[], published=due.isoformat(), updated=None))
+    engine = db.get_engine(purge_app)
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    db.upgrade(engine)
+    assert purge_jobs(purge_app) == []  # dropped with their keys; the change jobs stay
+
+
+def test_an_imported_tombstone_of_a_scheduled_article_is_purged_at_no_instant(
+        purge_app: Flask, purge_api: Api, recorder: Recorder, clock: Clock, tmp_path: Path) -> None:
+    worker = Worker(purge_app, recorder, threads=1)
+    due = clock.now + dt.timedelta(hours=1)
+    record = make_article(key="later", topics=[], authors=[], published=due.isoformat(), updated=None)
+    purge_api.put("later", record)
+    source = tmp_path / "t.jsonl"
+    source.write_text(json.dumps(record | {"deleted": clock.now.isoformat()}) + "\n")
+    assert purge_app.test_cli_runner().invoke(args=["import", "--quiet", str(source)]).exit_code == 0
+    worker.run_once()
+    clock.set(due)
+    worker.run_once()
+    assert "articles/later" not in recorder.purged() and purge_jobs(purge_app) == []

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from feedsvc.store.scopes import Scope
+from feedsvc.store.slugs import MAX_KEY
 
 SITE_KEY = "site"
 # Cloudflare takes tags of at most 1024 characters; a key stays far below it (a long slug by its hash).
@@ -39,10 +40,10 @@ def scope_key(scope: Scope) -> str:
     return _named(scope.kind, scope.slug or "")
 
 
-def _named(prefix: str, name: str) -> str:
+def _named(prefix: str, name: str, longest: int = _LONGEST) -> str:
     """``prefix/name``, the name percent-encoded; a long one by its hash."""
     key = f"{prefix}/{quote(name, safe='')}"
-    if len(key) > _LONGEST:
+    if len(key) > longest:
         key = f"{prefix}/~{hashlib.sha256(key.encode()).hexdigest()[:40]}"
     return key
 
@@ -50,9 +51,14 @@ def _named(prefix: str, name: str) -> str:
 ARTICLES_KEY = "articles"
 
 
+_ARTICLE_PREFIX = ARTICLES_KEY + "/"
+
+
 def article_key(key: str) -> str:
-    """The surrogate key of the page of the article whose key is ``key`` (see the module docstring)."""
-    return _named(ARTICLES_KEY, key)
+    """The surrogate key of the page of the article whose key is ``key`` (see the module
+    docstring). An article's key (``[A-Za-z0-9._~-]{1,200}``) is kept whole, readable in a
+    cache's tools; only a longer URL's is hashed."""
+    return _named(ARTICLES_KEY, key, len(_ARTICLE_PREFIX) + MAX_KEY)
 
 
 def page_keys(key: str) -> tuple[str, ...]:

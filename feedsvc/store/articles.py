@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
 from feedsvc.store import db, payload, visibility
-from feedsvc.store.changes import due_scopes, pages_of, public_scopes_of
+from feedsvc.store.changes import due_scopes, pages_of, public_scopes_of, scheduled_for, withdrawn_of
 from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
 from feedsvc.store.params import Cursor
 from feedsvc.store.payload import Byline, Image
@@ -107,6 +107,7 @@ class Saved:
     touched: frozenset[Scope] = frozenset()  # scopes changed in public, before and after
     due: dict[Scope, dt.datetime] = field(default_factory=dict)  # an embargoed one's scopes
     pages: tuple[tuple[str, dt.datetime], ...] = ()  # its page: (key, instant it changes)
+    withdrawn: tuple[tuple[str, dt.datetime], ...] = ()  # (key, instant it no longer changes)
 
 
 def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
@@ -133,20 +134,22 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
         before = public_scopes_of(article, now)
         created = _create(session, key, fields, now, authority, article, uid)
-        return _saved(created, True, before, now)
+        return _saved(created, True, before, None, now)
     state = _state(article)
     target = _target(state, fields, replace)
     if target == state:
         return Saved(article, False, False)
-    before = public_scopes_of(article, now)
+    before, scheduled = public_scopes_of(article, now), scheduled_for(article, now)
     _apply(session, article, target)
     article.modified = now
-    return _saved(article, False, before, now)
+    return _saved(article, False, before, scheduled, now)
 
 
-def _saved(article: Article, created: bool, before: frozenset[Scope], now: dt.datetime) -> Saved:
+def _saved(article: Article, created: bool, before: frozenset[Scope], scheduled: dt.datetime | None,
+           now: dt.datetime) -> Saved:
     touched, due = before | public_scopes_of(article, now), due_scopes(article, now)
-    return Saved(article, created, True, touched, due, pages_of(article, touched, due, now))
+    return Saved(article, created, True, touched, due, pages_of(article, touched, due, now),
+                 withdrawn_of(article, scheduled))
 
 
 # What an article holds where nothing was given: the creation defaults, and what a PUT resets.

@@ -22,8 +22,10 @@ from feedsvc.store.scopes import Scope, scopes_of
 Listener = Callable[[Session, frozenset[Scope], dt.datetime], None]
 # Called as listener(session, {scope: instant}, now) for scheduled articles written.
 DueListener = Callable[[Session, Mapping[Scope, dt.datetime], dt.datetime], None]
-# Called as listener(session, [(article key, instant its page changes)], now).
-PageListener = Callable[[Session, Iterable[tuple[str, dt.datetime]], dt.datetime], None]
+# Called as listener(session, pages, withdrawn, now): [(article key, instant its page
+# changes)], and [(article key, instant)] at which a page no longer changes.
+Pages = tuple[tuple[str, dt.datetime], ...]
+PageListener = Callable[[Session, Pages, Pages, dt.datetime], None]
 
 
 def public_scopes_of(article: Article | None, now: dt.datetime) -> frozenset[Scope]:
@@ -32,11 +34,24 @@ def public_scopes_of(article: Article | None, now: dt.datetime) -> frozenset[Sco
 
 
 def pages_of(article: Article, touched: frozenset[Scope], due: Mapping[Scope, dt.datetime],
-             now: dt.datetime) -> tuple[tuple[str, dt.datetime], ...]:
+             now: dt.datetime) -> Pages:
     """When the article's page changes: now if it is or was public (``touched``, its public
     scopes before and after), and at its instant if it is embargoed (``due``). An embargoed
     article's page changes at no other moment: a purge of it now would tell that it exists."""
     return (((article.key, now),) if touched else ()) + (((article.key, article.published),) if due else ())
+
+
+def scheduled_for(article: Article | None, now: dt.datetime) -> dt.datetime | None:
+    """The instant a live embargoed article comes due; None for any other."""
+    return article.published if article is not None and visibility.status(article, now) == "scheduled" else None
+
+
+def withdrawn_of(article: Article, scheduled_before: dt.datetime | None) -> Pages:
+    """The instant at which the article's page no longer changes: the one it was scheduled for
+    before a write that deleted it or moved it (pages_of gives the new one)."""
+    if scheduled_before is None or (article.deleted is None and article.published == scheduled_before):
+        return ()
+    return ((article.key, scheduled_before),)
 
 
 def due_scopes(article: Article, now: dt.datetime) -> dict[Scope, dt.datetime]:
@@ -71,16 +86,17 @@ def listen_pages(app: Flask, listener: PageListener) -> None:
 
 def record(app: Flask, session: Session, scopes: Iterable[Scope], now: dt.datetime,
            due: Mapping[Scope, dt.datetime] | None = None,
-           pages: Iterable[tuple[str, dt.datetime]] = ()) -> None:
+           pages: Iterable[tuple[str, dt.datetime]] = (), withdrawn: Iterable[tuple[str, dt.datetime]] = ()) -> None:
     """Tell every listener which scopes a write changed in public (before and after together),
     and, apart, the scopes of embargoed articles it wrote, which change nothing public yet:
     telling those to the public side (a new version, a new render) would tell it they exist.
-    ``pages`` are the article pages it changed, each with the instant it changes (pages_of)."""
+    ``pages`` are the article pages it changed, each with the instant it changes (pages_of);
+    ``withdrawn`` the instants at which pages of embargoed articles no longer change (withdrawn_of)."""
     touched = frozenset(scopes)
-    pages = tuple(pages)
-    if pages:
+    changed, taken_back = tuple(pages), tuple(withdrawn)
+    if changed or taken_back:
         for page_listener in app.extensions.get("feedsvc.page_listeners", []):
-            page_listener(session, pages, now)
+            page_listener(session, changed, taken_back, now)
     if not touched and not due:
         return
     session.flush()

@@ -108,6 +108,7 @@ class _Notice:
     touched: set[changes.Scope] = field(default_factory=set)
     due: dict[dt.datetime, set[changes.Scope]] = field(default_factory=dict)
     pages: list[tuple[str, dt.datetime]] = field(default_factory=list)
+    withdrawn: list[tuple[str, dt.datetime]] = field(default_factory=list)
 
     def add(self, saved: articles.Saved) -> None:
         # A bulk load bumps the scopes of embargoed articles too: simpler, and no reader is
@@ -116,9 +117,10 @@ class _Notice:
         for scope, instant in saved.due.items():
             self.due.setdefault(instant, set()).add(scope)
         self.pages += saved.pages
+        self.withdrawn += saved.withdrawn
 
     def record(self, app: Flask, session: Session, now: dt.datetime) -> None:
-        changes.record(app, session, self.touched, now, pages=self.pages)
+        changes.record(app, session, self.touched, now, pages=self.pages, withdrawn=self.withdrawn)
         for instant, scopes in sorted(self.due.items()):
             changes.record(app, session, (), now, dict.fromkeys(scopes, instant))
 
@@ -263,9 +265,13 @@ def _write_record(session: Session, record: Record, now: dt.datetime, authority:
     if record.deleted is not None and article.deleted is None:
         article.deleted = record.deleted
         article.modified = now
-        public = article.published <= now  # one never public: no purge, no change at its instant
+        # Public before or now: its page changes; one never public: no purge, nothing at its
+        # instant (nor at the one it had before this line).
+        public = bool(saved.touched) or article.published <= now
+        scheduled = article.published if article.published > now else None
         saved = articles.Saved(article, saved.created, True, saved.touched | changes.scopes_of(article),
-                               {}, ((article.key, now),) if public else ())
+                               {}, ((article.key, now),) if public else (),
+                               saved.withdrawn + changes.withdrawn_of(article, scheduled))
         outcome = "deleted"
     session.flush()  # a row the database refuses fails here, inside the record's savepoint
     notice.add(saved)

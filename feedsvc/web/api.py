@@ -146,7 +146,7 @@ def _save(key: str | None, data: Any, *, replace: bool, partial: bool, must_exis
         saved = articles.save_article(session, chosen, fields, now=now, authority=authority,
                                       replace=replace, if_match=_if_match(session, chosen, must_exist),
                                       must_exist=must_exist, must_not_exist=must_not_exist)
-        changes.record(app, session, saved.touched, now, saved.due, saved.pages)
+        changes.record(app, session, saved.touched, now, saved.due, saved.pages, saved.withdrawn)
         return saved
 
     return db.run_write(db.get_engine(), work)
@@ -195,9 +195,12 @@ def delete(key: str) -> Response:
     app, now = current_app._get_current_object(), site.now()  # type: ignore[attr-defined]
 
     def work(session: Session) -> Article:
-        article = articles.delete_article(session, key, now=now, if_match=_if_match(session, key, True))
+        if_match = _if_match(session, key, True)
+        scheduled = changes.scheduled_for(articles.get_article(session, key), now)
+        article = articles.delete_article(session, key, now=now, if_match=if_match)
         touched = changes.public_scopes_of(article, now)
-        changes.record(app, session, touched, now, pages=changes.pages_of(article, touched, {}, now))
+        changes.record(app, session, touched, now, pages=changes.pages_of(article, touched, {}, now),
+                       withdrawn=changes.withdrawn_of(article, scheduled))
         return article
 
     db.run_write(db.get_engine(), work)

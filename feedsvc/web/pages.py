@@ -289,12 +289,19 @@ def _validate_pages(response: Response) -> Response:
     return response
 
 
+# The parameters each page reads; with any other, a page is not kept at the edge.
+_PAGE_PARAMS = {"pages.home": {"cursor"}, "pages.scope_page": {"cursor"}, "pages.feeds": {"q"}}
+
+
 def _surrogate_keys(status: int) -> tuple[str, ...]:
     """What a page shows, as surrogate keys (feeds/surrogate.py), for the answers a cache may
     keep until a change purges them: a page (200, 304), and an article's 404 or 410, which
     its key's purge ends when it is published (its key is its URL's: it says nothing the URL
-    did not, the same for a scheduled article as for none). Other errors: none."""
+    did not, the same for a scheduled article as for none). Other errors, and a page asked
+    with a parameter it does not read: none."""
     endpoint, args = request.endpoint, request.view_args or {}
+    if not set(request.args) <= _PAGE_PARAMS.get(endpoint or "", set()):
+        return ()  # a query string of the visitor's own: not one more object for the edge to keep
     if endpoint == "pages.article" and status in (200, 304, 404, 410):
         # An error page lists the sections: the site's key too.
         return surrogate.page_keys(args["key"]) + (() if status < 400 else (surrogate.SITE_KEY,))

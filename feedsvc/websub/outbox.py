@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Flask, has_request_context, request
-from sqlalchemy import event, func, insert, select, true, tuple_, update
+from sqlalchemy import and_, event, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from feedsvc import metrics
@@ -153,10 +153,12 @@ def record_purges(app: Flask, session: Session, keys: Iterable[str], due: dt.dat
     per-host limit holds for purges too) and the keys (``purge_keys``). A purge already
     waiting for the same cache and due by then (or at the same instant) takes the keys in and
     its revision moves, as a change does (record_changes); past MOST_PAGES article pages it
-    purges every article page instead. ``failed``: keys a change could not purge, to try
-    again at ``due`` (its backoff) — or with any purge of that cache still waiting to go out,
-    whenever that is: a cache that is down gathers one job, not one per change. Nothing is
-    written without CDN_PURGE.
+    purges every article page instead. A purge due now (or ``failed``: keys a change could not
+    purge, to try again at ``due``, its backoff) also joins the cache's purge that is backing
+    off, which a purge due now brings forward: a cache that is down gathers one job, not one
+    per change, and one that is back is purged at the next change. An embargo's purge joins
+    only those due at the same instant, and nothing joins it. Nothing is written without
+    CDN_PURGE.
     """
     keys = frozenset(keys)
     chosen = tuple(app.config["CDN_PURGE"] if targets is None else targets)
@@ -164,19 +166,38 @@ def record_purges(app: Flask, session: Session, keys: Iterable[str], due: dt.dat
         return
     for target in chosen:
         name = str(target)
-        waiting = session.execute(select(WebSubJob.id, WebSubJob.purge_keys).where(
-            WebSubJob.kind == "purge", WebSubJob.topic_key == digest(name), WebSubJob.topic == name,
-            true() if failed else WebSubJob.due <= now if due <= now else WebSubJob.due == due)
+        if due > now and not failed:  # an embargo's: only with others due at that instant
+            joins = and_(WebSubJob.attempts == 0, WebSubJob.due == due)
+        else:  # due now, or backing off (the cache is failing): never an embargo's, early
+            joins = or_(WebSubJob.due <= now, WebSubJob.attempts > 0)
+        waiting = session.execute(select(WebSubJob.id, WebSubJob.purge_keys, WebSubJob.due).where(
+            WebSubJob.kind == "purge", WebSubJob.topic_key == digest(name), WebSubJob.topic == name, joins)
             .order_by(WebSubJob.id).limit(1).with_for_update(skip_locked=True)).first()
         if waiting is not None:
+            # Keys due sooner bring the job forward: none waits longer than its own due.
             merged = _fold(frozenset((waiting.purge_keys or "").split()) | keys)
             session.execute(update(WebSubJob).where(WebSubJob.id == waiting.id)
-                            .values(purge_keys=merged, revision=WebSubJob.revision + 1))
+                            .values(purge_keys=merged, revision=WebSubJob.revision + 1, due=min(waiting.due, due)))
         else:
             session.add(WebSubJob(kind="purge", topic=name, topic_key=digest(name), purge_keys=_fold(keys),
                                   callback_host=callback_host(purge.url(target, app.config.get("CDN_PURGE_APIS"))),
                                   revision=0, attempts=int(failed), due=due, created=now))
     wake_after_commit(app, session)
+
+
+def withdraw_purge(session: Session, key: str, instant: dt.datetime) -> None:
+    """Take ``key`` out of the purges waiting for an embargo's ``instant`` (every cache's): its
+    article was deleted or moved, and a purge of its page then would tell an observer of the
+    cache that the key held something scheduled for that instant. A purge folded into every
+    article page's key (MOST_PAGES) names no article, and stays."""
+    for job in session.scalars(select(WebSubJob).where(
+            WebSubJob.kind == "purge", WebSubJob.due == instant, WebSubJob.attempts == 0)
+            .with_for_update(skip_locked=True)):
+        kept = [name for name in (job.purge_keys or "").split() if name != key]
+        if not kept:
+            session.delete(job)
+        else:
+            job.purge_keys = " ".join(kept)
 
 
 def _fold(keys: frozenset[str]) -> str:
@@ -378,7 +399,11 @@ def init_app(app: Flask) -> None:
 
     changes.listen(app, changes.Stage.WEBSUB, changed, due=scheduled)
 
-    def pages(session: Session, changed: Iterable[tuple[str, dt.datetime]], now: dt.datetime) -> None:
+    def pages(session: Session, changed: changes.Pages, withdrawn: changes.Pages, now: dt.datetime) -> None:
+        if not app.config["CDN_PURGE"]:
+            return
+        for key, instant in withdrawn:
+            withdraw_purge(session, surrogate.article_key(key), instant)
         by_instant: dict[dt.datetime, set[str]] = {}
         for key, instant in changed:
             by_instant.setdefault(max(instant, now), set()).add(surrogate.article_key(key))

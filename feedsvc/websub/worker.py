@@ -475,9 +475,10 @@ class Worker:
                 retry = next_attempt(dataclasses.replace(plan.job, kind="purge", attempts=0, created=now),
                                      outcome, now, self.policy).at or now
                 keys = (scope_key(scope),)
-                outbox.record_purges(self.app, session, keys, retry, now, sorted(failed, key=str), failed=True)
-                outbox.record_purges(self.app, session, keys, now, now, plan.skipped, failed=True)
-                self.app.logger.warning("cdn: purging %s: %s; trying again", scope, outcome.describe())
+                outbox.record_purges(self.app, session, keys, retry, now, (*sorted(failed, key=str), *plan.skipped),
+                                     failed=True)
+                self.app.logger.warning("cdn: purging %s: %s; left to a purge job", scope,
+                                        outcome.describe() if failed else "its caches failed lately")
             if plan.purges and job.revision != plan.revision:
                 # A write was folded in after the purge (SQLite): a cache may have refetched
                 # before it, so purge again before notifying anyone.
@@ -539,8 +540,14 @@ class Worker:
             if decision.action == "retry" and decision.at is not None:
                 job.attempts, job.due, job.last_error = job.attempts + 1, decision.at, decision.reason[:300]
                 return
+            if job.revision != plan.revision:  # keys came in since it was sent: their own day
+                job.attempts, job.created, job.due, job.last_error = 0, now, now, decision.reason[:300]
+                return
             self.app.logger.error("cdn: gave up purging %s at %s: %s", job.purge_keys, job.topic, decision.reason)
-        else:
+        elif job.revision != plan.revision:  # nothing to send then; keys came in since
+            job.due = now
+            return
+        elif plan.decision.action != "done":
             self.app.logger.warning("cdn: purge of %s at %s dropped: %s", job.purge_keys, job.topic,
                                     plan.decision.reason)
         session.delete(job)

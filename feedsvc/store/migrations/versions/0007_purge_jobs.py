@@ -17,10 +17,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("websub_jobs") as batch:
-        batch.add_column(sa.Column("purge_keys", sa.Text(), nullable=True))
+    # In place (SQLite's ALTER TABLE ADD/DROP COLUMN), not a batch copy of the table.
+    op.add_column("websub_jobs", sa.Column("purge_keys", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("websub_jobs") as batch:
-        batch.drop_column("purge_keys")
+    op.execute("DELETE FROM websub_jobs WHERE kind = 'purge'")  # without their keys they mean nothing
+    op.drop_column("websub_jobs", "purge_keys")
