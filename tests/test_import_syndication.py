@@ -8,6 +8,7 @@ language, times without an offset read in a zone, readable keys that stay put on
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -791,3 +792,42 @@ def test_section_options_are_refused_for_json_lines(app: Flask, tmp_path: Path) 
     result = run(app, "import", "--quiet", "--section", "News", str(path))
     assert result.exit_code == 2 and "apply to RSS and Atom feeds" in result.output
     assert exported(app) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=400).filter(str.strip), st.text(max_size=30))
+def test_any_guid_gives_an_id_a_feed_can_carry_and_the_same_each_time(guid: str,
+                                                                     other: str) -> None:
+    uid = syndication.entry_uid(guid, "old.news.example", "news.example")
+    assert payload.check_entry_id(uid) == uid  # absolute, ASCII, at most 300 characters
+    assert syndication.entry_uid(guid, "old.news.example", "news.example") == uid
+    if other != guid and len(uid) < 200:  # short ones are the guid escaped: one guid, one id
+        assert syndication.entry_uid(other, "old.news.example", "news.example") != uid
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.none(), st.builds("https://old.news.example/{}".format, st.text(max_size=60)),
+                 st.text(max_size=60)), st.text(max_size=80))
+def test_any_link_and_title_give_a_readable_key(link: str | None, title: str) -> None:
+    key = syndication.plain_key(link, title)
+    assert payload.check_key(key) == key and any(ch.isalpha() for ch in key)
+
+
+@pytest.mark.validator
+@pytest.mark.skipif(not os.environ.get("FEEDVALIDATOR_DIR"),
+                    reason="set FEEDVALIDATOR_DIR to run the W3C validator")
+def test_imported_entries_make_valid_feeds(app: Flask, tmp_path: Path) -> None:
+    """The ids made from guids, the transliterated keys and the guessed image types: valid."""
+    from test_validator import validate
+
+    document = rss(
+        item(1, '<enclosure url="https://img.example/1.webp"/>'
+                "<dc:creator>Rahim Uddin and Ayesha Rahman</dc:creator>").replace(
+            "<guid>https://old.news.example/?p=1</guid>", '<guid isPermaLink="false">opaque 42/ü</guid>'),
+        "<title>বন্যা</title><link>https://old.news.example/%E0%A6%AC</link>"
+        "<guid>urn:news:বাংলা</guid><pubDate>Sat, 18 Jun 2022 20:17:00 IST</pubDate>")
+    assert load(app, tmp_path, document).exit_code == 0
+    client = app.test_client()
+    for url in ("/feed.atom", "/feed.rss"):
+        errors, _ = validate(client.get(url).data)
+        assert errors == [], (url, errors)

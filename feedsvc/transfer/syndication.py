@@ -99,20 +99,24 @@ def _one_per_id(found: list[Record | Failure]) -> Iterator[Record | Failure | Le
     chosen: dict[str, Record] = {}
     for item in found:
         if isinstance(item, Record):
-            assert item.source is not None
-            held = chosen.get(item.source)
+            held = chosen.get(_identity(item))
             if held is None or _updated(item) > _updated(held):
-                chosen[item.source] = item
+                chosen[_identity(item)] = item
     for item in found:
         if isinstance(item, Record):
-            assert item.source is not None
-            kept = chosen[item.source]
+            kept = chosen[_identity(item)]
             if kept is not item:
                 why = "updated later" if _updated(kept) > _updated(item) else "first of the two"
                 yield LeftOut(item.number, f"the same id as entry {kept.number} ({item.source}), "
                                            f"which is kept ({why})", "entry")
                 continue
         yield item
+
+
+def _identity(record: Record) -> str:
+    """What makes two entries one article: the id it gets (two ids may give one, an IRI and
+    its URI), else its source."""
+    return record.uid or record.source or ""
 
 
 def _updated(record: Record) -> dt.datetime:
@@ -192,11 +196,16 @@ def entry_uid(source_id: str, namespace: str, authority: str) -> str:
             return payload.check_entry_id(candidate)
         except ValueError:
             pass
-    guid = quote(source_id, safe=_TAG_SAFE)
-    uid = f"tag:{authority},2000:guid:{namespace}:{guid}"
+    if len(namespace) > 60:  # a host may be 253 characters long
+        namespace = f"sha256-{_digest(namespace)[:16]}"
+    uid = f"tag:{authority},2000:guid:{namespace}:{quote(source_id, safe=_TAG_SAFE)}"
     if len(uid) > payload.MAX_ID:
-        uid = f"tag:{authority},2000:guid:{namespace}:sha256-{hashlib.sha256(source_id.encode()).hexdigest()}"
+        uid = f"tag:{authority},2000:guid:{namespace}:sha256-{_digest(source_id)}"
     return uid
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # RFC 4151 section 2.1: the specific part is pchar, "/" and "?"; everything else is escaped.
