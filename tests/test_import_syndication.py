@@ -159,14 +159,18 @@ def test_a_feed_that_is_not_well_formed_xml_keeps_its_authors(app: Flask, tmp_pa
                            "<author>sports@old.news.example (Sports Reporter)</author>"),
                    item(2, "<author>a@old.news.example (A)</author><author>Bea</author>"
                            "<dc:creator>Rahim Uddin and Ayesha Rahman</dc:creator>"),
-                   item(3, "<author>c@desk.online (C) & more</author>"))
+                   item(3, "<author>c@desk.online (C) & more</author>"),
+                   item(4, "<author>z@desk.online (Zed)</author>").replace(
+                       "<title>Story 4</title>", "<title>Story 4<br></title>"))
     result = load(app, tmp_path, document)
     assert result.exit_code == 0, result.output
     got = {r["title"]: bylines_of(r) for r in exported(app)}
     assert got == {"Story 1": [("Sports Reporter", "sports@old.news.example")],
                    "Story 2": [("A", "a@old.news.example"), ("Bea", None),
                                ("Rahim Uddin", None), ("Ayesha Rahman", None)],
-                   "Story 3": [("c@desk.online (C) more", None)]}
+                   "Story 3": [("c@desk.online (C) more", None)],
+                   # hidden from the recovering parser in the <br>: feedparser's, checked
+                   "Story 4": [("Zed", "z@desk.online")]}
 
 
 # -- 2. titles and summaries as plain text --------------------------------------------------

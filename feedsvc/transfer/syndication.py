@@ -85,7 +85,10 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
     found: list[Record | Failure] = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            authors = raw_items[number - 1] if raw_items is not None else None
+            # None where the raw reading found none: a recovered document may have hidden
+            # them in a stray element ("<title>b<br></title><author>…"), where feedparser's
+            # loose reading still sees them, and its reading is then checked instead.
+            authors = raw_items[number - 1] or None if raw_items is not None else None
             item: Record | Failure = _record_from_entry(number, entry, feed, authors)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
