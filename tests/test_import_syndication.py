@@ -707,6 +707,12 @@ def test_an_empty_xml_lang_means_no_language(app: Flask, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     assert {t: r["language"] for t, r in by_title(app).items()} == {"Entry 1": "en",
                                                                     "Entry 2": None}
+    document = rss(item(1), item(2), item(3), item(4).replace("<title>", '<title xml:lang="fr">'))
+    document = document.replace("<item><title>Story 2", '<item xml:lang=""><title>Story 2')
+    document = document.replace("<item><title>Story 3", '<item xml:lang="en-GB"><title>Story 3')
+    assert load(app, tmp_path, document, name="rss.xml").exit_code == 0
+    assert {t: r["language"] for t, r in by_title(app).items() if t.startswith("Story")} == {
+        "Story 1": "bn-BD", "Story 2": None, "Story 3": "en-GB", "Story 4": "fr"}
 
 
 @pytest.mark.parametrize("encoding,bom", [("utf-16-le", True), ("utf-16-be", True),

@@ -85,26 +85,32 @@ class RawAuthors:
     channel: list[str | dict[str, str]]
 
 
-def raw_rss_authors(data: bytes) -> RawAuthors | None:
-    """Each RSS item's authors as written, in document order: the raw strings of ``<author>``,
-    ``<dc:creator>`` and ``<itunes:author>`` (the elements feedparser reads as authors), and an
-    ``<atom:author>``'s name, email and uri; and the same elements of the channel itself.
+def read_raw(data: bytes) -> Any:
+    """The document's root element as lxml reads it, or None when even that finds none.
 
-    A document that is not well-formed XML (feedparser then reads it loosely, and splits the
-    strings itself) is read by lxml's recovering parser, as loosely; None when even that finds
-    no root. No entity is resolved and nothing is fetched.
+    A document that is not well-formed XML (feedparser then reads it loosely, and splits
+    author strings itself) is read by lxml's recovering parser, as loosely. No entity is
+    resolved and nothing is fetched.
     """
     parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True,
                              load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(data, parser)
+        return etree.fromstring(data, parser)
     except (etree.XMLSyntaxError, ValueError):
         return None
-    if root is None:
-        return None
-    items = list(root.iter("item")) or list(root.iter(_RSS1_ITEM))
+
+
+def rss_items(root: Any) -> list[Any]:
+    """The RSS 2.0 (or 1.0) items of a document read by read_raw, in document order."""
+    return list(root.iter("item")) or list(root.iter(_RSS1_ITEM))
+
+
+def raw_rss_authors(root: Any) -> RawAuthors:
+    """Each RSS item's authors as written, in document order: the raw strings of ``<author>``,
+    ``<dc:creator>`` and ``<itunes:author>`` (the elements feedparser reads as authors), and an
+    ``<atom:author>``'s name, email and uri; and the same elements of the channel itself."""
     channel = next(iter(root.iter("channel", _RSS1_CHANNEL)), None)
-    return RawAuthors([_authors_of(item) for item in items],
+    return RawAuthors([_authors_of(item) for item in rss_items(root)],
                       _authors_of(channel) if channel is not None else [])
 
 

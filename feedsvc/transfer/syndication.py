@@ -67,10 +67,13 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
         return
     rss = not version.startswith("atom")
     feed_title = _text(parsed.feed, "title") or "News"
-    raw = bylines.raw_rss_authors(data) if rss else None
+    root = bylines.read_raw(data) if rss else None
+    raw = bylines.raw_rss_authors(root) if root is not None else None
     raw_items = raw.items if raw is not None else None
+    languages = _item_languages(root) if root is not None else None
     if raw_items is not None and len(raw_items) != len(parsed.entries):
-        raw_items = None  # not the items feedparser saw: its own reading, checked, instead
+        # Not the items feedparser saw: its own reading, checked, instead
+        raw_items = languages = None
     feed = _Feed(
         title=feed_title,
         # RFC 4287 4.2.1: an Atom entry without an author has the feed's. An RSS channel's own
@@ -89,7 +92,8 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
             # them in a stray element ("<title>b<br></title><author>…"), where feedparser's
             # loose reading still sees them, and its reading is then checked instead.
             authors = raw_items[number - 1] or None if raw_items is not None else None
-            item: Record | Failure = _record_from_entry(number, entry, feed, authors)
+            declared = languages[number - 1] if languages is not None else None
+            item: Record | Failure = _record_from_entry(number, entry, feed, authors, declared)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         found.append(item)
@@ -141,7 +145,8 @@ class _Feed:
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
-                       raw_authors: list[str | dict[str, str]] | None) -> Record:
+                       raw_authors: list[str | dict[str, str]] | None,
+                       declared: str | None = None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
@@ -174,7 +179,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         "content": content, "url": link, "image": _image(entry),
         "published": format_utc(first) if first else None,
         "updated": format_utc(last) if last else None,
-        "language": _entry_language(entry, feed),
+        "language": _entry_language(entry, feed, declared),
     }
     fields = payload.parse(data, feed.zone, partial=False)
     uid = entry_uid(source_id, feed.namespace, feed.authority)
@@ -280,16 +285,30 @@ def _text(entry: Any, name: str) -> str:
     return plain_text(value)
 
 
-def _entry_language(entry: Any, feed: _Feed) -> str | None:
+def _entry_language(entry: Any, feed: _Feed, declared: str | None) -> str | None:
     """The language in scope of the entry (xml:lang on its title, on it or on the feed), else
     an RSS channel's <language>. xml:lang="" says there is none (XML 1.0 section 2.12), and an
-    entry that declares a bad tag gets none rather than the feed's."""
-    detail = entry.get("title_detail") or {}
-    declared = detail.get("language")
-    if declared:
-        return _language(declared)
-    # feedparser gives an Atom title the language in scope, so None there is xml:lang="".
-    return feed.language if feed.rss else None
+    entry that declares a bad tag gets none rather than the feed's. ``declared`` is the
+    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none)."""
+    language = (entry.get("title_detail") or {}).get("language")
+    if language:
+        return _language(language)
+    if not feed.rss:  # feedparser gives an Atom title the language in scope: None is ""
+        return None
+    return _language(declared) if declared is not None else feed.language
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _item_languages(root: Any) -> list[str | None]:
+    """Each RSS item's xml:lang in scope (on it or an ancestor), "" included; None if none."""
+    found: list[str | None] = []
+    for element in bylines.rss_items(root):
+        while element is not None and element.get(_XML_LANG) is None:
+            element = element.getparent()
+        found.append(element.get(_XML_LANG) if element is not None else None)
+    return found
 
 
 def _language(value: Any) -> str | None:
