@@ -715,12 +715,17 @@ def test_an_empty_xml_lang_means_no_language(app: Flask, tmp_path: Path) -> None
         "Story 1": "bn-BD", "Story 2": None, "Story 3": "en-GB", "Story 4": "fr"}
 
 
-@pytest.mark.parametrize("encoding,bom", [("utf-16-le", True), ("utf-16-be", True),
-                                          ("utf-16-le", False), ("utf-16-be", False)])
-def test_utf_16_feeds(app: Flask, tmp_path: Path, encoding: str, bom: bool) -> None:
+@pytest.mark.parametrize("encoding,bom,declared", [
+    ("utf-16-le", True, True), ("utf-16-be", True, True), ("utf-16-le", False, True),
+    ("utf-16-be", False, True), ("utf-16-le", True, False), ("utf-16-be", True, False)])
+def test_utf_16_feeds(app: Flask, tmp_path: Path, encoding: str, bom: bool,
+                      declared: bool) -> None:
+    """With its byte order mark, its XML declaration or both (XML 1.0 appendix F)."""
     document = rss(item(1, "<dc:creator>রহিম উদ্দিন</dc:creator>")).replace(
         "<title>Story 1</title>", "<title>বন্যা</title>").replace(
         'encoding="utf-8"', 'encoding="utf-16"')
+    if not declared:
+        document = document.split("?>", 1)[1].lstrip()
     path = tmp_path / "utf16.xml"
     path.write_bytes(("\ufeff" if bom else "").encode(encoding) + document.encode(encoding))
     result = run(app, "import", "--quiet", str(path))
