@@ -846,3 +846,18 @@ def test_imported_entries_make_valid_feeds(app: Flask, tmp_path: Path) -> None:
     for url in ("/feed.atom", "/feed.rss"):
         errors, _ = validate(client.get(url).data)
         assert errors == [], (url, errors)
+
+
+def test_the_summary_counts_each_entry_once(app: Flask, api: Api, tmp_path: Path) -> None:
+    """Seven entries, seven outcomes: each said once, and the article count their sum."""
+    assert load(app, tmp_path, rss(item(1), item(2), item(3)), name="first.xml").exit_code == 0
+    assert api.delete("story-3").status_code == 204
+    document = rss(item(1), item(2).replace("Story 2", "Story 2, corrected"), item(3), item(4),
+                   item(5, date="yesterday"), item(4), item(6))
+    result = load(app, tmp_path, document)
+    assert result.exit_code == 1, result.output
+    summary = next(line for line in result.output.splitlines() if line.startswith("imported"))
+    assert summary.startswith("imported 5 article(s)")
+    assert summary.endswith(": 2 created, 1 updated, 1 unchanged, 0 deleted, 1 kept deleted; "
+                            "1 failed, 1 left out"), summary
+    assert result.output.count("skipped:") == 1 and result.output.count("left out:") == 1

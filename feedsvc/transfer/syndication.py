@@ -113,7 +113,7 @@ def _one_per_id(found: list[Record | Failure]) -> Iterator[Record | Failure | Le
         if isinstance(item, Record):
             kept = chosen[_identity(item)]
             if kept is not item:
-                why = "updated later" if _updated(kept) > _updated(item) else "first of the two"
+                why = "updated later" if _updated(kept) > _updated(item) else "first in the document"
                 yield LeftOut(item.number, f"the same id as entry {kept.number} ({item.source}), "
                                            f"which is kept ({why})", "entry")
                 continue
