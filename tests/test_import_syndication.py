@@ -861,3 +861,21 @@ def test_the_summary_counts_each_entry_once(app: Flask, api: Api, tmp_path: Path
     assert summary.endswith(": 2 created, 1 updated, 1 unchanged, 0 deleted, 1 kept deleted; "
                             "1 failed, 1 left out"), summary
     assert result.output.count("skipped:") == 1 and result.output.count("left out:") == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=250), st.text(max_size=60))
+def test_any_section_option_is_a_name_or_refused_naming_it(section: str, category: str) -> None:
+    import click
+
+    from feedsvc.transfer import commands
+
+    try:
+        sections = commands._sections(section, (f"{category}={section}",))
+    except click.BadParameter as exc:
+        assert exc.param_hint in ("--section", "--section-map")
+        return
+    assert sections.default is not None
+    for name in (sections.default, *sections.by_category.values()):
+        payload.parse(make_article(section=name), ZoneInfo("UTC"), partial=False)
+    assert sections.choose([category], "Feed")[0] in (sections.default, *sections.by_category.values())
