@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from html import escape
 from pathlib import Path
@@ -879,3 +880,40 @@ def test_any_section_option_is_a_name_or_refused_naming_it(section: str, categor
     for name in (sections.default, *sections.by_category.values()):
         payload.parse(make_article(section=name), ZoneInfo("UTC"), partial=False)
     assert sections.choose([category], "Feed")[0] in (sections.default, *sections.by_category.values())
+
+
+def test_authors_feedparser_split_are_put_back_together() -> None:
+    """Where only feedparser's loose reading is known (the raw items could not be matched to
+    its entries), each author it split on an address is rebuilt and checked, not dropped."""
+    import feedparser
+
+    document = rss(item(1, "<author>sports@old.news.example (Sports Reporter)</author>"
+                           "<author>Jo Khan &lt;jo@desk.online&gt;</author>"
+                           "<author>ed@news.com (Editor)</author>"
+                           "<author>Last Writer</author>"))
+    entry = feedparser.parse(document.encode()).entries[0]
+    assert [a.get("email") for a in entry.authors][:3] == [
+        "sports@old.news.exam", "jo@desk.onli", "ed@news.com"]  # feedparser's own reading
+    got = bylines.entry_authors(entry, None, rss=True)
+    assert [(b["name"], b.get("email")) for b in got] == [
+        ("Sports Reporter", "sports@old.news.example"), ("Jo Khan", "jo@desk.online"),
+        ("Editor", "ed@news.com"), ("Last Writer", None)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(
+    st.text(max_size=60),
+    st.builds("{}{}{}".format, st.text(max_size=5), st.emails(), st.text(max_size=8)),
+    st.builds("{} ({})".format, st.emails(), st.text(max_size=20)),
+    st.builds("{} <{}>".format, st.text(max_size=20), st.emails())), min_size=1, max_size=3))
+def test_feedparsers_own_reading_never_gives_a_piece_of_an_address(raws: list[str]) -> None:
+    import feedparser
+
+    elements = "".join(f"<author>{escape(xml_text(raw))}</author>" for raw in raws)
+    [entry] = feedparser.parse(rss(item(1, elements)).encode()).entries
+    for byline in bylines.entry_authors(entry, None, rss=True):
+        assert byline["name"] and len(byline["name"]) <= payload.MAX_NAME
+        email = byline.get("email")
+        whole = rf"(?<![\w.+-]){re.escape(email or '')}(?![\w.-])"  # not a piece of one
+        assert email is None or (payload.is_email(email) and any(
+            re.search(whole, xml_text(r)) for r in raws))  # as the document holds it

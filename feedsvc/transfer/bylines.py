@@ -153,9 +153,9 @@ def entry_authors(entry: Any, raw: list[str | dict[str, str]] | None, *,
     bylines: list[dict[str, str] | None] = []
     for i, detail in enumerate(details):
         if rss and detail.get("email"):
-            # Possibly split from a string: trust only the raw one feedparser kept.
+            # Split from a string: the raw one feedparser kept for the last, else put together.
             last = i == len(details) - 1 and isinstance(entry.get("author"), str)
-            bylines += parse_authors(entry["author"]) if last else []
+            bylines += parse_authors(entry["author"]) if last else _unsplit(detail)
         elif rss and detail.get("name") and set(detail) == {"name"}:
             bylines += parse_authors(detail["name"])
         else:
@@ -164,6 +164,44 @@ def entry_authors(entry: Any, raw: list[str | dict[str, str]] | None, *,
     if not found and not rss and entry.get("source"):
         found = feed_authors(entry["source"])
     return found
+
+
+def _unsplit(detail: Any) -> list[dict[str, str]]:
+    """The byline of an RSS author string that feedparser split into ``detail``, or none.
+
+    feedparser takes the address by a pattern that ends the domain's last label after four
+    letters or three digits, cuts it out of the string and strips a "(" and a ")" from the
+    ends of the rest: "a@b.online (A)" gave the e-mail "a@b.onli" and the name "ne (A", and
+    "A <a@b.online>" the name "A <ne>". Such a rest is put back where it was cut and the
+    string read again, kept only when its address is valid and longer than feedparser's.
+    Otherwise, where the address could have been cut ("a@b.onli" and the name "ne" may be
+    "a@b.online" alone or "a@b.onli (ne)"), the byline is left out: never a piece of an address.
+    """
+    email, name = str(detail.get("email") or ""), str(detail.get("name") or "").strip()
+    paren, angle = _CUT_PAREN.fullmatch(name), _CUT_ANGLE.fullmatch(name)
+    if paren:
+        raw = f"{email}{paren['rest']} ({paren['name']})"
+    elif angle:
+        raw = f"{angle['name']} <{email}{angle['rest']}>"
+    elif _MAY_BE_CUT.search(email) or any(not word[0].isalpha() for word in name.split()):
+        return []
+    else:
+        # The address is whole unless what stood against it is in the name: a character
+        # outside ASCII before it ("À0@b.com": feedparser's local part is ASCII), or a digit
+        # or "-" after fewer than four letters ("a@b.co-op"). Then the name alone.
+        whole = name.isascii() and not _AFTER_CUT.search(name)
+        byline = _from_detail(detail if whole else {"name": name})
+        return [byline] if byline else []
+    byline = parse_author(raw)
+    found = byline.get("email", "") if byline else ""
+    return [byline] if byline and found.startswith(email) and len(found) > len(email) else []
+
+
+# A last label feedparser may have cut: its pattern takes at most four letters or three digits
+_MAY_BE_CUT = re.compile(r"\.(?:[A-Za-z]{4}|[0-9]{1,3})$")
+_AFTER_CUT = re.compile(r"[0-9-]")
+_CUT_PAREN = re.compile(r"(?P<rest>[A-Za-z0-9.-]+)\s+\((?P<name>.*)", re.DOTALL)
+_CUT_ANGLE = re.compile(r"(?P<name>.*?)\s*<(?P<rest>[A-Za-z0-9.-]+)>", re.DOTALL)
 
 
 def feed_authors(feed: Any) -> list[dict[str, str]]:
