@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from anyascii import anyascii
+
 MAX_KEY = 200
 KEY_PATTERN = re.compile(f"[A-Za-z0-9._~-]{{1,{MAX_KEY}}}")
 
@@ -27,7 +29,12 @@ def slugify(name: str, max_length: int = 200) -> str:
 
 
 def key_from_title(title: str) -> str:
-    """An ASCII key for an article posted without one: "Xi tells Putin…" -> "xi-tells-putin"."""
-    ascii_text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    """An ASCII key for an article posted without one: "Xi tells Putin…" -> "xi-tells-putin".
+
+    Other scripts are transliterated (anyascii), so "বাংলাদেশে বন্যা" is "bamladese-bnya" and
+    "Привет мир" "privet-mir": readable, and two titles give two keys (issue 18; dropping
+    what was not ASCII made every Bengali title "article").
+    """
+    ascii_text = anyascii(unicodedata.normalize("NFC", title))
     key = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:80].strip("-")
     return key or "article"

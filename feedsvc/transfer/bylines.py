@@ -1,4 +1,4 @@
-"""Authors of an imported feed entry: RSS ``<author>`` strings read from the raw value.
+"""Authors of an imported feed entry: RSS author strings read from their raw value.
 
 feedparser splits an RSS author such as ``sports@old.news.example (Sports Reporter)`` with a
 pattern that allows top-level domains of two to four letters only, so ``.example`` and
@@ -10,8 +10,10 @@ article's own rules (payload.py) before it is used.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
+
+from lxml import etree
 
 from feedsvc.store import payload
 from feedsvc.store.sanitize import plain_text
@@ -20,10 +22,20 @@ _DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 _ITUNES_AUTHOR = "{http://www.itunes.com/dtds/podcast-1.0.dtd}author"
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _RSS1_ITEM = "{http://purl.org/rss/1.0/}item"
+_RSS1_CHANNEL = "{http://purl.org/rss/1.0/}channel"
+# The elements that name an item's (or a channel's) writers. A channel's managingEditor and
+# webMaster name whoever answers for the channel, not a byline, and are not among them.
+_STRING_AUTHORS = ("author", _DC_CREATOR, _ITUNES_AUTHOR)
 # "sports@news.example (Sports Reporter)", RSS 2.0's own example form
 _ADDRESS_NAME = re.compile(r"(?P<email>[^\s()<>]+@[^\s()<>]+)\s*\((?P<name>.*)\)")
 # "Sports Reporter <sports@news.example>", the e-mail form (RFC 5322 name-addr)
 _NAME_ADDRESS = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*)>")
+# What joins the names of one byline: "A; B" always, and "A and B", "A & B", "A, B" (and
+# Bengali "ও", "এবং") only when every name it gives has two words or more — "Staff and
+# agencies", "Reuters, AFP" and "Staff Correspondent, Chattogram" stay one byline each.
+_LIST = re.compile(r"\s*;\s*")
+_JOINS = re.compile(r"\s*,\s*(?:and\s+)?|\s+(?:and|&|ও|এবং)\s+", re.IGNORECASE)
+_BY = re.compile(r"by\s+", re.IGNORECASE)
 
 
 def parse_author(raw: str) -> dict[str, str] | None:
@@ -46,31 +58,83 @@ def parse_author(raw: str) -> dict[str, str] | None:
     return {"name": name, "email": email} if email else {"name": name}
 
 
-def raw_rss_authors(data: bytes) -> list[list[str | dict[str, str]]] | None:
+def parse_authors(raw: str) -> list[dict[str, str]]:
+    """The bylines of one author string: ``parse_author``'s, one per name it lists.
+
+    A string with an address is one mailbox and names one byline (``desk@news.example (A and
+    B)`` is the desk's). Otherwise "By " is dropped and the names are split as _JOINS says.
+    """
+    byline = parse_author(raw)
+    if byline is None or "email" in byline:
+        return [byline] if byline else []
+    names: list[str] = []
+    for part in _LIST.split(_BY.sub("", byline["name"], count=1)):
+        pieces = [p.strip() for p in _JOINS.split(part)]
+        if len(pieces) > 1 and all(len(p.split()) >= 2 for p in pieces):
+            names += pieces
+        else:
+            names.append(part.strip())
+    return [{"name": name} for name in names if name]
+
+
+@dataclass(frozen=True)
+class RawAuthors:
+    """The authors of a document as written: each item's, and the channel's own."""
+
+    items: list[list[str | dict[str, str]]]
+    channel: list[str | dict[str, str]]
+
+
+def read_raw(data: bytes) -> Any:
+    """The document's root element as lxml reads it, or None when even that finds none.
+
+    A document that is not well-formed XML (feedparser then reads it loosely, and splits
+    author strings itself) is read by lxml's recovering parser, as loosely. No entity is
+    resolved and nothing is fetched.
+    """
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True,
+                             load_dtd=False, huge_tree=False)
+    try:
+        return etree.fromstring(data, parser)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+
+
+def rss_items(root: Any) -> list[Any]:
+    """The RSS 2.0 (or 1.0) items of a document read by read_raw, in document order."""
+    return list(root.iter("item")) or list(root.iter(_RSS1_ITEM))
+
+
+def raw_rss_authors(root: Any) -> RawAuthors:
     """Each RSS item's authors as written, in document order: the raw strings of ``<author>``,
     ``<dc:creator>`` and ``<itunes:author>`` (the elements feedparser reads as authors), and an
-    ``<atom:author>``'s name, email and uri.
+    ``<atom:author>``'s name, email and uri; and the same elements of the channel itself."""
+    channel = next(iter(root.iter("channel", _RSS1_CHANNEL)), None)
+    return RawAuthors([_authors_of(item) for item in rss_items(root)],
+                      _authors_of(channel) if channel is not None else [])
 
-    None when the document is not well-formed XML (feedparser then read it loosely) or is not
-    RSS; the caller falls back to feedparser's own reading. The standard library's parser
-    resolves no external entities and limits entity expansion (expat 2.4).
-    """
-    try:
-        root = ET.fromstring(data)
-    except (ET.ParseError, ValueError):
-        return None
-    items = list(root.iter("item")) or list(root.iter(_RSS1_ITEM))
-    found: list[list[str | dict[str, str]]] = []
-    for item in items:
-        authors: list[str | dict[str, str]] = []
-        for child in item:
-            if child.tag in ("author", _DC_CREATOR, _ITUNES_AUTHOR) and (child.text or "").strip():
-                authors.append(child.text or "")
-            elif child.tag == f"{_ATOM}author":
-                authors.append({part: child.findtext(f"{_ATOM}{part}") or ""
-                                for part in ("name", "email", "uri")})
-        found.append(authors)
-    return found
+
+def _authors_of(element: Any) -> list[str | dict[str, str]]:
+    authors: list[str | dict[str, str]] = []
+    for child in element:
+        if child.tag in _STRING_AUTHORS and (child.text or "").strip():
+            authors.append(child.text or "")
+        elif child.tag == f"{_ATOM}author":
+            authors.append({part: child.findtext(f"{_ATOM}{part}") or ""
+                            for part in ("name", "email", "uri")})
+    return authors
+
+
+def from_raw(raw: list[str | dict[str, str]]) -> list[dict[str, str]]:
+    """The bylines of raw authors (see raw_rss_authors), checked and without repeats."""
+    found: list[dict[str, str]] = []
+    for value in raw:
+        if isinstance(value, str):
+            found += parse_authors(value)
+        else:
+            byline = _from_detail(value)
+            found += [byline] if byline else []
+    return _unique(found)
 
 
 def entry_authors(entry: Any, raw: list[str | dict[str, str]] | None, *,
@@ -78,41 +142,89 @@ def entry_authors(entry: Any, raw: list[str | dict[str, str]] | None, *,
     """An entry's bylines: from the raw RSS strings when known, else from feedparser's details.
 
     feedparser's details are sound for Atom, whose authors are elements (name, email, uri);
-    for an RSS entry read loosely, an author that feedparser split on an address is left out
-    unless it is the last one, whose raw string feedparser keeps as ``author``.
+    for an RSS entry whose raw strings are unknown, an author that feedparser split on an
+    address is left out unless it is the last one, whose raw string feedparser keeps as
+    ``author``. An Atom entry without authors has its ``<source>``'s (RFC 4287 4.2.11);
+    ``<contributor>`` is no author (4.2.3) and is not read.
     """
     if raw is not None:
-        parsed = [parse_author(value) if isinstance(value, str) else _from_detail(value)
-                  for value in raw]
-        return _unique([b for b in parsed if b is not None])
+        return from_raw(raw)
     details = list(entry.get("authors") or [])
     bylines: list[dict[str, str] | None] = []
     for i, detail in enumerate(details):
         if rss and detail.get("email"):
-            # Possibly split from a string: trust only the raw one feedparser kept.
+            # Split from a string: the raw one feedparser kept for the last, else put together.
             last = i == len(details) - 1 and isinstance(entry.get("author"), str)
-            bylines.append(parse_author(entry["author"]) if last else None)
+            bylines += parse_authors(entry["author"]) if last else _unsplit(detail)
+        elif rss and detail.get("name") and set(detail) == {"name"}:
+            bylines += parse_authors(detail["name"])
         else:
             bylines.append(_from_detail(detail))
-    return _unique([b for b in bylines if b is not None])
+    found = _unique([b for b in bylines if b is not None])
+    if not found and not rss and entry.get("source"):
+        found = feed_authors(entry["source"])
+    return found
+
+
+def _unsplit(detail: Any) -> list[dict[str, str]]:
+    """The byline of an RSS author string that feedparser split into ``detail``, or none.
+
+    feedparser takes the address by a pattern that ends the domain's last label after four
+    letters or three digits, cuts it out of the string and strips a "(" and a ")" from the
+    ends of the rest: "a@b.online (A)" gave the e-mail "a@b.onli" and the name "ne (A", and
+    "A <a@b.online>" the name "A <ne>". Such a rest is put back where it was cut and the
+    string read again, kept only when its address is valid and longer than feedparser's.
+    Otherwise, where the address could have been cut ("a@b.onli" and the name "ne" may be
+    "a@b.online" alone or "a@b.onli (ne)"), the byline is left out: never a piece of an address.
+    """
+    email, name = str(detail.get("email") or ""), str(detail.get("name") or "").strip()
+    paren, angle = _CUT_PAREN.fullmatch(name), _CUT_ANGLE.fullmatch(name)
+    if paren:
+        raw = f"{email}{paren['rest']} ({paren['name']})"
+    elif angle:
+        raw = f"{angle['name']} <{email}{angle['rest']}>"
+    elif _MAY_BE_CUT.search(email) or any(not word[0].isalpha() for word in name.split()):
+        return []
+    else:
+        # The address is whole unless what stood against it is in the name: a character
+        # outside ASCII before it ("À0@b.com": feedparser's local part is ASCII), or a digit
+        # or "-" after fewer than four letters ("a@b.co-op"). Then the name alone.
+        whole = name.isascii() and not _AFTER_CUT.search(name)
+        byline = _from_detail(detail if whole else {"name": name})
+        return [byline] if byline else []
+    byline = parse_author(raw)
+    found = byline.get("email", "") if byline else ""
+    return [byline] if byline and found.startswith(email) and len(found) > len(email) else []
+
+
+# A last label feedparser may have cut: its pattern takes at most four letters or three digits
+_MAY_BE_CUT = re.compile(r"\.(?:[A-Za-z]{4}|[0-9]{1,3})$")
+_AFTER_CUT = re.compile(r"[0-9-]")
+_CUT_PAREN = re.compile(r"(?P<rest>[A-Za-z0-9.-]+)\s+\((?P<name>.*)", re.DOTALL)
+_CUT_ANGLE = re.compile(r"(?P<name>.*?)\s*<(?P<rest>[A-Za-z0-9.-]+)>", re.DOTALL)
 
 
 def feed_authors(feed: Any) -> list[dict[str, str]]:
-    """An Atom feed's own authors (RFC 4287 4.2.1: they apply to entries that have none)."""
+    """An Atom feed's (or source's) own authors (RFC 4287 4.2.1: they apply to entries that
+    have none)."""
     return _unique([b for b in map(_from_detail, feed.get("authors") or []) if b is not None])
 
 
 def _from_detail(detail: Any) -> dict[str, str] | None:
+    """A byline from an Atom person (name, email, uri). One with an e-mail or a uri but no name
+    is named by them, as a reader shows it: the address, else the uri."""
     name = plain_text(str(detail.get("name") or ""))[:payload.MAX_NAME].strip()
     email = str(detail.get("email") or "").strip()
     email = email if payload.is_email(email) else ""
     url = payload.as_uri(str(detail.get("href") or detail.get("uri") or "").strip())
-    if not name and not email:
+    url = url if url and len(url) <= payload.MAX_URL else None
+    name = name or email or (url or "")[:payload.MAX_NAME]
+    if not name:
         return None
-    byline = {"name": name or email}
+    byline = {"name": name}
     if email:
         byline["email"] = email
-    if url and len(url) <= payload.MAX_URL:
+    if url:
         byline["url"] = url
     return byline
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from feedsvc.errors import redact
-from feedsvc.store import db, site
+from feedsvc.store import db, payload, site
+from feedsvc.store.sanitize import plain_text
 from feedsvc.transfer import jsonl, records, syndication
 
 MAX_DOWNLOAD = 100 * 2**20
@@ -67,7 +68,33 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _looks_like_feed(head: bytes) -> bool:
+    """Whether a document opens with "<": in UTF-8, or in UTF-16 with or without its byte order
+    mark (XML 1.0 appendix F; such a feed was read as JSON Lines and failed line by line)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")):
+        encoding = "utf-16-be" if head.startswith((b"\xfe\xff", b"\x00<")) else "utf-16-le"
+        text = head[:len(head) // 2 * 2].decode(encoding, "replace")
+        return text.lstrip("\ufeff \t\r\n").startswith("<")
     return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+
+
+def _sections(default: str | None, mapping: tuple[str, ...]) -> syndication.Sections:
+    """``--section`` and ``--section-map CATEGORY=SECTION``, checked as section names are;
+    one line naming the option for a bad one."""
+    def name(value: str, option: str) -> str:
+        text = plain_text(value)
+        if not text or len(text) > payload.MAX_NAME:
+            raise click.BadParameter(f"{value!r} is not a section name (1 to {payload.MAX_NAME} "
+                                     "characters)", param_hint=option)
+        return text
+
+    by_category: dict[str, str] = {}
+    for pair in mapping:
+        category, equals, section = pair.partition("=")
+        if not equals:
+            raise click.BadParameter(f"{pair!r} is not CATEGORY=SECTION", param_hint="--section-map")
+        by_category.setdefault(name(category, "--section-map").casefold(), name(section, "--section-map"))
+    return syndication.Sections(name(default, "--section") if default is not None else None,
+                                by_category)
 
 
 @click.command("import", short_help="Load articles from JSON Lines or an RSS/Atom feed.",
@@ -79,10 +106,19 @@ def _looks_like_feed(head: bytes) -> bool:
 @click.option("--timezone", "timezone", metavar="TZ",
               help="IANA time zone in which times without an offset are read, such as "
                    "Asia/Dhaka (default: the service's TIMEZONE).")
+@click.option("--section", "section", metavar="NAME",
+              help="RSS/Atom: the section of every entry that --section-map does not place "
+                   "(default: its first category, else the feed's title); every category is "
+                   "then a topic.")
+@click.option("--section-map", "section_map", metavar="CATEGORY=SECTION", multiple=True,
+              help="RSS/Atom: an entry with this category (any case) goes in this section; "
+                   "repeat it, the entry's first category found wins.")
 @click.option("--quiet", is_flag=True, help="Show no progress bar (the summary still prints).")
-def import_command(source: str, timezone: str | None, quiet: bool) -> None:
+def import_command(source: str, timezone: str | None, section: str | None,
+                   section_map: tuple[str, ...], quiet: bool) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     zone = _zone(timezone) if timezone is not None else site.zone(app)
+    sections = _sections(section, section_map)
     data, stream, size = _open_source(source)  # before the database: a wrong name creates nothing
     engine = db.get_engine(app)
     db.upgrade(engine)
@@ -102,7 +138,10 @@ def import_command(source: str, timezone: str | None, quiet: bool) -> None:
             data = stream.read() if _looks_like_feed(head) else None
         if data is not None and _looks_like_feed(data[:512]):
             progress.update(len(data))
-            found = syndication.records_from_feed(data, zone)
+            found = syndication.records_from_feed(data, zone, sections=sections, authority=authority)
+        elif section is not None or section_map:
+            raise click.UsageError("--section and --section-map apply to RSS and Atom feeds; "
+                                   "a JSON Lines record names its own section")
         elif data is not None:
             found = jsonl.records_from_json_lines(io.BytesIO(data), zone, progress)
         else:
@@ -113,12 +152,20 @@ def import_command(source: str, timezone: str | None, quiet: bool) -> None:
     for failure in summary.failures:
         where = f"{failure.unit} {failure.number}" if failure.number else failure.unit
         click.echo(f"{source}: {where}: skipped: {failure.reason}", err=True)
-    done = summary.created + summary.updated + summary.unchanged + summary.deleted
-    click.echo(f"imported {done} article(s) in {elapsed:.1f}s: {summary.created} created, "
+    for left in summary.left_out:
+        click.echo(f"{source}: {left.unit} {left.number}: left out: {left.reason}", err=True)
+    left_out = f", {len(summary.left_out)} left out" if summary.left_out else ""
+    click.echo(f"imported {summary.done} article(s) in {elapsed:.1f}s: {summary.created} created, "
                f"{summary.updated} updated, {summary.unchanged} unchanged, "
-               f"{summary.deleted} deleted; {len(summary.failures)} failed")
+               f"{summary.deleted} deleted, {summary.kept_deleted} kept deleted; "
+               f"{len(summary.failures)} failed{left_out}")
     if summary.offsetless:
         click.echo(f"{summary.offsetless} time(s) without an offset read in {zone.key}")
+    if summary.unreadable:
+        click.echo(f"{summary.unreadable} date(s) that could not be read: the entry's other "
+                   "date used")
+    if summary.dateless:
+        click.echo(f"{summary.dateless} entr(ies) without a date: published at the import's time")
     if summary.failures:
         sys.exit(1)
 

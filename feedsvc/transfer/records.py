@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ class Record:
     # suffix (see settle_keys); None for a key the record gave itself.
     source: str | None = None
     offsetless: int = 0  # how many of its times had no offset and were read in the zone
+    unreadable: int = 0  # how many of its dates could not be read (the other one stood in)
+    dateless: bool = False  # no date at all: published when it is written
 
 
 @dataclass
@@ -55,17 +58,37 @@ class Failure:
 
 
 @dataclass
+class LeftOut:
+    """A record not written, on purpose and without fault: an entry whose id an entry kept
+    for it shares (syndication._one_per_id)."""
+
+    number: int
+    reason: str
+    unit: str = "entry"
+
+
+@dataclass
 class Summary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    kept_deleted: int = 0  # records of articles deleted here, which an import never revives
     failures: list[Failure] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
     offsetless: int = 0  # times without an offset, read in the import's zone
+    unreadable: int = 0  # dates that could not be read: the entry's other date stood in
+    dateless: int = 0  # entries without a date, published at the time of the import
 
     def count(self, outcome: str) -> None:
-        """One more record ``outcome``: "created", "updated", "unchanged" or "deleted"."""
+        """One more record ``outcome``: "created", "updated", "unchanged", "deleted" or
+        "kept_deleted"."""
         setattr(self, outcome, getattr(self, outcome) + 1)
+
+    @property
+    def done(self) -> int:
+        """The records written or found as they were: each counted under one outcome."""
+        return self.created + self.updated + self.unchanged + self.deleted + self.kept_deleted
 
 
 def skip_reason(exc: Exception) -> str:
@@ -80,7 +103,7 @@ def skip_reason(exc: Exception) -> str:
 
 
 
-def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
+def write(app: Flask, records: Iterator[Record | Failure | LeftOut], *, now: dt.datetime,
           authority: str) -> Summary:
     """Store the records in batches; each bad one is rolled back alone and reported."""
     summary = Summary()
@@ -90,7 +113,12 @@ def write(app: Flask, records: Iterator[Record | Failure], *, now: dt.datetime,
         if isinstance(item, Failure):
             summary.failures.append(item)
             continue
+        if isinstance(item, LeftOut):
+            summary.left_out.append(item)
+            continue
         summary.offsetless += item.offsetless
+        summary.unreadable += item.unreadable
+        summary.dateless += item.dateless
         batch.append(item)
         if len(batch) >= BATCH:
             _write_batch(app, batch, summary, now, authority, claimed)
@@ -180,13 +208,30 @@ def settle_keys(session: Session, batch: list[Record], claimed: dict[str, str]) 
     uids = {r.uid for r in derived if r.uid}
     by_uid = dict(session.execute(select(Article.uid, Article.key).where(
         Article.uid.in_(uids))).all()) if uids else {}
+    # Entries whose guid is no URI had ids of ours before their tag URI was made from the guid
+    # (see syndication.entry_uid): found by their link, or without one by the key suffixed
+    # from their guid, they keep the article, its key and its id.
+    guided = [r for r in derived if r.uid and r.uid not in by_uid and _GUID_TAG.match(r.uid)]
+    is_guided = {id(r) for r in guided}
+    earlier = {url: (key, uid) for key, uid, url in session.execute(
+        select(Article.key, Article.uid, Article.url).where(
+            Article.url.in_({r.fields["url"] for r in guided if r.fields.get("url")}),
+            Article.uid.like("tag:%:article:%")))} if guided else {}
     stored = {key: (uid, url) for key, uid, url in session.execute(
         select(Article.key, Article.uid, Article.url).where(
-            Article.key.in_({r.key for r in derived})))}
+            Article.key.in_({r.key for r in derived}
+                            | {_suffixed(r.key, r.source or "") for r in guided})))}
     for record in derived:
         assert record.source is not None
         key = by_uid.get(record.uid) if record.uid else None
         link = record.fields.get("url")
+        if key is None and id(record) in is_guided:
+            suffixed = _suffixed(record.key, record.source)
+            kept = earlier.get(link) if link else (
+                (suffixed, stored[suffixed][0]) if suffixed in stored
+                and _MINTED.fullmatch(stored[suffixed][0]) else None)
+            if kept is not None:
+                key, record.uid = kept
         if key is None and not record.uid and link is None:
             # Known by nothing the database keeps (no id of its own, no link): the plain key
             # could be another article's — one of the API's, or another entry's of the same
@@ -206,6 +251,10 @@ def settle_keys(session: Session, batch: list[Record], claimed: dict[str, str]) 
         record.key = key
         if "key" in record.fields:
             record.fields["key"] = key
+
+
+_GUID_TAG = re.compile(r"tag:[^,]*,2000:guid:")  # syndication.entry_uid's ids from guids
+_MINTED = re.compile(r"tag:[^,]*,\d{4}-\d{2}-\d{2}:article:.*")  # articles.tag_uri's
 
 
 def _suffixed(key: str, source: str) -> str:
@@ -252,8 +301,11 @@ def _write_record(session: Session, record: Record, now: dt.datetime, authority:
         Article.key == record.key)).one_or_none() or (None, None)
     if existing is not None and record.uid is not None and existing != record.uid:
         raise FeedsvcError(f"key {record.key!r} has id {existing}, not {record.uid}")
-    if record.deleted is not None and gone is not None:
-        return "unchanged"  # a tombstone stays one; its old content serves no feed
+    if gone is not None:
+        # A tombstone stays one: an article deleted here (through the API, or by an earlier
+        # import) is not brought back by a file or feed that still holds it — a takedown
+        # survives a re-run of the migration. PUT it through the API to restore it.
+        return "unchanged" if record.deleted is not None else "kept_deleted"
     if record.uid is not None and existing is None:
         clash = session.scalar(select(Article.key).where(Article.uid == record.uid))
         if clash is not None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import mimetypes
 import re
-import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
@@ -18,16 +20,39 @@ from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
 from feedsvc.store.timestamps import format_utc
 from feedsvc.transfer import bylines
-from feedsvc.transfer.records import Failure, Record, skip_reason
+from feedsvc.transfer.records import Failure, LeftOut, Record, skip_reason
 
 
-def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]:
+@dataclass(frozen=True)
+class Sections:
+    """Where an entry's section comes from: ``--section-map`` (a category to a section, the
+    first of the entry's categories found), else ``--section``, else the entry's first
+    category, else the feed's title. With either option every category is a topic."""
+
+    default: str | None = None
+    by_category: Mapping[str, str] = field(default_factory=dict)  # casefolded category
+
+    def choose(self, categories: list[str], feed_title: str) -> tuple[str, list[str]]:
+        """The section and the topics of an entry with these categories."""
+        for name in categories:
+            mapped = self.by_category.get(name.casefold())
+            if mapped is not None:
+                return mapped, categories
+        if self.default is not None:
+            return self.default, categories
+        return (categories[0], categories[1:]) if categories else (feed_title, [])
+
+
+def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None = None,
+                      authority: str = "localhost") -> Iterator[Record | Failure | LeftOut]:
     """Entries of an RSS or Atom document, read by feedparser, as records.
 
-    The entry's own id is kept when it is an absolute IRI, so readers that already know the old
-    feed see no duplicates after a move to feedsvc. The key is derived from the link (or the
-    title) and settled when it is written (records.settle_keys): plain unless another entry
-    holds it, and the same on every run.
+    The entry's own id is kept when it is an absolute URI, so readers that already know the
+    old feed see no duplicates after a move to feedsvc; another id gets a tag URI made from it
+    (see entry_uid). The key is derived from the link (or the title) and settled when it is
+    written (records.settle_keys): plain unless another entry holds it, and the same on every
+    run. An id that two entries share is one article: the entry updated last is it, the
+    others are left out and said so.
     """
     import feedparser
 
@@ -42,23 +67,67 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
         return
     rss = not version.startswith("atom")
     feed_title = _text(parsed.feed, "title") or "News"
-    raw_authors = bylines.raw_rss_authors(data) if rss else None
-    if raw_authors is not None and len(raw_authors) != len(parsed.entries):
-        raw_authors = None  # not the items feedparser saw: its own reading, checked, instead
+    root = bylines.read_raw(data) if rss else None
+    raw = bylines.raw_rss_authors(root) if root is not None else None
+    raw_items = raw.items if raw is not None else None
+    languages = _item_languages(root) if root is not None else None
+    if raw_items is not None and len(raw_items) != len(parsed.entries):
+        # Not the items feedparser saw: its own reading, checked, instead
+        raw_items = languages = None
     feed = _Feed(
         title=feed_title,
-        # RFC 4287 4.2.1: an Atom entry without an author has the feed's. RSS's managingEditor
-        # names whoever answers for the channel's content, not a byline: not inherited.
-        authors=[] if rss else bylines.feed_authors(parsed.feed),
+        # RFC 4287 4.2.1: an Atom entry without an author has the feed's. An RSS channel's own
+        # <dc:creator>, <author>, <itunes:author> or <atom:author> are its writers, and given
+        # to items without one; managingEditor names whoever answers for the channel's
+        # content, not a byline: not inherited.
+        authors=(bylines.from_raw(raw.channel) if raw is not None else []) if rss
+        else bylines.feed_authors(parsed.feed),
         language=_language(parsed.feed.get("language")),
-        zone=zone, rss=rss)
+        zone=zone, rss=rss, sections=sections or Sections(),
+        namespace=_host(parsed.feed.get("link")) or authority, authority=authority)
+    found: list[Record | Failure] = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
-            raw = raw_authors[number - 1] if raw_authors is not None else None
-            item: Record | Failure = _record_from_entry(number, entry, feed, raw)
+            # None where the raw reading found none: a recovered document may have hidden
+            # them in a stray element ("<title>b<br></title><author>…"), where feedparser's
+            # loose reading still sees them, and its reading is then checked instead.
+            authors = raw_items[number - 1] or None if raw_items is not None else None
+            declared = languages[number - 1] if languages is not None else None
+            item: Record | Failure = _record_from_entry(number, entry, feed, authors, declared)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
+        found.append(item)
+    yield from _one_per_id(found)
+
+
+def _one_per_id(found: list[Record | Failure]) -> Iterator[Record | Failure | LeftOut]:
+    """Each entry, but of entries with the same id only the one updated last (the first of
+    them in the document on a tie: feeds list the newest first); the others left out."""
+    chosen: dict[str, Record] = {}
+    for item in found:
+        if isinstance(item, Record):
+            held = chosen.get(_identity(item))
+            if held is None or _updated(item) > _updated(held):
+                chosen[_identity(item)] = item
+    for item in found:
+        if isinstance(item, Record):
+            kept = chosen[_identity(item)]
+            if kept is not item:
+                why = "updated later" if _updated(kept) > _updated(item) else "first in the document"
+                yield LeftOut(item.number, f"the same id as entry {kept.number} ({item.source}), "
+                                           f"which is kept ({why})", "entry")
+                continue
         yield item
+
+
+def _identity(record: Record) -> str:
+    """What makes two entries one article: the id it gets (two ids may give one, an IRI and
+    its URI), else its source."""
+    return record.uid or record.source or ""
+
+
+def _updated(record: Record) -> dt.datetime:
+    return record.fields.get("updated") or record.fields.get("published") or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -70,67 +139,137 @@ class _Feed:
     language: str | None
     zone: ZoneInfo
     rss: bool
+    sections: Sections
+    namespace: str  # the old site's host: whose guids they are
+    authority: str
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
-                       raw_authors: list[str | dict[str, str]] | None) -> Record:
+                       raw_authors: list[str | dict[str, str]] | None,
+                       declared: str | None = None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
+    source_id = str(source_id).strip()
     title = _text(entry, "title") or "Untitled"
     link = entry.get("link") if str(entry.get("link", "")).lower().startswith(
         ("http://", "https://")) else None  # an Atom entry's urn: id stands in as its link
-    tags = [t.get("term") for t in entry.get("tags", []) if t.get("term")]
-    offsetless = 0
+    section, topics = feed.sections.choose(_categories(entry), feed.title)
     # dict.get: feedparser's own get() maps a missing updated to published, with a warning.
-    published, missing = _instant(entry, "published", feed.zone)
-    offsetless += missing
-    updated, missing = _instant(entry, "updated", feed.zone)
-    offsetless += missing
-    published = published or updated
-    updated = updated or published
-    if published and updated and updated < published:
-        updated = published
+    published = _instant(entry, "published", feed.zone)
+    updated = _instant(entry, "updated", feed.zone)
+    unreadable = [t for t in (published, updated) if t.problem is not None]
+    if unreadable and published.when is None and updated.when is None:
+        # No date left to stand in: the entry is skipped, with the reason, rather than given
+        # the time of the import, which would show an old story as new to every reader.
+        raise FeedsvcError(f"{unreadable[0].name}: {unreadable[0].problem}")
+    first = published.when or updated.when
+    last = updated.when or published.when
+    if first and last and last < first:
+        last = first
     content = entry["content"][0].get("value") if entry.get("content") else None
     summary = _text(entry, "summary") if entry.get("summary") else None
     if content is None:
         content, summary = entry.get("summary"), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
     data = {
-        "title": title,
-        "section": tags[0] if tags else feed.title, "topics": tags[1:],
+        "title": title, "section": section, "topics": topics,
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
         "content": content, "url": link, "image": _image(entry),
-        "published": format_utc(published) if published else None,
-        "updated": format_utc(updated) if updated else None,
-        "language": _entry_language(entry, feed),
+        "published": format_utc(first) if first else None,
+        "updated": format_utc(last) if last else None,
+        "language": _entry_language(entry, feed, declared),
     }
     fields = payload.parse(data, feed.zone, partial=False)
-    try:  # the entry's own id when it can be one of ours (see payload.check_entry_id)
-        uid: str | None = payload.check_entry_id(source_id)
-    except ValueError:
-        uid = None
+    uid = entry_uid(source_id, feed.namespace, feed.authority)
     return Record(number, plain_key(link, title), fields, uid, unit="entry", source=source_id,
-                  offsetless=offsetless)
+                  offsetless=published.offsetless + updated.offsetless,
+                  unreadable=len(unreadable), dateless=first is None)
+
+
+def entry_uid(source_id: str, namespace: str, authority: str) -> str:
+    """The article id of an entry whose own id (or link) is ``source_id``.
+
+    An absolute ASCII URI is kept as it is (payload.check_entry_id); an IRI becomes its URI,
+    its other characters percent-encoded (RFC 3987 3.1). Any other id — an RSS guid such as
+    "12345" with isPermaLink="false" — cannot be an Atom id or the guid of a feed the W3C
+    validator accepts, so it becomes a tag URI (RFC 4151) made from the guid and the old
+    site's host, ``tag:<authority>,2000:guid:<host>:<guid>``: the same on every run and in
+    every database of the same authority, so a second import finds the same article, and
+    readable as the guid it was. Too long for an id, its SHA-256 stands in for the guid.
+    """
+    for candidate in (source_id, _iri_to_uri(source_id)):
+        try:
+            return payload.check_entry_id(candidate)
+        except ValueError:
+            pass
+    if len(namespace) > 60:  # a host may be 253 characters long
+        namespace = f"sha256-{_digest(namespace)[:16]}"
+    uid = f"tag:{authority},2000:guid:{namespace}:{quote(source_id, safe=_TAG_SAFE)}"
+    if len(uid) > payload.MAX_ID:
+        uid = f"tag:{authority},2000:guid:{namespace}:sha256-{_digest(source_id)}"
+    return uid
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# RFC 4151 section 2.1: the specific part is pchar, "/" and "?"; everything else is escaped.
+_TAG_SAFE = "-._~!$&'()*+,;=:@/?"
+
+
+def _iri_to_uri(value: str) -> str:
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:\S", value) or any(
+            ch.isspace() or not ch.isprintable() for ch in value):
+        return value
+    return "".join(ch if ch.isascii() else quote(ch, safe="") for ch in value)
+
+
+def _host(link: Any) -> str | None:
+    uri = payload.as_uri(str(link or "").strip())
+    return urlsplit(uri).hostname if uri else None
+
+
+def _categories(entry: Any) -> list[str]:
+    """The entry's categories as display names: an Atom category's label, else its term (RFC
+    4287 4.2.2.3: the label is for display); an RSS category's text, whatever its domain."""
+    names: list[str] = []
+    for tag in entry.get("tags", []):
+        name = plain_text(str(tag.get("label") or tag.get("term") or ""))[:payload.MAX_NAME].strip()
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def plain_key(link: str | None, title: str) -> str:
     """A readable key: the slug of the link's last path segment, else of the title.
 
-    "https://old.example/news/first-story.html" -> "first-story"; a link ending in "/" or
-    "?p=12" has no segment, and the title "42 points & turnover rises" gives
-    "42-points-turnover-rises". ASCII, as every key is (slugs.KEY_PATTERN).
+    "https://old.example/news/first-story.html" -> "first-story". A page name that every
+    article shares ("/floods-in-sylhet/index.html", "/article.php?id=42") gives way to the
+    segment before it, else to the title, and so does a segment without a letter ("/12345",
+    "/2022/06/18"): keys were "index" and "index-3f0a9c12". Other scripts are transliterated
+    ("/%E0%A6%AC%E0%A6%A8%E0%A7%8D%E0%A6%AF%E0%A6%BE" is বন্যা, "bnya"), as every key is
+    ASCII (slugs.KEY_PATTERN).
     """
-    last = unquote(urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1]) if link else ""
-    last = _PAGE_SUFFIX.sub("", last)
+    segments = [_PAGE_SUFFIX.sub("", unquote(s)) for s in urlsplit(link).path.split("/") if s] if link else []
+    while segments and segments[-1].casefold() in _GENERIC_PAGES:
+        segments.pop()
+    last = segments[-1] if segments else ""
     for text in (last, title):
-        if any(ch.isascii() and ch.isalnum() for ch in unicodedata.normalize("NFKD", text)):
-            return key_from_title(text)
+        if any(ch.isalpha() for ch in text):
+            key = key_from_title(text)
+            if any(ch.isalpha() for ch in key):
+                return key
     return "entry"
 
 
-_PAGE_SUFFIX = re.compile(r"\.(html?|shtml|php|aspx?|jsp)$", re.IGNORECASE)
+_PAGE_SUFFIX = re.compile(r"\.(html?|shtml|php\d?|aspx?|jsp|cfm)$", re.IGNORECASE)
+# Last segments that name a kind of page, not the article ("/world/floods/amp")
+_GENERIC_PAGES = {"index", "default", "home", "article", "articles", "story", "stories", "news",
+                  "post", "posts", "view", "show", "detail", "details", "item", "page", "content",
+                  "read", "print", "amp", "main"}
 
 
 def _text(entry: Any, name: str) -> str:
@@ -146,11 +285,30 @@ def _text(entry: Any, name: str) -> str:
     return plain_text(value)
 
 
-def _entry_language(entry: Any, feed: _Feed) -> str | None:
-    """The language in scope of the entry (xml:lang on it or on the feed), else the channel's
-    (RSS <language>). An entry that declares a bad tag gets none rather than the feed's."""
-    declared = (entry.get("title_detail") or {}).get("language")
-    return _language(declared) if declared else feed.language
+def _entry_language(entry: Any, feed: _Feed, declared: str | None) -> str | None:
+    """The language in scope of the entry (xml:lang on its title, on it or on the feed), else
+    an RSS channel's <language>. xml:lang="" says there is none (XML 1.0 section 2.12), and an
+    entry that declares a bad tag gets none rather than the feed's. ``declared`` is the
+    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none)."""
+    language = (entry.get("title_detail") or {}).get("language")
+    if language:
+        return _language(language)
+    if not feed.rss:  # feedparser gives an Atom title the language in scope: None is ""
+        return None
+    return _language(declared) if declared is not None else feed.language
+
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def _item_languages(root: Any) -> list[str | None]:
+    """Each RSS item's xml:lang in scope (on it or an ancestor), "" included; None if none."""
+    found: list[str | None] = []
+    for element in bylines.rss_items(root):
+        while element is not None and element.get(_XML_LANG) is None:
+            element = element.getparent()
+        found.append(element.get(_XML_LANG) if element is not None else None)
+    return found
 
 
 def _language(value: Any) -> str | None:
@@ -161,50 +319,76 @@ def _language(value: Any) -> str | None:
     return value if payload.is_language(value) else None
 
 
-def _instant(entry: Any, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None, int]:
-    """An entry's ``published`` or ``updated`` instant, and 1 if it was read in ``zone``.
+@dataclass(frozen=True)
+class _Instant:
+    """An entry's ``published`` or ``updated`` as read: None when absent or unreadable."""
+
+    name: str
+    raw: str = ""
+    when: dt.datetime | None = None
+    offsetless: int = 0  # 1 when it was read in the import's zone
+    problem: str | None = None  # why it could not be read
+
+    def wall(self, wall: dt.datetime, zone: ZoneInfo) -> _Instant:
+        """This instant as the wall time ``wall`` read in ``zone``, counted."""
+        return _Instant(self.name, self.raw, timestamps.parse(wall.isoformat(), zone), 1)
+
+
+def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
+    """An entry's ``published`` or ``updated`` instant, read from its raw string.
 
     feedparser normalises dates to UTC and forgets whether an offset was given, so a wall time
     was read as UTC (issue 18): the raw string is read here. RFC 3339 (Atom) goes through
     timestamps.parse, the rule of the API; RFC 822 (RSS) through email.utils, its wall time then
-    through the same rule. Other shapes feedparser knows are taken as it read them.
+    through the same rule. A zone name RFC 822 does not define ("IST" is India's, Israel's or
+    Ireland's; "BDT" is no standard one) gives no offset either: email.utils read it as UTC.
+    Other shapes feedparser knows are taken as it read them, in the zone when they name none.
+    A date that cannot be read or cannot exist has a ``problem``; the caller decides.
     """
     raw = dict.get(entry, name)
     if not isinstance(raw, str) or not raw.strip():
-        return None, 0
+        return _Instant(name)
     raw = raw.strip()
+    instant = _Instant(name, raw)
+    text = raw
     short = _W3CDTF_SHORT.fullmatch(raw)
     if short:  # W3CDTF (RFC 3339's profile that Atom 0.3 and dc:date use) to the minute or day
-        raw = f"{short['date']}T{short['time'] or '00:00'}:00{short['offset'] or ''}"
+        text = f"{short['date']}T{short['time'] or '00:00'}:00{short['offset'] or ''}"
     try:
-        if timestamps.is_rfc3339(raw):
-            return timestamps.parse(raw, zone), int(timestamps.lacks_offset(raw))
+        if timestamps.is_rfc3339(text):
+            return _Instant(name, raw, timestamps.parse(text, zone), int(timestamps.lacks_offset(text)))
         day = _RFC822_DAY.fullmatch(raw)
         if day:  # a date without a time ("Sun, 19 Jun 2022"): its midnight in the zone
             fields = parsedate_tz(f"{day['date']} 00:00:00")
             if fields is not None and fields[0] >= 1000:
-                return timestamps.parse(dt.datetime(*fields[:6]).isoformat(), zone), 1
+                return instant.wall(dt.datetime(*fields[:6]), zone)
         zone_of = _RFC822_ZONE.search(raw)
         fields = parsedate_tz(raw[:zone_of.start("zone")] if zone_of and zone_of["zone"] else raw)
         if fields is not None and zone_of is not None and fields[0] >= 1000:
             wall = dt.datetime(*fields[:6])
             given = zone_of["zone"]
-            if given is None:
-                return timestamps.parse(wall.isoformat(), zone), 1
-            numeric = _NUMERIC_ZONE.fullmatch(given)
+            numeric = _NUMERIC_ZONE.fullmatch(given or "")
             if numeric:  # +0600, and +06:00 as many feeds write it (email.utils reads that as UTC)
                 sign = -1 if numeric["sign"] == "-" else 1
                 offset = dt.timezone(sign * dt.timedelta(hours=int(numeric["h"]), minutes=int(numeric["m"])))
-                return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
-            if given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
+                return _Instant(name, raw, timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone))
+            if given is not None and given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
                 named = parsedate_tz(f"{raw[:zone_of.start('zone')]} {given}")
                 offset = dt.timezone(dt.timedelta(seconds=(named[9] if named else 0) or 0))
-                return timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone), 0
-            # Another zone name ("BDT"): email.utils reads it as UTC; feedparser knows more.
+                return _Instant(name, raw, timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone))
+            return instant.wall(wall, zone)  # no zone, or a name RFC 822 does not define
+        parsed = _struct_time(dict.get(entry, f"{name}_parsed"))
+        written = {int(n) for n in re.findall(r"\d+", raw)}
+        if parsed is None or not {parsed.year, parsed.day} <= written:
+            # feedparser's guess at "2022/06/18 20:17" was 1 November 2022: a date whose
+            # year or day is not written in it is no reading of it.
+            return _Instant(name, raw, problem=f"{raw[:100]!r} is not a date feedsvc can read")
+        if not _NAMES_ZONE.search(raw):  # feedparser took a wall time for UTC
+            return instant.wall(parsed.replace(tzinfo=None), zone)
+        return _Instant(name, raw, parsed)
     except ValueError as exc:
         said = str(exc) if raw[:19] in str(exc) else f"{raw[:100]}: {exc}"
-        raise FeedsvcError(f"{name}: {said}") from None
-    return _struct_time(dict.get(entry, f"{name}_parsed")), 0
+        return _Instant(name, raw, problem=said)
 
 
 _W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
@@ -214,17 +398,28 @@ _RFC822_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s+(?P<zone>[A-Za-z]+|[+-
 _NUMERIC_ZONE = re.compile(r"(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})")
 _RFC822_DAY = re.compile(r"(?P<date>(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4})\s*")
 _RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
+# The end of a date in another shape that says its offset: numeric, "Z" or an RFC 822 name.
+_NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC822_NAMES)) + r"))\s*$",
+                         re.IGNORECASE)
 
 
 def _image(entry: Any) -> dict[str, Any] | None:
     """The entry's lead image: an image enclosure, else Media RSS content that is an image,
-    else its Media RSS thumbnail (the first usable one of each, in document order)."""
-    candidates = [(link.get("href"), link.get("type"), link.get("length"))
-                  for link in entry.get("links", [])
-                  if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/")]
-    candidates += [(media.get("url"), media.get("type"), media.get("filesize"))
-                   for media in entry.get("media_content", [])
-                   if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")]
+    else its Media RSS thumbnail (the first usable one of each, in document order).
+
+    An enclosure or media:content without a type is an image when its URL's extension says so
+    (``.jpg``, ``.webp``), and takes that type; one that declares another type is not.
+    """
+    candidates = []
+    for link in entry.get("links", []):
+        if link.get("rel") == "enclosure":
+            media_type = link.get("type") or _guess_type(link.get("href"))
+            if str(media_type or "").startswith("image/"):
+                candidates.append((link.get("href"), media_type, link.get("length")))
+    for media in entry.get("media_content", []):
+        media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
+        if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
+            candidates.append((media.get("url"), media_type, media.get("filesize")))
     candidates += [(thumb.get("url"), None, None) for thumb in entry.get("media_thumbnail", [])]
     for url, media_type, length in candidates:
         uri = payload.as_uri(str(url or "").strip())
@@ -242,6 +437,25 @@ def _image(entry: Any) -> dict[str, Any] | None:
                 "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
                 and int(length) <= payload.MAX_BYTES else None}
     return None
+
+
+@functools.cache
+def _media_types() -> mimetypes.MimeTypes:
+    """Python's own table of extensions (not the machine's /etc/mime.types, so the guess is the
+    same everywhere), with WebP, which it lacks before Python 3.13."""
+    types = mimetypes.MimeTypes()
+    if types.guess_type("a.webp")[0] is None:
+        types.add_type("image/webp", ".webp")
+    return types
+
+
+def _guess_type(url: Any) -> str | None:
+    """The media type a URL's extension names (its path's: "?w=640" does not hide ".jpg")."""
+    try:
+        path = urlsplit(str(url or "")).path
+    except ValueError:
+        return None
+    return _media_types().guess_type(path, strict=True)[0]
 
 
 def _struct_time(value: Any) -> dt.datetime | None:
