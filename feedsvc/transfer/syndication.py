@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_tz
@@ -45,6 +46,9 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     raw_authors = bylines.raw_rss_authors(data) if rss else None
     if raw_authors is not None and len(raw_authors) != len(parsed.entries):
         raw_authors = None  # not the items feedparser saw: its own reading, checked, instead
+    captions = raw_captions(data)
+    if captions is not None and len(captions) != len(parsed.entries):
+        captions = None
     feed = _Feed(
         title=feed_title,
         # RFC 4287 4.2.1: an Atom entry without an author has the feed's. RSS's managingEditor
@@ -55,10 +59,43 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     for number, entry in enumerate(parsed.entries, start=1):
         try:
             raw = raw_authors[number - 1] if raw_authors is not None else None
-            item: Record | Failure = _record_from_entry(number, entry, feed, raw)
+            caption = captions[number - 1] if captions is not None else None
+            item: Record | Failure = _record_from_entry(number, entry, feed, raw, caption)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         yield item
+
+
+_MEDIA_DESCRIPTION = "{http://search.yahoo.com/mrss/}description"
+_ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
+_RSS1_ITEM = "{http://purl.org/rss/1.0/}item"
+
+
+def raw_captions(data: bytes) -> list[str | None] | None:
+    """Each item's (or Atom entry's) first Media RSS description, as plain text, in document
+    order; None when the document is not well-formed XML.
+
+    feedparser has no place for it: it reads media:description as the entry's description,
+    so the raw document is read here (as bylines.raw_rss_authors does, with the standard
+    library's parser: no external entities, limited expansion).
+    """
+    try:
+        root = ET.fromstring(data)
+    except (ET.ParseError, ValueError):
+        return None
+    items = list(root.iter("item")) or list(root.iter(_ATOM_ENTRY)) or list(root.iter(_RSS1_ITEM))
+    captions: list[str | None] = []
+    for item in items:
+        found = None
+        for element in item.iter(_MEDIA_DESCRIPTION):
+            text = element.text or ""
+            # Media RSS 2.0: type "plain" (the default) or "html".
+            text = html_text(text) if element.get("type") == "html" else plain_text(text)
+            if text:
+                found = text
+                break
+        captions.append(found)
+    return captions
 
 
 @dataclass(frozen=True)
@@ -73,7 +110,7 @@ class _Feed:
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
-                       raw_authors: list[str | dict[str, str]] | None) -> Record:
+                       raw_authors: list[str | dict[str, str]] | None, caption: str | None = None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
@@ -101,7 +138,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         "section": tags[0] if tags else feed.title, "topics": tags[1:],
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
-        "content": content, "url": link, "image": _image(entry),
+        "content": content, "url": link, "image": _image(entry, caption),
         "published": format_utc(published) if published else None,
         "updated": format_utc(updated) if updated else None,
         "language": _entry_language(entry, feed),
@@ -216,32 +253,56 @@ _RFC822_DAY = re.compile(r"(?P<date>(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+
 _RFC822_NAMES = {"UT", "UTC", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
 
 
-def _image(entry: Any) -> dict[str, Any] | None:
+def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     """The entry's lead image: an image enclosure, else Media RSS content that is an image,
-    else its Media RSS thumbnail (the first usable one of each, in document order)."""
-    candidates = [(link.get("href"), link.get("type"), link.get("length"))
+    else its Media RSS thumbnail (the first usable one, in document order). Every other usable
+    image of the entry, content or thumbnail, is a rendition: feeds give one picture at
+    several sizes this way (feedparser flattens media:group, so the pictures of one group
+    cannot be told from another's). Widths and heights come from the Media RSS element of
+    the same URL; the credit from the first media:credit, the caption from ``caption``."""
+    candidates = [(link.get("href"), link.get("type"), link.get("length"), None, None)
                   for link in entry.get("links", [])
                   if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/")]
-    candidates += [(media.get("url"), media.get("type"), media.get("filesize"))
+    candidates += [(media.get("url"), media.get("type"), media.get("filesize"), media.get("width"),
+                    media.get("height"))
                    for media in entry.get("media_content", [])
                    if media.get("medium") == "image" or str(media.get("type", "")).startswith("image/")]
-    candidates += [(thumb.get("url"), None, None) for thumb in entry.get("media_thumbnail", [])]
-    for url, media_type, length in candidates:
+    candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
+                   for thumb in entry.get("media_thumbnail", [])]
+    pictures: dict[str, dict[str, Any]] = {}
+    for url, media_type, length, width, height in candidates:
         uri = payload.as_uri(str(url or "").strip())
         if uri is None or len(uri) > payload.MAX_URL:
             continue  # a relative or broken image link costs the image, not the entry
         # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
         # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
         # ValueError, "99999999999" is past the column) or a type with parameters cost the
-        # whole entry (issue 12). Unusable ones are left out instead.
-        length = str(length or "").strip()
+        # whole entry (issue 12). Unusable ones, and sizes that are no pixel count, are left out.
         media_type = str(media_type or "").split(";", 1)[0].strip()
-        return {"url": uri,
-                "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
-                and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
-                "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
-                and int(length) <= payload.MAX_BYTES else None}
-    return None
+        found = {"url": uri,
+                 "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
+                 and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
+                 "width": _whole(width, payload.MAX_PIXELS, low=1),
+                 "height": _whole(height, payload.MAX_PIXELS, low=1),
+                 "length": _whole(length, payload.MAX_BYTES, low=0)}
+        known = pictures.setdefault(uri, found)
+        for name, value in found.items():  # the enclosure's type, the media:content's size
+            if known[name] is None:
+                known[name] = value
+    if not pictures:
+        return None
+    lead, *renditions = pictures.values()
+    credits = [plain_text(str(c.get("content") or "")) for c in entry.get("media_credit", [])]
+    credit = next((c for c in credits if c), None)
+    return lead | {
+        "credit": credit[:payload.MAX_CREDIT] if credit else None,
+        "caption": caption[:payload.MAX_CAPTION] if caption else None,
+        "renditions": renditions[:payload.MAX_RENDITIONS]}
+
+
+def _whole(value: Any, high: int, *, low: int) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,10}", text) and low <= int(text) <= high else None
 
 
 def _struct_time(value: Any) -> dt.datetime | None:
