@@ -14,12 +14,14 @@ Branding (issue 17) goes in each format's own element: Atom logo, icon, rights a
 xml:lang; RSS image, copyright, language and ttl; JSON Feed icon, favicon and language.
 
 The lead image (issue 17) is Media RSS in Atom and RSS, written here rather than by feedgen's
-media extension: that one has no media:credit or media:description, and writes its elements
-only into RSS items. One media:group holds a media:content per file of the picture (the lead
-first, isDefault), the thumbnail, the credit and the caption: feedparser reads a
-media:description outside a group or content element as the entry's summary, replacing the
-real one. The RSS enclosure and the Atom rel="enclosure" link stay for readers that read only
-those; JSON Feed has image, banner_image and an attachment per file.
+media extension: that one has no media:credit or media:description, and by default puts even
+a single media:content in a media:group, which the W3C validator refuses ("media:group must
+have multiple media:content children"). One media:group holds a media:content per file of
+the picture (the lead first, isDefault), the thumbnail, the credit and the caption; a
+picture of one file is a media:content holding the other three. Never directly in the item:
+feedparser reads a media:description there as the entry's summary, replacing the real one.
+The RSS enclosure and the Atom rel="enclosure" link stay for readers that read only those;
+JSON Feed has image, banner_image and an attachment per file.
 """
 
 from __future__ import annotations
@@ -122,25 +124,29 @@ def _media_ns(feed: Feed | None) -> dict[str, str]:
 
 
 def _media(element: Any, image: LeadImage) -> None:
-    """The image as Media RSS (https://www.rssboard.org/media-rss), in one media:group."""
-    group = etree.SubElement(element, f"{{{MEDIA}}}group")
+    """The image as Media RSS (https://www.rssboard.org/media-rss): several files in one
+    media:group, a single one as a media:content; the thumbnail, credit and caption inside."""
+    several = len(image.pictures) > 1  # Media RSS: a group has more than one media:content
+    holder = etree.SubElement(element, f"{{{MEDIA}}}group") if several else element
     for picture in image.pictures:
-        content = etree.SubElement(group, f"{{{MEDIA}}}content", url=picture.url, medium="image")
-        if picture is image.lead:
+        content = etree.SubElement(holder, f"{{{MEDIA}}}content", url=picture.url, medium="image")
+        if several and picture is image.lead:
             content.set("isDefault", "true")
         _sized(content, picture.width, picture.height)
         if picture.type:
             content.set("type", picture.type)
         if picture.length:  # 0 is feedsvc's "unknown" for an enclosure, not a size
             content.set("fileSize", str(picture.length))
+        if not several:
+            holder = content
     thumbnail = image.thumbnail()
     if thumbnail is not None:
-        _sized(etree.SubElement(group, f"{{{MEDIA}}}thumbnail", url=thumbnail.url),
+        _sized(etree.SubElement(holder, f"{{{MEDIA}}}thumbnail", url=thumbnail.url),
                thumbnail.width, thumbnail.height)
     if image.credit:
-        etree.SubElement(group, f"{{{MEDIA}}}credit").text = image.credit
+        etree.SubElement(holder, f"{{{MEDIA}}}credit").text = image.credit
     if image.caption:
-        etree.SubElement(group, f"{{{MEDIA}}}description", type="plain").text = image.caption
+        etree.SubElement(holder, f"{{{MEDIA}}}description", type="plain").text = image.caption
 
 
 def _sized(element: Any, width: int | None, height: int | None) -> None:

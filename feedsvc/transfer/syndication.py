@@ -284,7 +284,7 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
                  and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
                  "width": _whole(width, payload.MAX_PIXELS, low=1),
                  "height": _whole(height, payload.MAX_PIXELS, low=1),
-                 "length": _whole(length, payload.MAX_BYTES, low=0)}
+                 "length": _whole(length, payload.MAX_BYTES, low=1)}  # "0": unknown
         known = pictures.setdefault(uri, found)
         for name, value in found.items():  # the enclosure's type, the media:content's size
             if known[name] is None:
