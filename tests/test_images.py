@@ -531,3 +531,26 @@ def test_every_pictured_feed_validates(make_app: Any, content: str) -> None:
             assert errors == [], (scope, fmt, errors)
             # "should not contain HTML": the captions hold markup as text, on purpose.
             assert all(any(a in w for a in ALLOWED) for w in warnings), (scope, fmt, warnings)
+
+
+# -- article pages -------------------------------------------------------------------------------
+
+
+def test_the_article_page_shows_the_figure_unless_its_body_does(pictured: FlaskClient) -> None:
+    page = lxml.html.fromstring(get(pictured, "/articles/xi"))
+    [figure] = page.xpath("//figure[@class='lead-image']")
+    img = figure.find("img")
+    assert (img.get("src"), img.get("alt"), img.get("width"), img.get("height")) == (
+        LEAD["url"], LEAD["alt"], "1200", "675")
+    # Every file with its width, narrowest first, for the browser to choose from.
+    assert img.get("srcset") == ", ".join(f"{p['url']} {p['width']}w"
+                                          for p in sorted(pictures(LEAD), key=lambda p: p["width"]))
+    assert figure.xpath(".//span[@class='caption']")[0].text_content() == plain_text(LEAD["caption"])
+    assert figure.xpath(".//span[@class='credit']")[0].text_content() == LEAD["credit"]
+    assert not figure.xpath(".//figcaption//*[self::b or self::script]")  # the caption's markup is text
+    assert page.xpath("//figure[@class='lead-image']") and not lxml.html.fromstring(
+        get(pictured, "/articles/shown")).xpath("//figure[@class='lead-image']")
+    old = lxml.html.fromstring(get(pictured, "/articles/old")).xpath("//figure[@class='lead-image']/img")[0]
+    assert (old.get("alt"), old.get("width"), old.get("srcset")) == ("", None, None)
+    assert not lxml.html.fromstring(get(pictured, "/articles/old")).xpath("//figcaption")
+    assert not lxml.html.fromstring(get(pictured, "/articles/plain")).xpath("//figure")
