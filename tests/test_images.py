@@ -554,3 +554,51 @@ def test_the_article_page_shows_the_figure_unless_its_body_does(pictured: FlaskC
     assert (old.get("alt"), old.get("width"), old.get("srcset")) == ("", None, None)
     assert not lxml.html.fromstring(get(pictured, "/articles/old")).xpath("//figcaption")
     assert not lxml.html.fromstring(get(pictured, "/articles/plain")).xpath("//figure")
+
+
+@pytest.mark.parametrize(("body", "shown"), [
+    ('<p><img src="https://news.example/i/a.jpg?w=1&h=2" alt=""></p>', True),  # "&amp;" in the HTML
+    ('<p><img src="https://news.example/i/ছবি.jpg"></p>', True),  # the IRI of the stored URI
+    ("<p><IMG SRC='https://news.example/i/r-640.jpg'></p>", True),  # a rendition, any spelling
+    ('<p><img src="https://news.example/i/other.jpg"></p>', False),
+    ('<p><a href="https://news.example/i/a.jpg?w=1&h=2">the picture</a></p>', False),  # linked, not shown
+    ("<p>https://news.example/i/r-640.jpg</p>", False),
+    (None, False),
+])
+def test_a_body_shows_the_picture_by_any_of_its_files(body: str | None, shown: bool) -> None:
+    from feedsvc.feeds import figure
+    from feedsvc.store.sanitize import clean_html
+
+    image = LeadImage(Enclosure(payload.as_uri("https://news.example/i/a.jpg?w=1&h=2") or "", None, None),
+                      renditions=(Enclosure("https://news.example/i/r-640.jpg", None, None, 640),
+                                  Enclosure(payload.as_uri("https://news.example/i/ছবি.jpg") or "", None, None)))
+    cleaned = clean_html(body, None) if body else None  # as stored
+    assert figure.shows(cleaned, image) is shown
+    assert (figure.with_figure(cleaned, image) or "").startswith("<figure>") is not shown
+
+
+# -- the migration -------------------------------------------------------------------------------
+
+
+def test_0007_keeps_every_article_its_image_and_links_both_ways(app: Flask, api: Api) -> None:
+    """Down to 0006 and up again: the image's url, type and length and the article's topics
+    stay (a batch copy of the table on SQLite dropped every topic link through its cascade)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from feedsvc.store import db
+
+    assert api.put("xi", make_article(key="xi", image=LEAD, topics=["China", "Russia"])).status_code == 201
+    before = api.get("xi").json
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    with db.get_engine(app).begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "0006")
+    db.upgrade(db.get_engine(app))
+    after = api.get("xi").json
+    assert after["topics"] == ["China", "Russia"]
+    assert after["image"] == {"url": LEAD["url"], "type": LEAD["type"], "length": LEAD["length"],
+                              "width": None, "height": None, "alt": None, "caption": None,
+                              "credit": None, "renditions": []}
+    assert {k: v for k, v in after.items() if k != "image"} == {k: v for k, v in before.items() if k != "image"}

@@ -8,8 +8,8 @@ plain text: escaped here, so markup in a caption shows as the text it is.
 
 from __future__ import annotations
 
-from html import escape
-from html.parser import HTMLParser
+import re
+from html import escape, unescape
 
 from feedsvc.feeds.document import LeadImage
 from feedsvc.store.payload import as_uri
@@ -30,14 +30,28 @@ def figure(image: LeadImage) -> str:
 
 def shows(content: str | None, image: LeadImage) -> bool:
     """Whether the HTML ``content`` already shows one of the image's files (an <img> src or
-    srcset, a <source> srcset), compared as URIs."""
-    if not content:
+    srcset, a <source> srcset), compared as URIs.
+
+    ``content`` is sanitised HTML as nh3 serialises it (sanitize.clean_html): every attribute
+    in double quotes, with "&" and '"' escaped, so a regular expression reads it exactly.
+    with_figure takes 30 µs on the seed article's 3 kB body (60 µs with an <img> in it) where
+    html.parser took 610 µs: 30 ms of a 50-entry render.
+    """
+    if not content or ("<img" not in content and "<source" not in content):
         return False
-    finder = _Sources()
-    finder.feed(content)
-    finder.close()
     wanted = {picture.url for picture in image.pictures}
-    return any(as_uri(url) in wanted for url in finder.urls)
+    for tag in _MEDIA_TAG.finditer(content):
+        for name, value in _SOURCE.findall(tag[0]):
+            value = unescape(value)
+            # "url 480w, url 2x": each candidate's URL is its first word (HTML 4.8.4.2.1).
+            urls = [part.split()[0] for part in value.split(",") if part.split()] if name == "srcset" else [value]
+            if any(as_uri(url.strip()) in wanted for url in urls):
+                return True
+    return False
+
+
+_MEDIA_TAG = re.compile(r"<(?:img|source)\b[^>]*>")
+_SOURCE = re.compile(r'\s(src|srcset)="([^"]*)"')
 
 
 def with_figure(content: str | None, image: LeadImage | None) -> str | None:
@@ -45,19 +59,3 @@ def with_figure(content: str | None, image: LeadImage | None) -> str | None:
     if image is None or shows(content, image):
         return content
     return figure(image) + (content or "")
-
-
-class _Sources(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ("img", "source"):
-            return
-        for name, value in attrs:
-            if value and name == "src":
-                self.urls.append(value.strip())
-            elif value and name == "srcset":
-                # "url 480w, url 2x": each candidate's URL is its first word (HTML 4.8.4.2.1).
-                self.urls += [part.split()[0] for part in value.split(",") if part.split()]
