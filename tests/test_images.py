@@ -475,23 +475,34 @@ def test_an_imported_feed_of_ours_keeps_sizes_credit_caption_and_renditions(pict
 
 
 def test_media_rss_of_other_feeds_is_read(tmp_path: Any) -> None:
-    document = b"""<?xml version="1.0"?>
-<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>Old</title>
-<link>https://old.example/</link><description>d</description>
-<item><title>One</title><link>https://old.example/1</link><guid>https://old.example/1</guid>
+    head = """<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"
+xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>Old</title>
+<link>https://old.example/</link><description>d</description>"""
+    one = """<item><title>One</title><link>https://old.example/1</link><guid>https://old.example/1</guid>
 <pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate><description>The summary</description>
+<content:encoded>&lt;p>The body&lt;/p></content:encoded>
 <media:content url="https://i.old.example/1-460.jpg" medium="image" width="460" height="276"/>
 <media:content url="https://i.old.example/1-140.jpg" medium="image" width="140" height="84" fileSize="x"/>
 <media:credit scheme="urn:ebu">Photograph: A &amp; B</media:credit>
 <media:description type="html">A &lt;b&gt;bold&lt;/b&gt; caption</media:description>
-<media:thumbnail url="https://i.old.example/1-thumb.jpg" width="abc"/>
-</item></channel></rss>"""
-    [record] = list(syndication.records_from_feed(document, ZoneInfo("UTC")))
-    image = record.fields["image"]
+<media:thumbnail url="https://i.old.example/1-thumb.jpg" width="abc"/></item>"""
+    # The caption first and no content:encoded: feedparser takes the description for the body.
+    two = """<item><title>Two</title><link>https://old.example/2</link><guid>https://old.example/2</guid>
+<pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>
+<media:description>Boats on the Surma</media:description>
+<media:content url="https://i.old.example/2.jpg" medium="image"/>
+<description>&lt;p>The whole story&lt;/p></description></item>"""
+    records = list(syndication.records_from_feed(f"{head}{one}{two}</channel></rss>".encode(), ZoneInfo("UTC")))
+    first, second = (record.fields for record in records)
+    image = first["image"]
     assert (image.url, image.width, image.height) == ("https://i.old.example/1-460.jpg", 460, 276)
     assert (image.credit, image.caption) == ("Photograph: A & B", "A bold caption")
     assert [(r.url, r.width, r.height, r.length) for r in image.renditions] == [
         ("https://i.old.example/1-140.jpg", 140, 84, None), ("https://i.old.example/1-thumb.jpg", None, None, None)]
+    # feedparser read each media:description as the item's own description; the raw one stands.
+    assert (first["summary"], first["content"]) == ("The summary", "<p>The body</p>")
+    assert (second["summary"], second["content"]) == (None, "<p>The whole story</p>")
+    assert second["image"].caption == "Boats on the Surma"
 
 
 def test_export_and_import_keep_every_member(app: Flask, api: Api, tmp_path: Any) -> None:

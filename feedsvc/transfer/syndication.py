@@ -46,9 +46,9 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     raw_authors = bylines.raw_rss_authors(data) if rss else None
     if raw_authors is not None and len(raw_authors) != len(parsed.entries):
         raw_authors = None  # not the items feedparser saw: its own reading, checked, instead
-    captions = raw_captions(data)
-    if captions is not None and len(captions) != len(parsed.entries):
-        captions = None
+    media = raw_media(data)
+    if media is not None and len(media) != len(parsed.entries):
+        media = None
     feed = _Feed(
         title=feed_title,
         # RFC 4287 4.2.1: an Atom entry without an author has the feed's. RSS's managingEditor
@@ -59,8 +59,8 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
     for number, entry in enumerate(parsed.entries, start=1):
         try:
             raw = raw_authors[number - 1] if raw_authors is not None else None
-            caption = captions[number - 1] if captions is not None else None
-            item: Record | Failure = _record_from_entry(number, entry, feed, raw, caption)
+            item: Record | Failure = _record_from_entry(
+                number, entry, feed, raw, media[number - 1] if media is not None else RawMedia())
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         yield item
@@ -69,33 +69,49 @@ def records_from_feed(data: bytes, zone: ZoneInfo) -> Iterator[Record | Failure]
 _MEDIA_DESCRIPTION = "{http://search.yahoo.com/mrss/}description"
 _ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
 _RSS1_ITEM = "{http://purl.org/rss/1.0/}item"
+_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
 
 
-def raw_captions(data: bytes) -> list[str | None] | None:
-    """Each item's (or Atom entry's) first Media RSS description, as plain text, in document
-    order; None when the document is not well-formed XML.
+@dataclass(frozen=True)
+class RawMedia:
+    """What feedparser cannot tell of an item's Media RSS, read from the document itself.
 
-    feedparser has no place for it: it reads media:description as the entry's description,
-    so the raw document is read here (as bylines.raw_rss_authors does, with the standard
-    library's parser: no external entities, limited expansion).
+    ``caption``: its first media:description, as plain text. feedparser has no place for it:
+    it reads media:description as a description. One straight in the item (not inside a
+    media:group or media:content) then takes the place of the summary, or of the body when it
+    comes first; ``misread`` says so, and ``description`` and ``encoded`` are the item's own
+    <description> and <content:encoded> (RSS), read instead.
     """
+
+    caption: str | None = None
+    misread: bool = False
+    description: str | None = None
+    encoded: str | None = None
+
+
+def raw_media(data: bytes) -> list[RawMedia] | None:
+    """Each item's (or Atom entry's) RawMedia, in document order; None when the document is
+    not well-formed XML. The standard library's parser, as bylines.raw_rss_authors: no external
+    entities, limited expansion."""
     try:
         root = ET.fromstring(data)
     except (ET.ParseError, ValueError):
         return None
     items = list(root.iter("item")) or list(root.iter(_ATOM_ENTRY)) or list(root.iter(_RSS1_ITEM))
-    captions: list[str | None] = []
+    found: list[RawMedia] = []
     for item in items:
-        found = None
+        caption = None
         for element in item.iter(_MEDIA_DESCRIPTION):
             text = element.text or ""
             # Media RSS 2.0: type "plain" (the default) or "html".
             text = html_text(text) if element.get("type") == "html" else plain_text(text)
             if text:
-                found = text
+                caption = text
                 break
-        captions.append(found)
-    return captions
+        misread = item.tag == "item" and item.find(_MEDIA_DESCRIPTION) is not None
+        found.append(RawMedia(caption, misread, item.findtext("description"), item.findtext(_ENCODED))
+                     if misread else RawMedia(caption))
+    return found
 
 
 @dataclass(frozen=True)
@@ -110,7 +126,7 @@ class _Feed:
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
-                       raw_authors: list[str | dict[str, str]] | None, caption: str | None = None) -> Record:
+                       raw_authors: list[str | dict[str, str]] | None, media: RawMedia) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
         raise FeedsvcError("the entry has neither an id nor a link")
@@ -130,7 +146,12 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         updated = published
     content = entry["content"][0].get("value") if entry.get("content") else None
     summary = _text(entry, "summary") if entry.get("summary") else None
-    if content is None:
+    if media.misread:  # feedparser took the caption for the summary or the body
+        content = media.encoded or None
+        summary = html_text(media.description) if media.description else None
+        if content is None:
+            content, summary = media.description, None
+    elif content is None:
         content, summary = entry.get("summary"), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
     data = {
@@ -138,7 +159,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         "section": tags[0] if tags else feed.title, "topics": tags[1:],
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
-        "content": content, "url": link, "image": _image(entry, caption),
+        "content": content, "url": link, "image": _image(entry, media.caption),
         "published": format_utc(published) if published else None,
         "updated": format_utc(updated) if updated else None,
         "language": _entry_language(entry, feed),
