@@ -104,10 +104,6 @@ class Image:
     credit: str | None = None
     renditions: tuple[Rendition, ...] = ()
 
-    @property
-    def lead(self) -> Rendition:
-        return Rendition(self.url, self.type, self.width, self.height, self.length)
-
 
 IMAGE_FIELDS = ("url", "type", "length", "width", "height", "alt", "caption", "credit", "renditions")
 RENDITION_FIELDS = ("url", "type", "width", "height", "length")
