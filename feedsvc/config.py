@@ -203,6 +203,17 @@ def _optional_text(key: str, value: Any) -> str | None:
     return _text(key, value)
 
 
+FEED_CONTENTS = ("full", "summary")
+
+
+def _feed_content(key: str, value: Any) -> str:
+    """FEED_CONTENT: what the body of a public feed's entry carries (issue 17)."""
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in FEED_CONTENTS:
+        raise ConfigError(key, f"{value!r} is not one of {', '.join(FEED_CONTENTS)}")
+    return str(text)
+
+
 def _language(key: str, value: Any) -> str | None:
     """A BCP 47 tag by the rule the article's ``language`` follows (payload.is_language):
     every feed names it, and the W3C validator rejects what that rule refuses (issue 12)."""
@@ -254,6 +265,9 @@ SETTINGS: dict[str, tuple[Any, Callable[[str, Any], Any]]] = {
     "SITE_ICON": (None, _optional_url),
     "SITE_RIGHTS": (None, _optional_text),
     "SITE_LANGUAGE": (None, _language),
+    # What each entry's body carries (issue 17): see feeds/service.py and feeds/figure.py.
+    "FEED_CONTENT": ("full", _feed_content),
+    "FEED_LEAD_FIGURE": (True, _bool),
     "FEED_SIZE": (50, _positive_int),
     "FEED_MAX_SIZE": (200, _positive_int),
     "CACHE_MAX_AGE": (60, _non_negative_int),

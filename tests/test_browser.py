@@ -452,3 +452,66 @@ def test_empty_home_gets_a_newcomer_to_the_first_article(serve: Callable[..., Li
     assert page.locator("h1").inner_text() == "Latest articles"
     assert page.locator("main li.card h2").all_inner_texts() == ["Hello, readers"] * 2
     assert tab.open("/articles/hello").locator("h1").inner_text() == "Hello, readers"
+
+
+# -- the article's lead image (issue 17) -------------------------------------------------------
+
+# A picture drawn for the test (river, fields, sky), served for every file under
+# https://news.example/i/ by the browser itself: pages load nothing from the network here.
+PICTURE = """<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="675" viewBox="0 0 1200 675">
+<defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#8fb8de"/>
+<stop offset="1" stop-color="#dbe7f0"/></linearGradient></defs>
+<rect width="1200" height="675" fill="url(#sky)"/><circle cx="930" cy="150" r="70" fill="#f4d27a"/>
+<path d="M0 380 Q300 330 600 370 T1200 350 V675 H0 Z" fill="#6f9a52"/>
+<path d="M0 470 Q260 430 520 480 T1200 450 V560 Q900 600 600 560 T0 580 Z" fill="#7d8f99"/>
+<path d="M80 470 h40 v-60 l20 -30 l20 30 v60 h40" fill="#b5651d"/>
+<path d="M820 455 h70 v-45 l35 -35 l35 35 v45" fill="#a0522d"/></svg>"""
+PICTURED = make_article(
+    key="sylhet-waters", title="Flood waters recede in Sylhet, leaving roads cut off",
+    section="Bangladesh", topics=["Floods"], authors=[{"name": "Nadia Rahman"}],
+    summary="Villages along the Surma are reachable only by boat for a third day.",
+    content=BODY.format(lead="The water began to fall on Tuesday."),
+    url="https://news.example/bangladesh/sylhet-waters",
+    published="2026-11-22T09:00:00+06:00", updated="2026-11-22T09:00:00+06:00",
+    image={"url": "https://news.example/i/sylhet-1200.svg", "type": "image/svg+xml",
+           "width": 1200, "height": 675, "alt": "Houses on a strip of land between a river and fields",
+           "caption": "Homes near Companiganj on <Tuesday>, as the Surma fell back.",
+           "credit": "ছবি: আনিসুর রহমান & Reuters",
+           "renditions": [{"url": "https://news.example/i/sylhet-640.svg", "type": "image/svg+xml",
+                           "width": 640, "height": 360}]})
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_article_page_shows_the_lead_image_with_caption_and_credit(
+        serve: Callable[..., LiveServer], tabs: Callable[..., Tab], viewport: str) -> None:
+    def seed(api: Api) -> None:
+        assert api.put(PICTURED["key"], PICTURED).status_code == 201
+
+    server = serve(seed)
+    tab = tabs(server.base, **VIEWPORTS[viewport])
+    requested: list[str] = []
+
+    def picture(route: Any) -> None:
+        requested.append(route.request.url)
+        route.fulfill(status=200, content_type="image/svg+xml", body=PICTURE)
+
+    tab.page.route("https://news.example/i/**", picture)
+    page = tab.open(f"/articles/{PICTURED['key']}")
+    figure = page.locator("figure.lead-image")
+    image = figure.locator("img")
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelector('figure.lead-image img').complete")
+    assert image.evaluate("img => img.naturalWidth") > 0, requested
+    assert image.get_attribute("alt") == PICTURED["image"]["alt"]
+    assert (image.get_attribute("width"), image.get_attribute("height")) == ("1200", "675")
+    # The caption's "<Tuesday>" is text, and the Bengali credit with its "&" reads as given.
+    assert figure.locator("figcaption .caption").inner_text() == PICTURED["image"]["caption"]
+    assert figure.locator("figcaption .credit").inner_text().casefold() == PICTURED["image"]["credit"].casefold()
+    box = image.bounding_box()
+    assert box is not None and abs(box["width"] / box["height"] - 1200 / 675) < 0.02  # never stretched
+    facts = headings_and_labels(page)
+    assert facts["noAlt"] == 0 and facts["overflow"] == 0, facts
+    assert axe_violations(page) == []
+    page.evaluate("window.scrollTo(0, 0)")
+    shoot(page, f"{viewport}-article-image", full_page=False, docs=f"article-image-{viewport}.png")
+    assert tab.errors == []

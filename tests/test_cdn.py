@@ -25,8 +25,8 @@ from feedsvc.store import db
 from feedsvc.store.models import WebSubJob
 from feedsvc.store.scopes import Scope
 from feedsvc.web.polling import CachePolicy
-from feedsvc.websub.sender import HttpSender, Reply, Request
 from feedsvc.websub import purge
+from feedsvc.websub.sender import HttpSender, Reply, Request
 from feedsvc.websub.worker import Worker
 
 from conftest import Api, Clock, make_article, new_token

@@ -144,8 +144,8 @@ def test_entry_metadata(client: FlaskClient, corpus: dict[str, dict[str, Any]]) 
     assert item.guidislink is False
     data = json.loads(get(client, "/topics/china/feed.json").data)
     item = next(i for i in data["items"] if i["id"] == corpus["image"]["id"])
-    assert item["attachments"] == [{"url": "https://news.example/i/1.jpg",
-                                    "mime_type": "image/jpeg", "size_in_bytes": 48213}]
+    assert item["attachments"] == [{"url": "https://news.example/i/1.jpg", "mime_type": "image/jpeg",
+                                    "title": "With an image", "size_in_bytes": 48213}]
     assert item["authors"] == [{"name": "Ann"}] and item["tags"] == ["World", "China"]
 
 

@@ -8,7 +8,7 @@ import feedparser
 from lxml import etree
 
 from feedsvc.feeds import formats
-from feedsvc.feeds.document import EPOCH, Category, Enclosure, Entry, Feed, Person, Tombstone
+from feedsvc.feeds.document import EPOCH, Category, Enclosure, Entry, Feed, LeadImage, Person, Tombstone
 
 UTC = dt.UTC
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -37,7 +37,7 @@ def feed(*entries: Entry, **changes: object) -> Feed:
 
 
 def test_atom_enclosure_keeps_type_and_length() -> None:  # python-feedgen#135
-    image = Enclosure("https://news.example/i.jpg", "image/jpeg", 123)
+    image = LeadImage(Enclosure("https://news.example/i.jpg", "image/jpeg", 123))
     parsed = feedparser.parse(formats.atom(feed(entry(1, image=image))))
     [enclosure] = [link for link in parsed.entries[0].links if link.rel == "enclosure"]
     assert (enclosure.type, enclosure.length) == ("image/jpeg", "123")

@@ -84,7 +84,7 @@ def test_a_link_whose_host_is_no_dns_name_is_refused(api: Api, url: str, field: 
     response = api.put(body["key"], body)
     assert response.status_code == 422
     pointers = [e["pointer"] for e in response.get_json()["errors"]]
-    assert pointers == [{"url": "#/url", "author": "#/authors", "image": "#/image"}[field]]
+    assert pointers == [{"url": "#/url", "author": "#/authors", "image": "#/image/url"}[field]]
 
 
 def test_a_percent_sign_that_escapes_nothing_is_escaped(api: Api) -> None:
@@ -186,7 +186,8 @@ def test_an_enclosure_with_an_odd_length_or_type_keeps_its_entry(
     assert result.exit_code == 0, result.output
     [record] = exported(app)
     assert record["image"] == {"url": "https://old.example/i.jpg", "type": image_type,
-                               "length": length}
+                               "length": length, "width": None, "height": None, "alt": None,
+                               "caption": None, "credit": None, "renditions": []}
 
 
 def test_a_byte_order_mark_does_not_cost_the_first_line(app: Flask, tmp_path: Path) -> None:

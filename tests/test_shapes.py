@@ -80,6 +80,15 @@ def test_the_openapi_document_states_the_same_limits() -> None:
     assert fields["language"]["maxLength"] == payload.MAX_LANGUAGE
     assert image["type"]["maxLength"] == payload.MAX_MEDIA_TYPE
     assert image["length"]["maximum"] == payload.MAX_BYTES
+    assert image["width"]["maximum"] == image["height"]["maximum"] == payload.MAX_PIXELS
+    assert (image["alt"]["maxLength"], image["caption"]["maxLength"], image["credit"]["maxLength"]) == (
+        payload.MAX_ALT, payload.MAX_CAPTION, payload.MAX_CREDIT)
+    assert image["renditions"]["maxItems"] == payload.MAX_RENDITIONS
+    rendition = image["renditions"]["items"]["properties"]
+    assert set(rendition) == set(payload.RENDITION_FIELDS)
+    assert set(image) == set(payload.IMAGE_FIELDS)
+    assert rendition["width"]["maximum"] == payload.MAX_PIXELS
+    assert rendition["type"]["maxLength"] == payload.MAX_MEDIA_TYPE
     assert author["email"]["maxLength"] == payload.MAX_EMAIL
     assert f"{{1,{payload.MAX_KEY}}}" in fields["key"]["pattern"]
 
@@ -95,6 +104,12 @@ def put(api: Api, body: dict[str, Any]) -> Any:
 
 AT_THE_LIMIT: list[tuple[str, Any, Any]] = [
     # (field, the longest value taken, one character more)
+    ("image", {"url": "https://n.example/i.jpg", "credit": "c" * payload.MAX_CREDIT},
+     {"url": "https://n.example/i.jpg", "credit": "c" * (payload.MAX_CREDIT + 1)}),
+    ("image", {"url": "https://n.example/i.jpg", "renditions": [
+        {"url": "https://n.example/r.jpg", "type": "image/" + "x" * (payload.MAX_MEDIA_TYPE - 6)}]},
+     {"url": "https://n.example/i.jpg", "renditions": [
+         {"url": "https://n.example/r.jpg", "type": "image/" + "x" * (payload.MAX_MEDIA_TYPE - 5)}]}),
     ("image", {"url": "https://n.example/i.jpg", "type": "image/" + "x" * (payload.MAX_MEDIA_TYPE - 6)},
      {"url": "https://n.example/i.jpg", "type": "image/" + "x" * (payload.MAX_MEDIA_TYPE - 5)}),
     ("language", "en" + "-abcdefgh" * 3 + "-abcdefg"[: payload.MAX_LANGUAGE - 29],

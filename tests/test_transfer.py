@@ -116,7 +116,8 @@ def test_import_rss(app: Flask, tmp_path: Path) -> None:
     assert first["authors"][0]["name"] == "Rahim Uddin"
     assert first["published"] == "2022-06-18T20:17:00Z"
     assert first["image"] == {"url": "https://old.example/i/1.jpg", "type": "image/jpeg",
-                              "length": 48213}
+                              "length": 48213, "width": None, "height": None, "alt": None,
+                              "caption": None, "credit": None, "renditions": []}
     assert 'href="https://old.example/x"' in first["content"]
     assert records["No guid"]["section"] == "Old Site"
     again = run(app, "import", "--quiet", str(path))

@@ -4,6 +4,7 @@
 - ``urls`` — the public URLs of pages and feeds, built from an origin
 - ``selection`` — which entries and tombstones a page of a feed shows
 - ``document`` — the pure feed document every format renders
+- ``figure`` — the lead image as a ``<figure>`` atop an entry's HTML body
 - ``formats`` — Atom 1.0, RSS 2.0 and JSON Feed 1.1 bytes (the only importer of feedgen)
 - ``service`` — ``render(session, address, settings, now)``: selection → document → bytes
 - ``surrogate`` — the surrogate keys shared caches purge by, and the CDN_PURGE targets

@@ -29,9 +29,50 @@ class Category:
 
 @dataclass(frozen=True)
 class Enclosure:
+    """One picture file: the lead image itself or one of its renditions."""
+
     url: str
     type: str | None
     length: int | None
+    width: int | None = None  # pixels
+    height: int | None = None
+
+
+# The narrowest picture a reader may still show as a thumbnail: Media RSS thumbnails of
+# publishers' feeds run from 144 to 240 pixels wide, and readers' list views ask for about that.
+THUMBNAIL_MIN_WIDTH = 150
+
+
+@dataclass(frozen=True)
+class LeadImage:
+    """An entry's lead picture (issue 17): its file, its plain-text alt, caption and credit,
+    and the same picture at other sizes."""
+
+    lead: Enclosure
+    alt: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+    renditions: tuple[Enclosure, ...] = ()
+
+    @property
+    def url(self) -> str:
+        return self.lead.url
+
+    @property
+    def pictures(self) -> tuple[Enclosure, ...]:
+        """The lead, then each rendition as the article lists them."""
+        return (self.lead, *self.renditions)
+
+    def thumbnail(self) -> Enclosure | None:
+        """The narrowest picture whose width is known and at least THUMBNAIL_MIN_WIDTH (the
+        first of equals); None when no picture's width is known to be that wide."""
+        useful = [p for p in self.pictures if p.width is not None and p.width >= THUMBNAIL_MIN_WIDTH]
+        return min(useful, key=lambda p: p.width or 0, default=None)
+
+    def widest(self) -> Enclosure:
+        """The widest picture whose width is known (the first of equals), else the lead."""
+        known = [p for p in self.pictures if p.width is not None]
+        return max(known, key=lambda p: p.width or 0, default=self.lead)
 
 
 @dataclass(frozen=True)
@@ -44,8 +85,8 @@ class Entry:
     authors: tuple[Person, ...]
     categories: tuple[Category, ...]
     summary: str | None
-    content: str | None  # sanitised HTML
-    image: Enclosure | None
+    content: str | None  # sanitised HTML: the body as every format shows it (figure.py)
+    image: LeadImage | None
     language: str | None
     key: str | None = None  # the article's key, to name it in a log line; never rendered
 

@@ -12,6 +12,16 @@ through its extension API and pinned by a test in tests/test_formats.py:
 
 Branding (issue 17) goes in each format's own element: Atom logo, icon, rights and the feed's
 xml:lang; RSS image, copyright, language and ttl; JSON Feed icon, favicon and language.
+
+The lead image (issue 17) is Media RSS in Atom and RSS, written here rather than by feedgen's
+media extension: that one has no media:credit or media:description, and by default puts even
+a single media:content in a media:group, which the W3C validator refuses ("media:group must
+have multiple media:content children"). One media:group holds a media:content per file of
+the picture (the lead first, isDefault), the thumbnail, the credit and the caption; a
+picture of one file is a media:content holding the other three. Never directly in the item:
+feedparser reads a media:description there as the entry's summary, replacing the real one.
+The RSS enclosure and the Atom rel="enclosure" link stay for readers that read only those;
+JSON Feed has image, banner_image and an attachment per file.
 """
 
 from __future__ import annotations
@@ -25,10 +35,11 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from feedsvc.feeds.document import Entry, Feed
+from feedsvc.feeds.document import Entry, Feed, LeadImage
 
 ATOM = "http://www.w3.org/2005/Atom"
 TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
+MEDIA = "http://search.yahoo.com/mrss/"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml", "json": "application/feed+json"}
 CONTENT_TYPES = {fmt: f"{media}; charset=utf-8" for fmt, media in MEDIA_TYPES.items()}
@@ -42,7 +53,8 @@ class _AtomFeedExtension(BaseExtension):  # type: ignore[misc]
 
     def extend_ns(self) -> dict[str, str]:
         # Declared only where used: validators warn about a namespace they do not know.
-        return {"at": TOMBSTONES} if self.feed is not None and self.feed.tombstones else {}
+        names = {"at": TOMBSTONES} if self.feed is not None and self.feed.tombstones else {}
+        return names | _media_ns(self.feed)
 
     def extend_atom(self, root: Any) -> Any:
         assert self.feed is not None
@@ -60,7 +72,7 @@ class _RssFeedExtension(BaseExtension):  # type: ignore[misc]
     feed: Feed | None = None
 
     def extend_ns(self) -> dict[str, str]:
-        return {"atom": ATOM}
+        return {"atom": ATOM} | _media_ns(self.feed)
 
     def extend_rss(self, root: Any) -> Any:
         assert self.feed is not None
@@ -89,10 +101,11 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
         if image is not None:
             # feedgen builds Atom from un-namespaced names under a default xmlns; so do we.
             link = etree.SubElement(element, "link", rel="enclosure", href=image.url)
-            if image.type:
-                link.set("type", image.type)
-            if image.length is not None:
-                link.set("length", str(image.length))
+            if image.lead.type:
+                link.set("type", image.lead.type)
+            if image.lead.length is not None:
+                link.set("length", str(image.lead.length))
+            _media(element, image)
         return element
 
     def extend_rss(self, element: Any) -> Any:
@@ -100,7 +113,47 @@ class _EntryExtension(BaseEntryExtension):  # type: ignore[misc]
         # RSS has no updated date; feedparser reads atom:updated in an item as "updated".
         updated = etree.SubElement(element, f"{{{ATOM}}}updated")
         updated.text = _iso(self.entry.updated)
+        if self.entry.image is not None:
+            _media(element, self.entry.image)
         return element
+
+
+def _media_ns(feed: Feed | None) -> dict[str, str]:
+    """The Media RSS prefix, declared on the root when some entry has an image."""
+    return {"media": MEDIA} if feed is not None and any(e.image for e in feed.entries) else {}
+
+
+def _media(element: Any, image: LeadImage) -> None:
+    """The image as Media RSS (https://www.rssboard.org/media-rss): several files in one
+    media:group, a single one as a media:content; the thumbnail, credit and caption inside."""
+    several = len(image.pictures) > 1  # Media RSS: a group has more than one media:content
+    holder = etree.SubElement(element, f"{{{MEDIA}}}group") if several else element
+    for picture in image.pictures:
+        content = etree.SubElement(holder, f"{{{MEDIA}}}content", url=picture.url, medium="image")
+        if several and picture is image.lead:
+            content.set("isDefault", "true")
+        _sized(content, picture.width, picture.height)
+        if picture.type:
+            content.set("type", picture.type)
+        if picture.length:  # 0 is feedsvc's "unknown" for an enclosure, not a size
+            content.set("fileSize", str(picture.length))
+        if not several:
+            holder = content
+    thumbnail = image.thumbnail()
+    if thumbnail is not None:
+        _sized(etree.SubElement(holder, f"{{{MEDIA}}}thumbnail", url=thumbnail.url),
+               thumbnail.width, thumbnail.height)
+    if image.credit:
+        etree.SubElement(holder, f"{{{MEDIA}}}credit").text = image.credit
+    if image.caption:
+        etree.SubElement(holder, f"{{{MEDIA}}}description", type="plain").text = image.caption
+
+
+def _sized(element: Any, width: int | None, height: int | None) -> None:
+    if width is not None:
+        element.set("width", str(width))
+    if height is not None:
+        element.set("height", str(height))
 
 
 def _iso(when: Any) -> str:
@@ -185,8 +238,8 @@ def _add_entry(fg: FeedGenerator, entry: Entry, fmt: str, feed_language: str | N
             fe.content(entry.content)  # escaped text, not CDATA: "]]>" may occur in HTML
         if entry.image is not None:
             # RSS 2.0 requires length and type; 0 is the RSS Advisory Board's "unknown".
-            fe.enclosure(entry.image.url, str(entry.image.length or 0),
-                         entry.image.type or "application/octet-stream")
+            lead = entry.image.lead
+            fe.enclosure(lead.url, str(lead.length or 0), lead.type or "application/octet-stream")
 
 
 def atom(feed: Feed) -> bytes:
@@ -230,6 +283,7 @@ def _json_item(entry: Entry) -> dict[str, Any]:
         item["summary"] = entry.summary
     if entry.image is not None:
         item["image"] = entry.image.url
+        item["banner_image"] = entry.image.widest().url
     item["date_published"] = _iso(entry.published)
     item["date_modified"] = _iso(entry.updated)
     if entry.authors:
@@ -240,12 +294,22 @@ def _json_item(entry: Entry) -> dict[str, Any]:
     if entry.language:
         item["language"] = entry.language
     if entry.image is not None:
-        attachment: dict[str, Any] = {"url": entry.image.url,
-                                      "mime_type": entry.image.type or "application/octet-stream"}
-        if entry.image.length is not None:
-            attachment["size_in_bytes"] = entry.image.length
-        item["attachments"] = [attachment]
+        item["attachments"] = _attachments(entry.image, entry.title)
     return item
+
+
+def _attachments(image: LeadImage, title: str) -> list[dict[str, Any]]:
+    """Each file of the picture; one title for all, which JSON Feed 1.1 reads as "alternate
+    representations of the same thing"."""
+    name = image.alt or image.caption or title
+    attachments = []
+    for picture in image.pictures:
+        attachment: dict[str, Any] = {"url": picture.url, "mime_type": picture.type or "application/octet-stream",
+                                      "title": name}
+        if picture.length is not None:
+            attachment["size_in_bytes"] = picture.length
+        attachments.append(attachment)
+    return attachments
 
 
 RENDERERS = {"atom": atom, "rss": rss, "json": json_feed}

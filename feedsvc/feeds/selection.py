@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from feedsvc.errors import NotFound
 from feedsvc.store import directory, visibility
 from feedsvc.store.articles import cursor_position
-from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Topic
+from feedsvc.store.models import IMAGE_COLUMNS, Article, ArticleAuthor, ArticleTopic, Author, Section, Topic, image_of
 from feedsvc.store.params import Cursor
+from feedsvc.store.payload import Image
 from feedsvc.store.scopes import KINDS, Scope
 
 
@@ -47,9 +48,7 @@ class EntryRow:
     content: str | None
     published: dt.datetime
     updated: dt.datetime
-    image_url: str | None
-    image_type: str | None
-    image_length: int | None
+    image: Image | None
     language: str | None
     section: tuple[str, str]  # name, slug
     topics: tuple[tuple[str, str], ...]  # (name, slug) in the article's order
@@ -249,8 +248,7 @@ _AUTHORS_OF = (select(ArticleAuthor.article_id, Author.name, ArticleAuthor.email
                .order_by(ArticleAuthor.article_id, ArticleAuthor.position))
 _ARTICLES = (select(Article.id, Article.uid, Article.key, Article.title, Article.url,
                     Article.summary, Article.content, Article.published, Article.updated,
-                    Article.image_url, Article.image_type, Article.image_length, Article.language,
-                    Section.name, Section.slug)
+                    Article.language, Section.name, Section.slug, *IMAGE_COLUMNS)
              .join(Section, Section.id == Article.section_id).where(Article.id.in_(_IDS)))
 
 
@@ -266,10 +264,10 @@ def _load(connection: Connection, ids: list[int]) -> list[EntryRow]:
     for article_id, name, email, url in connection.execute(_AUTHORS_OF, params).all():
         authors[article_id].append((name, email, url))
     by_id = {}
-    for (article_id, uid, key, title, url, summary, content, published, updated, image_url,
-         image_type, image_length, language, section, section_slug) in connection.execute(_ARTICLES, params).all():
+    for (article_id, uid, key, title, url, summary, content, published, updated, language, section,
+         section_slug, *image) in connection.execute(_ARTICLES, params).all():
         by_id[article_id] = EntryRow(uid, key, title, url, summary, content, published, updated,
-                                  image_url, image_type, image_length, language,
+                                  image_of(image), language,
                                   (section, section_slug), tuple(topics[article_id]),
                                   tuple(authors[article_id]))
     return [by_id[i] for i in ids]

@@ -13,6 +13,7 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
+from html import escape
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import quote
 
@@ -20,11 +21,12 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from feedsvc import metrics
-from feedsvc.feeds import formats, selection, urls
+from feedsvc.feeds import figure, formats, selection, urls
 from feedsvc.feeds.address import FeedAddress
-from feedsvc.feeds.document import Branding, Category, Enclosure, Entry, Feed, Person, Tombstone
+from feedsvc.feeds.document import Branding, Category, Enclosure, Entry, Feed, LeadImage, Person, Tombstone
 from feedsvc.feeds.freshness import Rendered
 from feedsvc.store import params, site
+from feedsvc.store.payload import Image
 from feedsvc.store.sanitize import clean_html
 from feedsvc.store.scopes import KINDS
 
@@ -48,6 +50,8 @@ class FeedSettings:
     hub: str | None  # WEBSUB_HUB
     language: str | None = None  # SITE_LANGUAGE
     branding: Branding = Branding()
+    lead_figure: bool = True  # FEED_LEAD_FIGURE: the lead image as a <figure> atop each body
+    content: str = "full"  # FEED_CONTENT: "full" bodies, or "summary" and a link to the article
 
     def hub_url(self, origin: str) -> str:
         """The WebSub hub the feeds at ``origin`` name in rel="hub"."""
@@ -73,7 +77,8 @@ def settings_for(app: Flask) -> FeedSettings:
                             rights=config["SITE_RIGHTS"], ttl=rss_ttl(config["CACHE_MAX_AGE"]))
         found = FeedSettings(config["SITE_TITLE"], site.authority(app), config["FEED_SIZE"],
                              config["TOMBSTONE_DAYS"], config["WEBSUB_HUB"],
-                             language=config["SITE_LANGUAGE"], branding=branding)
+                             language=config["SITE_LANGUAGE"], branding=branding,
+                             lead_figure=config["FEED_LEAD_FIGURE"], content=config["FEED_CONTENT"])
         app.extensions["feedsvc.feed_settings"] = found
     return found  # type: ignore[no-any-return]
 
@@ -126,32 +131,50 @@ def to_document(chosen: selection.Selection, scope: selection.ScopeRow, address:
         hub_url=settings.hub_url(base), alternate_url=urls.scope_page(base, kind, slug),
         next_url=next_url, language=language,
         generator=_generator(), site_title=site_title,
-        entries=tuple(_entry(article, base) for article in chosen.articles),
+        entries=tuple(_entry(article, base, settings) for article in chosen.articles),
         tombstones=tuple(Tombstone(gone.uid, gone.deleted) for gone in chosen.tombstones),
         branding=settings.branding)
 
 
-def _entry(article: selection.EntryRow, base: str) -> Entry:
+def _entry(article: selection.EntryRow, base: str, settings: FeedSettings) -> Entry:
     section, section_slug = article.section
     # Each with its page as RSS domain and Atom scheme: a reader can open the section or topic.
     categories = [Category(section, urls.scope_page(base, "sections", section_slug))]
     categories += [Category(name, urls.scope_page(base, "topics", slug)) for name, slug in article.topics]
-    image = None
-    if article.image_url:
-        image = Enclosure(article.image_url, article.image_type, article.image_length)
+    image = lead_image(article.image)
     page = urls.article_page(base, article.key)
+    link = article.url or page
     content = article.content
     if content and article.url is None:
         # Saved without a URL, its relative links could not be resolved then: the article's
         # page here is its URL in the feed, so they resolve against that.
         content = clean_html(content, page)
+    if settings.content == "summary":
+        content = teaser(article.summary, link)
+    if settings.lead_figure:
+        content = figure.with_figure(content, image)
     return Entry(
-        id=article.uid, title=article.title, link=article.url or page,
+        id=article.uid, title=article.title, link=link,
         published=article.published, updated=article.updated,
         authors=tuple(Person(name, email, url) for name, email, url in article.authors),
         categories=tuple(categories), summary=article.summary, content=content,
         image=image, language=article.language, key=article.key)
 
+
+def lead_image(image: Image | None) -> LeadImage | None:
+    """The stored image as a feed document carries it."""
+    if image is None:
+        return None
+    return LeadImage(
+        Enclosure(image.url, image.type, image.length, image.width, image.height),
+        image.alt, image.caption, image.credit,
+        tuple(Enclosure(r.url, r.type, r.length, r.width, r.height) for r in image.renditions))
+
+
+def teaser(summary: str | None, link: str) -> str:
+    """The body of FEED_CONTENT=summary: the plain-text summary, then a link to the article."""
+    text = f"<p>{escape(summary, quote=False)}</p>" if summary else ""
+    return f'{text}<p><a href="{escape(link)}">Read the full article</a></p>'
 
 
 def render(session: Session, address: FeedAddress, settings: FeedSettings, *,

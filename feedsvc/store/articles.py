@@ -13,9 +13,19 @@ from sqlalchemy.orm import Session, selectinload
 from feedsvc.errors import Conflict, FeedsvcError, Gone, Invalid, NotFound, PreconditionFailed
 from feedsvc.store import db, payload, visibility
 from feedsvc.store.changes import due_scopes, pages_of, public_scopes_of, scheduled_for, withdrawn_of
-from feedsvc.store.models import Article, ArticleAuthor, ArticleTopic, Author, Section, Setting, Topic
+from feedsvc.store.models import (
+    Article,
+    ArticleAuthor,
+    ArticleTopic,
+    Author,
+    Section,
+    Setting,
+    Topic,
+    article_image,
+    image_columns,
+)
 from feedsvc.store.params import Cursor
-from feedsvc.store.payload import Byline, Image
+from feedsvc.store.payload import Byline
 from feedsvc.store.sanitize import clean_html
 from feedsvc.store.scopes import KIND_OF_MODEL, KINDS, Scope
 from feedsvc.store.slugs import key_from_title, slugify
@@ -232,9 +242,7 @@ def _clean_content(target: dict[str, Any]) -> str | None:
 
 def _state(article: Article) -> dict[str, Any]:
     """The stored article in the shape ``payload.parse`` gives, for comparison and export."""
-    image = None
-    if article.image_url:
-        image = Image(article.image_url, article.image_type, article.image_length)
+    image = article_image(article)
     return {
         "title": article.title, "section": article.section.name,
         "topics": tuple(link.topic.name for link in article.topic_links),
@@ -259,10 +267,8 @@ def _apply(session: Session, article: Article, target: dict[str, Any]) -> None:
     article.published = target["published"]
     article.updated = target["updated"]
     article.url = target["url"]
-    image: Image | None = target["image"]
-    article.image_url = image.url if image else None
-    article.image_type = image.type if image else None
-    article.image_length = image.length if image else None
+    for name, value in image_columns(target["image"]).items():
+        setattr(article, name, value)
     article.language = target["language"]
     dates = {"published": article.published, "updated": article.updated}
     old_topics = {link.topic_id: link for link in article.topic_links}
@@ -406,15 +412,12 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
     ids = {model: {name: id_ for name, (id_, _) in rows.items()} for model, rows in found.items()}
     rows: list[dict[str, Any]] = []
     for item, state in zip(items, states, strict=True):
-        image: Image | None = state["image"]
         rows.append({
             "key": item.key, "uid": item.uid or tag_uri(authority, state["published"], item.key),
             "title": state["title"], "section_id": ids[Section][state["section"]],
             "summary": state["summary"], "content": state["content"],
             "published": state["published"], "updated": state["updated"], "url": state["url"],
-            "image_url": image.url if image else None,
-            "image_type": image.type if image else None,
-            "image_length": image.length if image else None,
+            **image_columns(state["image"]),
             "language": state["language"], "deleted": item.deleted, "modified": now,
             "version": 1})
     article_ids: dict[str, int] = {key: id_ for key, id_ in session.execute(

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from feedsvc.store.db import UTCDateTime
-from feedsvc.store.payload import MAX_EMAIL, MAX_ID, MAX_KEY, MAX_LANGUAGE, MAX_MEDIA_TYPE, MAX_NAME, MAX_SLUG
+from feedsvc.store.payload import (
+    MAX_EMAIL,
+    MAX_ID,
+    MAX_KEY,
+    MAX_LANGUAGE,
+    MAX_MEDIA_TYPE,
+    MAX_NAME,
+    MAX_SLUG,
+    RENDITION_FIELDS,
+    Image,
+    Rendition,
+    rendition_json,
+)
 
 
 class Base(DeclarativeBase):
@@ -61,6 +75,15 @@ class Article(Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     image_type: Mapped[str | None] = mapped_column(String(MAX_MEDIA_TYPE))
     image_length: Mapped[int | None] = mapped_column(Integer)
+    # The lead image's sizes, texts and other renditions (issue 17; migration 0007). The
+    # renditions are a JSON list of {url, type, width, height, length}: always read and
+    # written with the article, never queried by.
+    image_width: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
+    image_alt: Mapped[str | None] = mapped_column(Text)
+    image_caption: Mapped[str | None] = mapped_column(Text)
+    image_credit: Mapped[str | None] = mapped_column(Text)
+    image_renditions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     language: Mapped[str | None] = mapped_column(String(MAX_LANGUAGE))
     deleted: Mapped[dt.datetime | None]
     # When the stored representation last changed (the save time): the basis of HTTP validators,
@@ -86,6 +109,36 @@ class Article(Base):
     # Every UPDATE says "WHERE version = <the version read>": of two racing edits one wins and
     # the other fails with StaleDataError instead of silently overwriting (If-Match, 412).
     __mapper_args__ = {"version_id_col": version}
+
+
+# The image's columns in the order ``image_of`` takes them: the ORM, the bulk insert of an
+# import and the feed's Core query (feeds/selection.py) all go through these two functions.
+IMAGE_COLUMNS = (Article.image_url, Article.image_type, Article.image_length, Article.image_width,
+                 Article.image_height, Article.image_alt, Article.image_caption,
+                 Article.image_credit, Article.image_renditions)
+
+
+def image_columns(image: Image | None) -> dict[str, Any]:
+    """The column values that store ``image`` (all None for no image)."""
+    if image is None:
+        return {column.key: None for column in IMAGE_COLUMNS}
+    return {"image_url": image.url, "image_type": image.type, "image_length": image.length,
+            "image_width": image.width, "image_height": image.height, "image_alt": image.alt,
+            "image_caption": image.caption, "image_credit": image.credit,
+            "image_renditions": [rendition_json(r) for r in image.renditions] or None}
+
+
+def image_of(values: Sequence[Any]) -> Image | None:
+    """The image stored in the IMAGE_COLUMNS ``values`` (None when there is no URL)."""
+    url, media_type, length, width, height, alt, caption, credit, renditions = values
+    if not url:
+        return None
+    sizes = tuple(Rendition(**{name: r.get(name) for name in RENDITION_FIELDS}) for r in renditions or ())
+    return Image(url, media_type, length, width, height, alt, caption, credit, sizes)
+
+
+def article_image(article: Article) -> Image | None:
+    return image_of([getattr(article, column.key) for column in IMAGE_COLUMNS])
 
 
 class ArticleTopic(Base):

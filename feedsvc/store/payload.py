@@ -40,6 +40,14 @@ MAX_MEDIA_TYPE = 100
 MAX_LANGUAGE = 35  # RFC 5646 section 4.4.1 asks for at least 35 characters
 MAX_ID = 300  # an entry id: ours ("tag:<authority>,<date>:article:<key>") or an imported one
 MAX_BYTES = 2**31 - 1  # image length
+# The lead image's other members (issue 17). 65,535 pixels is JPEG's largest side (and
+# beyond what any reader shows); 20 sizes of one picture cover every srcset seen in
+# publishers' feeds while keeping an item's Media RSS small.
+MAX_PIXELS = 65_535
+MAX_ALT = 1000
+MAX_CAPTION = 5000
+MAX_CREDIT = 500
+MAX_RENDITIONS = 20
 # The longest id authority that leaves room in MAX_ID for the date, "article" and any key.
 MAX_AUTHORITY = MAX_ID - len("tag:,2000-01-01:article:") - MAX_KEY
 # RFC 5646: a primary language subtag of 2 or 3 letters (ISO 639; the 4-8 letter forms are
@@ -72,10 +80,54 @@ class Byline:
 
 
 @dataclass(frozen=True)
+class Rendition:
+    """One file of the lead picture: the lead itself, or the same picture at another size."""
+
+    url: str
+    type: str | None = None
+    width: int | None = None  # pixels
+    height: int | None = None
+    length: int | None = None  # bytes
+
+
+@dataclass(frozen=True)
 class Image:
+    """The article's lead picture: its file, what it shows (plain text) and its other sizes."""
+
     url: str
     type: str | None = None
     length: int | None = None
+    width: int | None = None
+    height: int | None = None
+    alt: str | None = None
+    caption: str | None = None
+    credit: str | None = None
+    renditions: tuple[Rendition, ...] = ()
+
+
+IMAGE_FIELDS = ("url", "type", "length", "width", "height", "alt", "caption", "credit", "renditions")
+RENDITION_FIELDS = ("url", "type", "width", "height", "length")
+
+
+def image_json(image: Image | None) -> dict[str, Any] | None:
+    """The image as the API answers and ``feedsvc export`` writes it: every member, null when unset."""
+    if image is None:
+        return None
+    out: dict[str, Any] = {name: getattr(image, name) for name in IMAGE_FIELDS[:-1]}
+    out["renditions"] = [rendition_json(r) for r in image.renditions]
+    return out
+
+
+def rendition_json(rendition: Rendition) -> dict[str, Any]:
+    return {name: getattr(rendition, name) for name in RENDITION_FIELDS}
+
+
+class _MemberError(ValueError):
+    """A bad member of a field: ``path`` is its JSON pointer below the field ("/renditions/2/width")."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(detail)
+        self.path = path
 
 
 def check_key(key: Any, pointer: str = "/key") -> str:
@@ -100,6 +152,10 @@ def parse(data: Any, zone: ZoneInfo, *, partial: bool) -> dict[str, Any]:
     for name in sorted(FIELDS & set(data)):
         try:
             out[name] = _CHECKS[name](data[name], zone)
+        except _MemberError as exc:
+            # The pointer names the member, the detail names it in the dotted form people
+            # write: "image.renditions[2].width must be ...".
+            errors.append(_error(f"/{name}{exc.path}", f"{_dotted(name, exc.path)} {exc}"))
         except ValueError as exc:
             errors.append(_error(f"/{name}", str(exc)))
     if not partial:
@@ -108,6 +164,14 @@ def parse(data: Any, zone: ZoneInfo, *, partial: bool) -> dict[str, Any]:
         errors += dates_problem(out["published"], out["updated"])
     if errors:
         raise Invalid(f"{len(errors)} field(s) of the article are not valid.", errors)
+    return out
+
+
+def _dotted(name: str, path: str) -> str:
+    """ "/renditions/2/width" below ``name`` as "image.renditions[2].width"."""
+    out = name
+    for part in path.strip("/").split("/"):
+        out += f"[{part}]" if part.isdigit() else f".{part}"
     return out
 
 
@@ -295,22 +359,70 @@ def _image(value: Any, zone: ZoneInfo) -> Image | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise ValueError("must be an object {url, type, length} or null")
-    extra = sorted(set(value) - {"url", "type", "length"})
+        raise ValueError("must be an object {url, type, length, width, height, alt, caption, "
+                         "credit, renditions} or null")
+    _no_extra(value, IMAGE_FIELDS, "")
+    lead = _rendition(value, "")
+    renditions = value.get("renditions")
+    if renditions is None:
+        renditions = []
+    if not isinstance(renditions, list):
+        raise _MemberError("/renditions", "must be a list of {url, type, width, height, length} objects")
+    if len(renditions) > MAX_RENDITIONS:
+        raise _MemberError("/renditions", f"must have at most {MAX_RENDITIONS} items")
+    sizes: list[Rendition] = []
+    for i, item in enumerate(renditions):
+        if not isinstance(item, dict):
+            raise _MemberError(f"/renditions/{i}", "must be an object {url, type, width, height, length}")
+        _no_extra(item, RENDITION_FIELDS, f"/renditions/{i}")
+        rendition = _rendition(item, f"/renditions/{i}")
+        # The same file twice (or the lead again) says nothing more: kept once.
+        if rendition.url != lead.url and all(rendition.url != r.url for r in sizes):
+            sizes.append(rendition)
+    texts = {}
+    for name, limit in (("alt", MAX_ALT), ("caption", MAX_CAPTION), ("credit", MAX_CREDIT)):
+        try:
+            texts[name] = _optional_text(value.get(name), limit)
+        except ValueError as exc:
+            raise _MemberError(f"/{name}", str(exc)) from None
+    return Image(lead.url, lead.type, lead.length, lead.width, lead.height,
+                 texts["alt"], texts["caption"], texts["credit"], tuple(sizes))
+
+
+def _no_extra(value: dict[str, Any], known: tuple[str, ...], path: str) -> None:
+    extra = sorted(set(value) - set(known))
     if extra:
-        raise ValueError(f"has unknown field(s): {', '.join(map(plain_text, extra))}")
-    url = _optional_url(value.get("url"))
+        message = f"has unknown field(s): {', '.join(map(plain_text, extra))}"
+        if not path:
+            raise ValueError(message)
+        raise _MemberError(path, message)
+
+
+def _rendition(value: dict[str, Any], path: str) -> Rendition:
+    """One picture file of ``value`` (the image itself, or one of its renditions)."""
+    try:
+        url = _optional_url(value.get("url"))
+    except ValueError as exc:
+        raise _MemberError(f"{path}/url", str(exc)) from None
     if url is None:
-        raise ValueError("url is required")
+        raise _MemberError(f"{path}/url", "is required")
     media_type = value.get("type")
     if media_type is not None and (not isinstance(media_type, str) or len(media_type) > MAX_MEDIA_TYPE
                                    or not _MEDIA_TYPE.fullmatch(media_type)):
-        raise ValueError(f"type must be a media type such as image/jpeg, at most {MAX_MEDIA_TYPE} characters")
-    length = value.get("length")
-    if length is not None and (not isinstance(length, int) or isinstance(length, bool)
-                               or not 0 <= length <= MAX_BYTES):
-        raise ValueError("length must be a whole number of bytes")
-    return Image(url, media_type, length)
+        raise _MemberError(f"{path}/type",
+                           f"must be a media type such as image/jpeg, at most {MAX_MEDIA_TYPE} characters")
+    length = _whole(value.get("length"), 0, MAX_BYTES, f"{path}/length", "bytes")
+    width = _whole(value.get("width"), 1, MAX_PIXELS, f"{path}/width", "pixels")
+    height = _whole(value.get("height"), 1, MAX_PIXELS, f"{path}/height", "pixels")
+    return Rendition(url, media_type, width, height, length)
+
+
+def _whole(value: Any, low: int, high: int, path: str, unit: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _MemberError(path, f"must be a whole number of {unit} from {low} to {high}, or null")
+    return value
 
 
 def _language(value: Any, zone: ZoneInfo) -> str | None:

@@ -68,7 +68,6 @@ def export_lines(session: Session) -> Iterator[str]:
     query = articles._with_links(select(Article)).order_by(Article.id)
     for article in session.scalars(query.execution_options(yield_per=500)):
         state = articles.export_state(article)
-        image = state["image"]
         record = {
             "key": state["key"], "id": state["id"], "title": state["title"],
             "section": state["section"], "topics": list(state["topics"]),
@@ -77,8 +76,7 @@ def export_lines(session: Session) -> Iterator[str]:
             "summary": state["summary"], "content": state["content"],
             "published": format_utc(state["published"]),
             "updated": format_utc(state["updated"]), "url": state["url"],
-            "image": {"url": image.url, "type": image.type, "length": image.length}
-            if image else None,
+            "image": payload.image_json(state["image"]),
             "language": state["language"],
             "deleted": format_utc(state["deleted"]) if state["deleted"] else None,
         }

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import mimetypes
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
@@ -74,6 +75,9 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
     if raw_items is not None and len(raw_items) != len(parsed.entries):
         # Not the items feedparser saw: its own reading, checked, instead
         raw_items = languages = None
+    media = raw_media(data)
+    if media is not None and len(media) != len(parsed.entries):
+        media = None
     feed = _Feed(
         title=feed_title,
         # RFC 4287 4.2.1: an Atom entry without an author has the feed's. An RSS channel's own
@@ -93,7 +97,8 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
             # loose reading still sees them, and its reading is then checked instead.
             authors = raw_items[number - 1] or None if raw_items is not None else None
             declared = languages[number - 1] if languages is not None else None
-            item: Record | Failure = _record_from_entry(number, entry, feed, authors, declared)
+            item: Record | Failure = _record_from_entry(
+                number, entry, feed, authors, media[number - 1] if media is not None else RawMedia(), declared)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         found.append(item)
@@ -130,6 +135,54 @@ def _updated(record: Record) -> dt.datetime:
     return record.fields.get("updated") or record.fields.get("published") or dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+_MEDIA_DESCRIPTION = "{http://search.yahoo.com/mrss/}description"
+_ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
+_RSS1_ITEM = "{http://purl.org/rss/1.0/}item"
+_ENCODED = "{http://purl.org/rss/1.0/modules/content/}encoded"
+
+
+@dataclass(frozen=True)
+class RawMedia:
+    """What feedparser cannot tell of an item's Media RSS, read from the document itself.
+
+    ``caption``: its first media:description, as plain text. feedparser has no place for it:
+    it reads media:description as a description. One straight in the item (not inside a
+    media:group or media:content) then takes the place of the summary, or of the body when it
+    comes first; ``misread`` says so, and ``description`` and ``encoded`` are the item's own
+    <description> and <content:encoded> (RSS), read instead.
+    """
+
+    caption: str | None = None
+    misread: bool = False
+    description: str | None = None
+    encoded: str | None = None
+
+
+def raw_media(data: bytes) -> list[RawMedia] | None:
+    """Each item's (or Atom entry's) RawMedia, in document order; None when the document is
+    not well-formed XML. The standard library's parser, as bylines.raw_rss_authors: no external
+    entities, limited expansion."""
+    try:
+        root = ET.fromstring(data)
+    except (ET.ParseError, ValueError):
+        return None
+    items = list(root.iter("item")) or list(root.iter(_ATOM_ENTRY)) or list(root.iter(_RSS1_ITEM))
+    found: list[RawMedia] = []
+    for item in items:
+        caption = None
+        for element in item.iter(_MEDIA_DESCRIPTION):
+            text = element.text or ""
+            # Media RSS 2.0: type "plain" (the default) or "html".
+            text = html_text(text) if element.get("type") == "html" else plain_text(text)
+            if text:
+                caption = text
+                break
+        misread = item.tag == "item" and item.find(_MEDIA_DESCRIPTION) is not None
+        found.append(RawMedia(caption, misread, item.findtext("description"), item.findtext(_ENCODED))
+                     if misread else RawMedia(caption))
+    return found
+
+
 @dataclass(frozen=True)
 class _Feed:
     """What an entry may take from its feed."""
@@ -145,7 +198,7 @@ class _Feed:
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
-                       raw_authors: list[str | dict[str, str]] | None,
+                       raw_authors: list[str | dict[str, str]] | None, media: RawMedia,
                        declared: str | None = None) -> Record:
     source_id = entry.get("id") or entry.get("link")
     if not source_id:
@@ -169,14 +222,19 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         last = first
     content = entry["content"][0].get("value") if entry.get("content") else None
     summary = _text(entry, "summary") if entry.get("summary") else None
-    if content is None:
+    if media.misread:  # feedparser took the caption for the summary or the body
+        content = media.encoded or None
+        summary = html_text(media.description) if media.description else None
+        if content is None:
+            content, summary = media.description, None
+    elif content is None:
         content, summary = entry.get("summary"), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
     data = {
         "title": title, "section": section, "topics": topics,
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
-        "content": content, "url": link, "image": _image(entry),
+        "content": content, "url": link, "image": _image(entry, media.caption),
         "published": format_utc(first) if first else None,
         "updated": format_utc(last) if last else None,
         "language": _entry_language(entry, feed, declared),
@@ -403,9 +461,13 @@ _NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC
                          re.IGNORECASE)
 
 
-def _image(entry: Any) -> dict[str, Any] | None:
+def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     """The entry's lead image: an image enclosure, else Media RSS content that is an image,
-    else its Media RSS thumbnail (the first usable one of each, in document order).
+    else its Media RSS thumbnail (the first usable one, in document order). Every other usable
+    image of the entry, content or thumbnail, is a rendition: feeds give one picture at
+    several sizes this way (feedparser flattens media:group, so the pictures of one group
+    cannot be told from another's). Widths and heights come from the Media RSS element of
+    the same URL; the credit from the first media:credit, the caption from ``caption``.
 
     An enclosure or media:content without a type is an image when its URL's extension says so
     (``.jpg``, ``.webp``), and takes that type; one that declares another type is not.
@@ -415,28 +477,48 @@ def _image(entry: Any) -> dict[str, Any] | None:
         if link.get("rel") == "enclosure":
             media_type = link.get("type") or _guess_type(link.get("href"))
             if str(media_type or "").startswith("image/"):
-                candidates.append((link.get("href"), media_type, link.get("length")))
+                candidates.append((link.get("href"), media_type, link.get("length"), None, None))
     for media in entry.get("media_content", []):
         media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
         if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
-            candidates.append((media.get("url"), media_type, media.get("filesize")))
-    candidates += [(thumb.get("url"), None, None) for thumb in entry.get("media_thumbnail", [])]
-    for url, media_type, length in candidates:
+            candidates.append((media.get("url"), media_type, media.get("filesize"), media.get("width"),
+                               media.get("height")))
+    candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
+                   for thumb in entry.get("media_thumbnail", [])]
+    pictures: dict[str, dict[str, Any]] = {}
+    for url, media_type, length, width, height in candidates:
         uri = payload.as_uri(str(url or "").strip())
         if uri is None or len(uri) > payload.MAX_URL:
             continue  # a relative or broken image link costs the image, not the entry
         # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
         # RSS Advisory Board's "unknown"): a length that is no byte count ("²" raised a
         # ValueError, "99999999999" is past the column) or a type with parameters cost the
-        # whole entry (issue 12). Unusable ones are left out instead.
-        length = str(length or "").strip()
+        # whole entry (issue 12). Unusable ones, and sizes that are no pixel count, are left out.
         media_type = str(media_type or "").split(";", 1)[0].strip()
-        return {"url": uri,
-                "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
-                and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
-                "length": int(length) if re.fullmatch(r"[0-9]{1,10}", length)
-                and int(length) <= payload.MAX_BYTES else None}
-    return None
+        found = {"url": uri,
+                 "type": media_type if re.fullmatch(payload.MEDIA_TYPE, media_type)
+                 and len(media_type) <= payload.MAX_MEDIA_TYPE else None,
+                 "width": _whole(width, payload.MAX_PIXELS, low=1),
+                 "height": _whole(height, payload.MAX_PIXELS, low=1),
+                 "length": _whole(length, payload.MAX_BYTES, low=1)}  # "0": unknown
+        known = pictures.setdefault(uri, found)
+        for name, value in found.items():  # the enclosure's type, the media:content's size
+            if known[name] is None:
+                known[name] = value
+    if not pictures:
+        return None
+    lead, *renditions = pictures.values()
+    credits = [plain_text(str(c.get("content") or "")) for c in entry.get("media_credit", [])]
+    credit = next((c for c in credits if c), None)
+    return lead | {
+        "credit": credit[:payload.MAX_CREDIT] if credit else None,
+        "caption": caption[:payload.MAX_CAPTION] if caption else None,
+        "renditions": renditions[:payload.MAX_RENDITIONS]}
+
+
+def _whole(value: Any, high: int, *, low: int) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if re.fullmatch(r"[0-9]{1,10}", text) and low <= int(text) <= high else None
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from feedsvc.errors import BadRequest, Conflict, Invalid, NotFound, PreconditionFailed, TooLarge, UnsupportedMediaType
 from feedsvc.feeds import urls
 from feedsvc.store import articles, changes, db, params, payload, site, visibility
-from feedsvc.store.models import Article
+from feedsvc.store.models import Article, article_image
 from feedsvc.store.scopes import KINDS, named_of
 from feedsvc.store.timestamps import format_utc
 from feedsvc.web import auth
@@ -34,10 +34,6 @@ def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
     feeds = [{"scope": scope, "name": name}
              | {fmt: urls.feed(base, segment, slug, fmt) for fmt in urls.FORMATS}
              for scope, name, segment, slug in scopes]
-    image = None
-    if article.image_url:
-        image = {"url": article.image_url, "type": article.image_type,
-                 "length": article.image_length}
     return {
         "key": article.key,
         "id": article.uid,
@@ -54,7 +50,7 @@ def article_json(article: Article, base: str, now: Any) -> dict[str, Any]:
         "published": format_utc(article.published),
         "updated": format_utc(article.updated),
         "url": article.url,
-        "image": image,
+        "image": payload.image_json(article_image(article)),
         "language": article.language,
         "deleted": format_utc(article.deleted) if article.deleted else None,
         "page_url": urls.article_page(base, article.key),

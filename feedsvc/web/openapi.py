@@ -7,19 +7,26 @@ from typing import Any
 from feedsvc.store.params import MAX_LISTING, SCOPE_FILTERS, STATUSES
 from feedsvc.store.payload import (
     EMAIL,
+    IMAGE_FIELDS,
     LANGUAGE,
+    MAX_ALT,
     MAX_AUTHORS,
     MAX_BYTES,
+    MAX_CAPTION,
+    MAX_CREDIT,
     MAX_EMAIL,
     MAX_KEY,
     MAX_LANGUAGE,
     MAX_MEDIA_TYPE,
     MAX_NAME,
+    MAX_PIXELS,
+    MAX_RENDITIONS,
     MAX_SUMMARY,
     MAX_TITLE,
     MAX_TOPICS,
     MAX_URL,
     MEDIA_TYPE,
+    RENDITION_FIELDS,
 )
 
 _KEY = {"type": "string", "pattern": rf"^(?!\.+$)[A-Za-z0-9._~-]{{1,{MAX_KEY}}}$"}
@@ -29,6 +36,23 @@ _URL = {"type": ["string", "null"], "maxLength": MAX_URL, "description": 'absolu
         "anyOf": [_HTTP_URL, {"maxLength": 0}]}
 _TIME = {"type": ["string", "null"], "format": "date-time",
          "description": "RFC 3339, years 1900-8999; an offset left out means the site's TIMEZONE"}
+
+
+def _picture(url: dict[str, Any], text: dict[str, Any], whole: dict[str, Any]) -> dict[str, Any]:
+    """The members of one picture file (the lead image, or one of its renditions)."""
+    return {"url": url, "type": text, "length": whole | {"maximum": MAX_BYTES, "minimum": 0},
+            "width": whole | {"minimum": 1, "maximum": MAX_PIXELS, "description": "pixels"},
+            "height": whole | {"minimum": 1, "maximum": MAX_PIXELS, "description": "pixels"}}
+
+
+_MEDIA_TYPE_INPUT = {"type": ["string", "null"], "description": "a media type",
+                     "maxLength": MAX_MEDIA_TYPE, "pattern": f"^{MEDIA_TYPE}$"}
+_WHOLE_INPUT = {"type": ["integer", "null"]}
+_PICTURE_INPUT = _picture({"type": "string", "maxLength": MAX_URL} | _HTTP_URL, _MEDIA_TYPE_INPUT, _WHOLE_INPUT)
+
+
+def _plain(limit: int) -> dict[str, Any]:
+    return {"type": ["string", "null"], "maxLength": limit, "description": "plain text; markup shows as text"}
 
 
 def _text(limit: int) -> dict[str, Any]:
@@ -56,14 +80,17 @@ _INPUT_PROPERTIES: dict[str, Any] = {
                         "left out on PUT/PATCH keeps the stored value"},
     "url": _URL,
     "image": {"type": ["object", "null"], "required": ["url"], "additionalProperties": False,
-              "properties": {"url": {"type": "string", "maxLength": MAX_URL} | _HTTP_URL,
-                             "type": {"type": ["string", "null"], "description": "a media type",
-                                      "maxLength": MAX_MEDIA_TYPE, "pattern": f"^{MEDIA_TYPE}$"},
-                             "length": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_BYTES}}},
+              "description": "the lead picture; renditions are the same picture at other sizes",
+              "properties": _PICTURE_INPUT | {
+                  "alt": _plain(MAX_ALT), "caption": _plain(MAX_CAPTION), "credit": _plain(MAX_CREDIT),
+                  "renditions": {"type": ["array", "null"], "maxItems": MAX_RENDITIONS, "items": {
+                      "type": "object", "required": ["url"], "additionalProperties": False,
+                      "properties": _PICTURE_INPUT}}}},
     "language": {"type": ["string", "null"], "maxLength": MAX_LANGUAGE,
                  "pattern": f"^{LANGUAGE}$"},
 }
 _NULLABLE_TEXT = {"type": ["string", "null"]}
+_PICTURE_OUTPUT = _picture({"type": "string"}, _NULLABLE_TEXT, {"type": ["integer", "null"]})
 _FEEDS = {"type": "object", "required": ["scope", "name", "atom", "rss", "json"],
           "additionalProperties": False, "properties": {
               "scope": {"enum": ["site", *SCOPE_FILTERS]}, "name": {"type": "string"},
@@ -84,10 +111,12 @@ _ARTICLE_PROPERTIES: dict[str, Any] = {
     "published": {"type": "string", "format": "date-time"},
     "updated": {"type": "string", "format": "date-time"},
     "url": _NULLABLE_TEXT,
-    "image": {"type": ["object", "null"], "required": ["url", "type", "length"],
-              "additionalProperties": False, "properties": {
-                  "url": {"type": "string"}, "type": _NULLABLE_TEXT,
-                  "length": {"type": ["integer", "null"], "minimum": 0}}},
+    "image": {"type": ["object", "null"], "required": list(IMAGE_FIELDS),
+              "additionalProperties": False, "properties": _PICTURE_OUTPUT | {
+                  "alt": _NULLABLE_TEXT, "caption": _NULLABLE_TEXT, "credit": _NULLABLE_TEXT,
+                  "renditions": {"type": "array", "items": {
+                      "type": "object", "required": list(RENDITION_FIELDS), "additionalProperties": False,
+                      "properties": _PICTURE_OUTPUT}}}},
     "language": _NULLABLE_TEXT,
     "deleted": {"type": ["string", "null"], "format": "date-time"},
     "page_url": {"type": "string"},

@@ -18,9 +18,12 @@ from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from feedsvc.errors import Gone, NotFound
-from feedsvc.feeds import formats, surrogate, urls
+from feedsvc.feeds import figure, formats, surrogate, urls
+from feedsvc.feeds.document import LeadImage
+from feedsvc.feeds.service import lead_image
 from feedsvc.store import articles, db, directory, params, site
 from feedsvc.store.directory import ScopeInfo
+from feedsvc.store.models import article_image
 from feedsvc.store.sanitize import clean_html
 from feedsvc.store.scopes import KINDS, Scope, named_of
 from feedsvc.web import polling
@@ -111,12 +114,25 @@ def article(key: str) -> str:
     scope = ScopeInfo("sections", section.slug, section.name, 0, None)
     follow = [(kind.label, named.name, feed_links(kind.segment, named.slug, named.name))
               for kind, named in named_of(found)]
+    image = lead_image(article_image(found))
+    if image is not None and figure.shows(found.content, image):
+        image = None  # the body shows it already, as in the feeds (feeds/figure.py)
     return render_template(
         "pages/article.html", article=found, body=article_body(found.content, found.url),
+        image=image, srcset=srcset(image),
         feeds=alternates(scope), follow=follow,
         source_host=urlsplit(found.url).hostname if found.url else None,
         # The newsroom's own page when the article has one (this page mirrors it), else this one.
         canonical=found.url or urls.article_page(site.base_url(), found.key))
+
+
+def srcset(image: LeadImage | None) -> str | None:
+    """Every file of the picture whose width is known, for the browser to choose from (HTML
+    4.8.4.2.1 width descriptors); None unless there are two."""
+    if image is None:
+        return None
+    sized = sorted({p.width: p.url for p in reversed(image.pictures) if p.width}.items())
+    return ", ".join(f"{url} {width}w" for width, url in sized) if len(sized) > 1 else None
 
 
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")
