@@ -348,3 +348,16 @@ def test_arbitrary_text_reaches_the_feeds_intact(app: Flask, tmp_path: Path, tit
         [entry] = feed_entries(app.test_client(), feed).values()
         assert entry.title == (plain_text(title) or "Untitled")
         assert [a["name"] for a in entry.authors] == [plain_text(name) or "writer"]
+
+
+def test_what_the_featured_image_holds_for_the_image_fields(site: Site) -> None:
+    """alt, caption, credit, width and height wait in wxr.FeaturedImage until payload takes
+    them (the image-fields work of issue 18); they are read from the attachment already."""
+    export = wxr.Export(io.BytesIO(wxr_archive.document(site).encode()), wxr.Options(ZoneInfo(DHAKA)))
+    export.scan()
+    post = next(p for p in site.posts if p.imported and p.thumbnail)
+    assert post.thumbnail is not None
+    assert export.attachment(post.thumbnail.id) == wxr.FeaturedImage(
+        post.thumbnail.url, width=1200, height=675, alt=f"Photo & alt {post.id}",
+        caption=f"Caption {post.id}", credit="Photo: AP")
+    assert export.attachment(post.id) is None  # a post is no attachment

@@ -70,13 +70,13 @@ class FeaturedImage:
     """A post's featured image, from its attachment.
 
     FOR THE LEAD, after the image-fields branch is merged: payload accepts only url, type and
-    length today, so ``record_fields`` passes those and no more. ``alt`` (the attachment's
-    _wp_attachment_image_alt), ``caption`` (its excerpt), ``credit``, ``width`` and ``height``
-    (its _wp_attachment_metadata) are read and waiting here; map them in ``_image_fields``.
+    length today, so ``_image_fields`` passes url and type and no more. ``alt`` (the
+    attachment's _wp_attachment_image_alt), ``caption`` (its excerpt), ``credit``, ``width``
+    and ``height`` (its _wp_attachment_metadata) are read and waiting here: map them in
+    ``_image_fields``.
     """
 
     url: str
-    type: str | None = None
     width: int | None = None
     height: int | None = None
     alt: str | None = None
@@ -249,13 +249,17 @@ class Export:
 
     def _featured(self, item: ET.Element) -> FeaturedImage | None:
         """The post's featured image: postmeta _thumbnail_id names the attachment."""
-        thumbnail = _meta(item).get("_thumbnail_id", "").strip()
-        if not thumbnail.isdigit():
-            return None
+        return self.attachment(_number(_meta(item).get("_thumbnail_id", "")))
+
+    def attachment(self, number: int) -> FeaturedImage | None:
+        """The image attachment whose post id is ``number``, as ``scan`` noted it."""
         row = self._attachments.execute(
             "SELECT url, width, height, alt, caption, credit FROM attachment WHERE id = ?",
-            (int(thumbnail),)).fetchone()
-        return FeaturedImage(*row) if row else None
+            (number,)).fetchone()
+        if row is None:
+            return None
+        url, width, height, alt, caption, credit = row
+        return FeaturedImage(url, width=width, height=height, alt=alt, caption=caption, credit=credit)
 
 
 def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
@@ -295,11 +299,11 @@ def _attachment(item: ET.Element, texts: dict[str, str]) -> tuple[Any, ...] | No
     details = meta.get("_wp_attachment_metadata", "")
     sizes = dict(_META_NUMBER.findall(details.split('s:5:"sizes"', 1)[0]))
     credit = _META_CREDIT.search(details)
-    return (number, url, plain_text(meta.get("_wp_attachment_image_alt", "")) or None,
+    return (number, url, _plain(meta.get("_wp_attachment_image_alt", "")) or None,
             _plain(texts.get("excerpt:encoded", "")) or None,
             int(sizes["width"]) if "width" in sizes else None,
             int(sizes["height"]) if "height" in sizes else None,
-            plain_text(credit[1]) or None if credit else None)
+            _plain(credit[1]) or None if credit else None)
 
 
 def _meta(item: ET.Element) -> dict[str, str]:
