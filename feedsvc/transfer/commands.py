@@ -177,7 +177,10 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
             lines = io.BytesIO(data) if data is not None else stream
             assert lines is not None
             found = jsonl.records_from_json_lines(lines, zone, progress)
-        summary = records.write(app, found, now=now, authority=authority)
+        try:
+            summary = records.write(app, found, now=now, authority=authority)
+        except wxr.NotAnExport as exc:  # changed since the first pass checked it
+            raise click.ClickException(f"{source}: {exc.detail}") from None
     elapsed = time.monotonic() - started
     for failure in summary.failures:
         where = f"{failure.unit} {failure.number}" if failure.number else failure.unit

@@ -90,7 +90,7 @@ def is_export(head: bytes) -> bool:
     parser: Any = ET.XMLPullParser(events=("start-ns", "start"))
     spaces: list[str] = []
     try:
-        parser.feed(head.translate(None, _FORBIDDEN_BYTES))
+        parser.feed(_opening(head))
         for event, value in parser.read_events():
             if event == "start-ns":  # value: (prefix, uri)
                 spaces.append(value[1])
@@ -180,10 +180,12 @@ class Export:
         parser: Any = ET.XMLPullParser(events=("start", "end"))
         depth, channel = 0, None
         try:
+            first = True
             while chunk := self.stream.read(_CHUNK):
                 if progress is not None:
                     progress.update(len(chunk))
-                parser.feed(chunk.translate(None, _FORBIDDEN_BYTES))
+                parser.feed(_opening(chunk) if first else chunk.translate(None, _FORBIDDEN_BYTES))
+                first = False
                 for event, element in parser.read_events():
                     if event == "start":
                         depth += 1
@@ -270,6 +272,14 @@ def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
     media_type = mimetypes.guess_type(image.url)[0]
     return {"url": image.url,
             "type": media_type if media_type and media_type.startswith("image/") else None}
+
+
+def _opening(chunk: bytes) -> bytes:
+    """The first bytes of an export, ready for the parser: forbidden bytes removed (see
+    _FORBIDDEN_BYTES), and the blank lines before "<?xml" that a theme or plugin printing
+    whitespace puts there, which make the document not well-formed (WordPress's own
+    importer stumbles on them too)."""
+    return chunk.translate(None, _FORBIDDEN_BYTES).lstrip(b" \t\r\n")
 
 
 def _skip_reason(texts: dict[str, str]) -> str | None:
