@@ -379,3 +379,25 @@ def test_what_the_featured_image_holds_for_the_image_fields(site: Site) -> None:
         post.thumbnail.url, width=1200, height=675, alt=f"Photo & alt {post.id}",
         caption=f"Caption {post.id}", credit="Photo: AP")
     assert export.attachment(post.id) is None  # a post is no attachment
+
+
+@pytest.mark.validator
+@pytest.mark.skipif(not os.environ.get("FEEDVALIDATOR_DIR"), reason="set FEEDVALIDATOR_DIR to run the W3C validator")
+def test_the_moved_archive_validates(app: Flask, client: FlaskClient, export: Path) -> None:
+    """Every format of the site's feed and of a Bengali section, topic and author: no error from
+    the W3C validator, and only the warnings the README explains."""
+    from test_validator import ALLOWED, validate
+
+    assert load(app, export).exit_code == 0
+    scopes = ["/feed", "/sections/%E0%A6%AC%E0%A6%BE%E0%A6%82%E0%A6%B2%E0%A6%BE%E0%A6%A6%E0%A7%87%E0%A6%B6/feed",
+              "/topics/q-a/feed", "/authors/%E0%A6%86%E0%A6%AF%E0%A6%BC%E0%A7%87%E0%A6%B6%E0%A6%BE-"
+              "%E0%A6%B0%E0%A6%B9%E0%A6%AE%E0%A6%BE%E0%A6%A8/feed"]
+    for scope in scopes:
+        for fmt in ("atom", "rss", "json"):
+            response = client.get(f"{scope}.{fmt}")
+            assert response.status_code == 200, (scope, fmt)
+            if fmt == "json":
+                continue
+            errors, warnings = validate(response.data)
+            assert errors == [], (scope, fmt, errors)
+            assert all(any(a in w for a in ALLOWED) for w in warnings), (scope, fmt, warnings)
