@@ -1,6 +1,5 @@
 """``feedsvc import`` (JSON Lines, an RSS/Atom feed or a WordPress export, from a file, ``-``
-or a URL) and
-``feedsvc export`` (JSON Lines), with a progress bar and a summary."""
+or a URL) and ``feedsvc export`` (JSON Lines), with a progress bar and a summary."""
 
 from __future__ import annotations
 
