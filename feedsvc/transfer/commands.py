@@ -1,15 +1,18 @@
-"""``feedsvc import`` (JSON Lines or an RSS/Atom feed, from a file, ``-`` or a URL) and
-``feedsvc export`` (JSON Lines), with a progress bar and a summary."""
+"""``feedsvc import`` (JSON Lines, an RSS/Atom feed or a WordPress export, from a file, ``-``
+or a URL) and ``feedsvc export`` (JSON Lines), with a progress bar and a summary."""
 
 from __future__ import annotations
 
 import io
+import shutil
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,7 +25,7 @@ from tqdm import tqdm
 from feedsvc.errors import redact
 from feedsvc.store import db, payload, site
 from feedsvc.store.sanitize import plain_text
-from feedsvc.transfer import jsonl, records, syndication
+from feedsvc.transfer import jsonl, records, syndication, wxr
 
 MAX_DOWNLOAD = 100 * 2**20
 
@@ -97,57 +100,123 @@ def _sections(default: str | None, mapping: tuple[str, ...]) -> syndication.Sect
                                 by_category)
 
 
-@click.command("import", short_help="Load articles from JSON Lines or an RSS/Atom feed.",
+
+
+class _Replayed(io.RawIOBase):
+    """A stream whose first bytes were read to tell its kind: those bytes, then the rest."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            size = min(len(buffer), len(self._head))
+            buffer[:size] = self._head[:size]
+            self._head = self._head[size:]
+            return size
+        data = self._rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _seekable(head: bytes, stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
+    """A WordPress export as a seekable stream (it is read twice): a file as it is, a pipe
+    spooled to a temporary file on disk (never into memory: exports reach gigabytes)."""
+    if stream.seekable():
+        stream.seek(0)
+        return stream
+    spool = stack.enter_context(tempfile.TemporaryFile())
+    spool.write(head)
+    shutil.copyfileobj(stream, spool, 2**20)
+    return spool  # type: ignore[return-value]
+
+
+@click.command("import", short_help="Load articles from JSON Lines, an RSS/Atom feed or a WordPress export.",
                help="Load articles from SOURCE: a JSON Lines file (as `feedsvc export` writes "
-                    "it) or an RSS/Atom feed, as a file, an http(s) URL or `-` for standard "
-                    "input. Creates or migrates the database first.")
+                    "it), an RSS/Atom feed or a WordPress export (WXR, Tools → Export), as a "
+                    "file, an http(s) URL or `-` for standard input. Creates or migrates the "
+                    "database first.")
 @with_appcontext
 @click.argument("source")
 @click.option("--timezone", "timezone", metavar="TZ",
               help="IANA time zone in which times without an offset are read, such as "
                    "Asia/Dhaka (default: the service's TIMEZONE).")
+@click.option("--updated", type=click.Choice(wxr.UPDATED), default=None,
+              help="WordPress export: each article's updated time is the post's published "
+                   "time (the default) or its last modification, which WordPress moves on "
+                   "every save.")
 @click.option("--section", "section", metavar="NAME",
-              help="RSS/Atom: the section of every entry that --section-map does not place "
-                   "(default: its first category, else the feed's title); every category is "
-                   "then a topic.")
+              help="RSS/Atom or WordPress export: the section of every entry that "
+                   "--section-map does not place (default: its first category, else the "
+                   "feed's title); with RSS/Atom every category is then a topic.")
 @click.option("--section-map", "section_map", metavar="CATEGORY=SECTION", multiple=True,
               help="RSS/Atom: an entry with this category (any case) goes in this section; "
                    "repeat it, the entry's first category found wins.")
 @click.option("--quiet", is_flag=True, help="Show no progress bar (the summary still prints).")
-def import_command(source: str, timezone: str | None, section: str | None,
+def import_command(source: str, timezone: str | None, updated: str | None, section: str | None,
                    section_map: tuple[str, ...], quiet: bool) -> None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     zone = _zone(timezone) if timezone is not None else site.zone(app)
     sections = _sections(section, section_map)
     data, stream, size = _open_source(source)  # before the database: a wrong name creates nothing
-    engine = db.get_engine(app)
-    db.upgrade(engine)
-    now, authority = site.now(app), site.authority(app)
-    warning = site.authority_warning(app)
-    if warning:
-        click.echo(f"feedsvc: {warning}", err=True)
-    started = time.monotonic()
     with ExitStack() as stack:
         if stream is not None and stream is not sys.stdin.buffer:
             stack.enter_context(stream)
+        head = data[:wxr.HEAD] if data is not None else stream.read(wxr.HEAD) if stream else b""
+        wordpress = _looks_like_feed(head) and wxr.is_export(head)
+        if not wordpress and updated is not None:
+            raise click.UsageError(f"--updated applies to a WordPress export only; {source} is not one")
+        if wordpress and section_map:
+            raise click.UsageError("--section-map applies to RSS and Atom feeds; use --section for a "
+                                   "WordPress export")
+        if not _looks_like_feed(head) and (section is not None or section_map):
+            raise click.UsageError("--section and --section-map apply to RSS and Atom feeds and "
+                                   "WordPress exports; a JSON Lines record names its own section")
+        if stream is not None:
+            stream = (_seekable(head, stream, stack) if wordpress
+                      else io.BufferedReader(_Replayed(head, stream)))  # type: ignore[arg-type]
+        elif wordpress:
+            assert data is not None
+            stream, data = io.BytesIO(data), None
+        engine = db.get_engine(app)
+        db.upgrade(engine)
+        now, authority = site.now(app), site.authority(app)
+        warning = site.authority_warning(app)
+        if warning:
+            click.echo(f"feedsvc: {warning}", err=True)
+        started = time.monotonic()
         progress = stack.enter_context(tqdm(total=size, unit="B", unit_scale=True,
                                             disable=quiet or None, file=sys.stderr,
                                             desc="import"))
-        if stream is not None:
-            head = stream.peek(512) if hasattr(stream, "peek") else b""
-            data = stream.read() if _looks_like_feed(head) else None
-        if data is not None and _looks_like_feed(data[:512]):
+        export = None
+        found: Iterator[records.Record | records.Failure | records.LeftOut]
+        if wordpress:
+            assert stream is not None
+            export = wxr.Export(stream, wxr.Options(zone, updated or "published", sections.default))
+            stack.callback(export.close)
+            progress.set_description("check")  # the first of two passes (see wxr.py)
+            try:
+                export.scan(progress)
+            except wxr.NotAnExport as exc:
+                raise click.ClickException(f"{source}: {exc.detail}") from None
+            progress.reset(total=size)
+            progress.set_description("import")
+            found = export.records(progress)
+        elif _looks_like_feed(head):
+            data = data if data is not None else stream.read() if stream is not None else b""
             progress.update(len(data))
             found = syndication.records_from_feed(data, zone, sections=sections, authority=authority)
-        elif section is not None or section_map:
-            raise click.UsageError("--section and --section-map apply to RSS and Atom feeds; "
-                                   "a JSON Lines record names its own section")
-        elif data is not None:
-            found = jsonl.records_from_json_lines(io.BytesIO(data), zone, progress)
         else:
-            assert stream is not None
-            found = jsonl.records_from_json_lines(stream, zone, progress)
-        summary = records.write(app, found, now=now, authority=authority)
+            lines = io.BytesIO(data) if data is not None else stream
+            assert lines is not None
+            found = jsonl.records_from_json_lines(lines, zone, progress)
+        try:
+            summary = records.write(app, found, now=now, authority=authority)
+        except wxr.NotAnExport as exc:  # changed since the first pass checked it
+            raise click.ClickException(f"{source}: {exc.detail}") from None
     elapsed = time.monotonic() - started
     for failure in summary.failures:
         where = f"{failure.unit} {failure.number}" if failure.number else failure.unit
@@ -159,6 +228,10 @@ def import_command(source: str, timezone: str | None, section: str | None,
                f"{summary.updated} updated, {summary.unchanged} unchanged, "
                f"{summary.deleted} deleted, {summary.kept_deleted} kept deleted; "
                f"{len(summary.failures)} failed{left_out}")
+    if export is not None and export.skipped:
+        kinds = ", ".join(f"{count} {kind}" for kind, count in
+                          sorted(export.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+        click.echo(f"not imported from the WordPress export: {kinds}")
     if summary.offsetless:
         click.echo(f"{summary.offsetless} time(s) without an offset read in {zone.key}")
     if summary.unreadable:
