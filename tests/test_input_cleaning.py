@@ -9,6 +9,7 @@ that names the field and changes nothing.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import lxml.html
@@ -171,6 +172,12 @@ def _forbidden(ch: str) -> bool:
 _EDGES = [chr(c) for c in (0, 8, 9, 0xB, 0x1F, 0x20, 0x7E, 0x7F, 0x9F, 0xA0, 0xD7FF, 0xD800, 0xDFFF,
                            0xE000, 0xFDCF, 0xFDD0, 0xFDEF, 0xFDF0, 0xFFFD, 0xFFFE, 0xFFFF, 0x10000,
                            0x1FFFD, 0x1FFFE, 0x1FFFF, 0x20000, 0x10FFFD, 0x10FFFE, 0x10FFFF)]
+
+
+def test_the_only_printable_space_is_the_space() -> None:
+    """payload._optional_url refuses spaces and controls with ``" " in text or not
+    text.isprintable()``: the same as asking each character isspace() or not isprintable()."""
+    assert [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable()] == [0x20]
 
 
 @settings(max_examples=300)
