@@ -124,6 +124,35 @@ def test_import_rss(app: Flask, tmp_path: Path) -> None:
     assert "2 unchanged" in again.output
 
 
+def test_new_names_in_bulk_get_the_slugs_one_at_a_time_would(app: Flask, api: Api,
+                                                              tmp_path: Path) -> None:
+    """Names new to the database arrive by the thousand in an archive's first batches and are
+    created together; each still gets a slug of its own, numbered past those already held
+    (here "c" and "c-2", given by the API) and past each other, and keeps it."""
+    api.put("first", make_article(key="first", topics=["C", "C-2"], section="Tech"))
+    lines = [make_article(key="one", section="TECH", topics=["C++", "Ёлка"],
+                          authors=[{"name": "Ana"}, {"name": "ANA"}]),
+             make_article(key="two", section="Tech!", topics=["C#", "ЁЛКА", "C"])]
+    path = write_lines(tmp_path / "names.jsonl", lines)
+    result = run(app, "import", "--quiet", str(path))
+    assert result.exit_code == 0, result.output
+    one, two = api.get("one").get_json(), api.get("two").get_json()
+    assert {one["section_slug"], two["section_slug"]} == {"tech-2", "tech-3"}
+    topics = dict(zip(one["topics"] + two["topics"], one["topic_slugs"] + two["topic_slugs"],
+                      strict=True))
+    assert topics["C"] == "c"
+    assert {topics["C++"], topics["C#"]} == {"c-3", "c-4"}
+    assert {topics["Ёлка"], topics["ЁЛКА"]} == {"ёлка", "ёлка-2"}
+    assert sorted(a["slug"] for a in one["authors"]) == ["ana", "ana-2"]
+    client = app.test_client()
+    for name, slug in topics.items():  # each name's own feed, under its own slug
+        feed = client.get(f"/topics/{slug}/feed.json")
+        assert feed.status_code == 200 and feed.get_json()["title"].endswith(name), slug
+    again = run(app, "import", "--quiet", str(path))
+    assert "2 unchanged" in again.output
+    assert api.get("two").get_json()["topic_slugs"] == two["topic_slugs"]
+
+
 def test_imported_articles_serve_through_the_api(app: Flask, tmp_path: Path) -> None:
     path = write_lines(tmp_path / "one.jsonl", [make_article(key="via-import")])
     assert run(app, "import", "--quiet", str(path)).exit_code == 0

@@ -238,14 +238,17 @@ def variant_of(key: str) -> str:
 def advance_versions(session: Session, scopes: Iterable[Scope], now: dt.datetime) -> None:
     """Advance the version of every scope a write touched (inside that write's transaction).
 
-    Rows are touched in one order so that two writers never wait on each other in a cycle.
+    Rows are touched in one order so that two writers never wait on each other in a cycle. One
+    executemany (its rows in that order): an import's batch touches hundreds of scopes, and a
+    statement each took 0.65 s of each import batch of 500 articles (bench/import, cProfile).
     """
-    insert = db.dialect_insert(session)
-    for kind, slug in sorted(scope.key() for scope in scopes):
-        statement = insert(FeedScope).values(kind=kind, slug=slug, version=1, changed=now)
-        session.execute(statement.on_conflict_do_update(
+    rows = [{"kind": kind, "slug": slug, "version": 1, "changed": now}
+            for kind, slug in sorted(scope.key() for scope in scopes)]
+    if rows:
+        statement = db.dialect_insert(session)(FeedScope).on_conflict_do_update(
             index_elements=[FeedScope.kind, FeedScope.slug],
-            set_={"version": FeedScope.version + 1, "changed": now}))
+            set_={"version": FeedScope.version + 1, "changed": now})
+        session.connection().execute(statement, rows)
     _notify(session)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -420,8 +421,12 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
             **image_columns(state["image"]),
             "language": state["language"], "deleted": item.deleted, "modified": now,
             "version": 1})
-    article_ids: dict[str, int] = {key: id_ for key, id_ in session.execute(
-        insert(Article).returning(Article.key, Article.id, sort_by_parameter_order=True), rows)}
+    # Core executemany on the session's connection: the ORM's bulk path handled each row in
+    # Python again, and an ordered RETURNING made SQLite insert one row a statement (together
+    # ~1 ms an article under cProfile, bench/import). Rows come back with their keys, in any order.
+    connection = session.connection()
+    article_ids: dict[str, int] = {key: id_ for key, id_ in connection.execute(
+        insert(Article).returning(Article.key, Article.id), rows)}
     topic_rows, author_rows = [], []
     for item, state in zip(items, states, strict=True):
         dates = {"article_id": article_ids[item.key], "published": state["published"],
@@ -432,9 +437,9 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
                                  "email": b.email, "url": b.url}
                         for i, b in enumerate(state["authors"])]
     if topic_rows:
-        session.execute(insert(ArticleTopic), topic_rows)
+        connection.execute(insert(ArticleTopic), topic_rows)
     if author_rows:
-        session.execute(insert(ArticleAuthor), author_rows)
+        connection.execute(insert(ArticleAuthor), author_rows)
     return frozenset({Scope()} | {Scope(KIND_OF_MODEL[model], slug) for model, rows in found.items()
                                   for _, slug in rows.values()})
 
@@ -448,7 +453,37 @@ def _ids_by_name(session: Session, model: type[NamedModel],
         part = chunk[start:start + 500]
         found.update((name, (id_, slug)) for name, id_, slug in session.execute(
             select(model.name, model.id, model.slug).where(model.name.in_(part))))
-    for name in wanted - set(found):
+    missing = sorted(wanted - set(found))
+    if missing:
+        _create_named(session, model, missing)
+        for start in range(0, len(missing), 500):
+            part = missing[start:start + 500]
+            found.update((name, (id_, slug)) for name, id_, slug in session.execute(
+                select(model.name, model.id, model.slug).where(model.name.in_(part))))
+    for name in wanted - set(found):  # another writer took a slug meanwhile: one at a time
         row = named(session, model, name)
         found[name] = (row.id, row.slug)
     return found
+
+
+def _create_named(session: Session, model: type[NamedModel], names: list[str]) -> None:
+    """Insert ``names`` (none of them stored) with the slugs ``named`` would give them in this
+    order, in a few statements: the first batches of an archive bring thousands of new topics,
+    and ``named`` costs three statements each (2 ms; 4.5 s of a 20,000-article import)."""
+    bases = {name: slugify(name) for name in names}
+    wanted = sorted(set(bases.values()))
+    taken: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        taken.update(session.scalars(select(model.slug).where(model.slug.in_(wanted[start:start + 500]))))
+    # A base already held, or wanted twice here, gets numbered: read what is numbered already.
+    crowded = taken | {base for base, count in Counter(bases.values()).items() if count > 1}
+    for base in sorted(crowded):
+        taken.update(session.scalars(select(model.slug).where(model.slug.like(f"{base}-%"))))
+    rows = []
+    for name in names:
+        slug, n = bases[name], 2
+        while slug in taken:
+            slug, n = f"{bases[name]}-{n}", n + 1
+        taken.add(slug)
+        rows.append({"name": name, "slug": slug})
+    session.connection().execute(db.dialect_insert(session)(model).on_conflict_do_nothing(), rows)
