@@ -99,7 +99,7 @@ def test_422_names_every_bad_field(api: Api) -> None:
                         published="yesterday", extra="?", also=1)
     problem = api.put("k", body).get_json()
     pointers = {e["pointer"] for e in problem["errors"]}
-    assert pointers == {"#/title", "#/section", "#/topics", "#/authors", "#/url", "#/image",
+    assert pointers == {"#/title", "#/section", "#/topics", "#/authors", "#/url", "#/image/url",
                         "#/language", "#/published", "#/extra", "#/also"}
 
 
