@@ -309,3 +309,16 @@ def read_every_poll(feeds: freshness.FeedCache) -> None:
     if feeds._watch is not None:
         feeds._watch.close()
     feeds._watch = None
+
+
+def downgrade(app: Flask, revision: str) -> None:
+    """Take ``app``'s database down to the schema ``revision`` with Alembic (``db.upgrade``
+    brings it back)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with db.get_engine(app).begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

@@ -29,7 +29,7 @@ from feedsvc.websub import purge
 from feedsvc.websub.sender import HttpSender, Reply, Request
 from feedsvc.websub.worker import Worker
 
-from conftest import Api, Clock, make_article, new_token
+from conftest import Api, Clock, downgrade, make_article, new_token
 
 FEED = "/sections/world/feed.atom"
 VARNISH = "http://127.0.0.1:6081/"
@@ -290,6 +290,13 @@ def recorder() -> Recorder:
     return Recorder()
 
 
+def subscribe_to_world(api: Api) -> None:
+    """http://sub.test/cb asks the hub for the World section's Atom feed (verified by the worker)."""
+    assert api.client.post("/websub", data={"hub.mode": "subscribe",
+                                            "hub.topic": "http://feeds.test/sections/world/feed.atom",
+                                            "hub.callback": "http://sub.test/cb"}).status_code == 202
+
+
 @pytest.fixture
 def purge_app(make_app: Callable[..., Flask]) -> Flask:
     return make_app(CDN_PURGE=f"varnish:{VARNISH}", WEBSUB_ALLOW_PRIVATE=True)
@@ -332,9 +339,7 @@ def test_every_change_purges_exactly_its_keys(purge_app: Flask, purge_api: Api, 
 def test_a_purge_goes_out_before_the_notification(purge_app: Flask, purge_api: Api, recorder: Recorder) -> None:
     worker = Worker(purge_app, recorder, threads=1)
     purge_api.put("a", make_article(key="a"))
-    topic = "http://feeds.test/sections/world/feed.atom"
-    assert purge_api.client.post("/websub", data={"hub.mode": "subscribe", "hub.topic": topic,
-                                                  "hub.callback": "http://sub.test/cb"}).status_code == 202
+    subscribe_to_world(purge_api)
     worker.run_once()
     recorder.requests.clear()
     purge_api.patch("a", {"title": "Changed"})
@@ -350,9 +355,7 @@ def test_a_failed_purge_is_retried_with_backoff_and_does_not_hold_the_notificati
     it from subscribers. Its purge is retried on its own, every key the change touched."""
     worker = Worker(purge_app, recorder, threads=1)
     purge_api.put("a", make_article(key="a", topics=[], authors=[]))
-    topic = "http://feeds.test/sections/world/feed.atom"
-    purge_api.client.post("/websub", data={"hub.mode": "subscribe", "hub.topic": topic,
-                                           "hub.callback": "http://sub.test/cb"})
+    subscribe_to_world(purge_api)
     worker.run_once()
     recorder.requests.clear()
     recorder.purge_status = 503
@@ -558,9 +561,7 @@ def test_an_imported_embargo_is_purged_and_notified_at_its_instant(purge_app: Fl
                                                                     tmp_path: Path) -> None:
     worker = Worker(purge_app, recorder, threads=1)
     purge_api.put("a", make_article(key="a", topics=[], authors=[]))
-    topic = "http://feeds.test/sections/world/feed.atom"
-    purge_api.client.post("/websub", data={"hub.mode": "subscribe", "hub.topic": topic,
-                                           "hub.callback": "http://sub.test/cb"})
+    subscribe_to_world(purge_api)
     worker.run_once()
     recorder.requests.clear()
     due = clock.now + dt.timedelta(hours=2)
@@ -709,17 +710,10 @@ def test_pages_asked_with_parameters_they_do_not_read_are_not_kept(cdn_api: Api)
 
 
 def test_0007_goes_down_and_up_again(purge_app: Flask, purge_api: Api, clock: Clock) -> None:
-    from alembic import command
-    from alembic.config import Config
     due = clock.now + dt.timedelta(hours=1)
     purge_api.put("later", make_article(key="later", topics=[], authors=[], published=due.isoformat(), updated=None))
-    engine = db.get_engine(purge_app)
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0006")
-    db.upgrade(engine)
+    downgrade(purge_app, "0006")
+    db.upgrade(db.get_engine(purge_app))
     assert purge_jobs(purge_app) == []  # dropped with their keys; the change jobs stay
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from alembic import command
-from alembic.config import Config
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
@@ -13,7 +11,7 @@ from sqlalchemy import text
 from feedsvc import create_app
 from feedsvc.store import db
 
-from conftest import recorded_statements
+from conftest import downgrade, recorded_statements
 
 
 def test_liveness_touches_nothing(app: Flask, client: FlaskClient) -> None:
@@ -31,11 +29,7 @@ def test_ready_when_the_schema_is_the_codes(client: FlaskClient) -> None:
 
 def test_not_ready_while_migrations_are_behind(app: Flask, client: FlaskClient) -> None:
     engine = db.get_engine(app)
-    config = Config()
-    config.set_main_option("script_location", str(db.MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
+    downgrade(app, "0005")
     try:
         response = client.get("/readyz")
         assert response.status_code == 503 and response.content_type == "application/problem+json"
