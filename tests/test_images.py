@@ -170,11 +170,11 @@ def rendition(**members: Any) -> dict[str, Any]:
      "image.renditions[0].url must be an absolute http(s) URL"),
     ({"url": LEAD["url"], "renditions": [rendition(type="jpeg")]}, "/image/renditions/0/type",
      "image.renditions[0].type must be a media type"),
-    ({"url": LEAD["url"], "renditions": [rendition(alt="no")]}, "/image/renditions/0",
-     "has unknown field(s): alt"),
+    ({"url": LEAD["url"], "renditions": [rendition(alt="no")]}, "/image/renditions/0/alt",
+     "image.renditions[0].alt is not a member of a rendition"),
     ({"url": LEAD["url"], "renditions": ["https://news.example/x.jpg"]}, "/image/renditions/0",
      "must be an object"),
-    ({"url": LEAD["url"], "size": 3}, "/image", "has unknown field(s): size"),
+    ({"url": LEAD["url"], "size": 3}, "/image/size", "image.size is not a member of an image"),
     ({"type": "image/jpeg"}, "/image/url", "image.url is required"),
 ])
 def test_a_bad_member_is_a_422_naming_it_and_changes_nothing(api: Api, image: Any, pointer: str,
@@ -614,3 +614,34 @@ def test_0008_keeps_every_article_its_image_and_links_both_ways(app: Flask, api:
                               "width": None, "height": None, "alt": None, "caption": None,
                               "credit": None, "renditions": []}
     assert {k: v for k, v in after.items() if k != "image"} == {k: v for k, v in before.items() if k != "image"}
+
+
+# -- the review of issue 17 ----------------------------------------------------------------------
+
+
+def test_a_422_names_every_bad_member_of_the_image_at_once(api: Api) -> None:
+    image = {"url": "ftp://news.example/a.jpg", "width": 0, "alt": 7, "size": 3, "a/b": 1,
+             "renditions": [rendition(), rendition(url="https://news.example/2.jpg", height=-1, type="jpeg"),
+                            "https://news.example/x.jpg", rendition(dpi=72)]}
+    response = api.put("a", make_article(key="a", image=image, title=""))
+    assert response.status_code == 422
+    assert {e["pointer"]: e["detail"].split(" ", 1)[0] for e in response.json["errors"]} == {
+        "#/title": "must", "#/image/url": "image.url", "#/image/width": "image.width",
+        "#/image/alt": "image.alt", "#/image/size": "image.size", "#/image/a~1b": "image.a~1b",
+        "#/image/renditions/1/height": "image.renditions[1].height",
+        "#/image/renditions/1/type": "image.renditions[1].type",
+        "#/image/renditions/2": "image.renditions[2]", "#/image/renditions/3/dpi": "image.renditions[3].dpi"}
+    assert api.get("a").status_code == 404
+
+
+def test_the_renditions_are_counted_once_repeats_are_left_out(api: Api) -> None:
+    sizes = [rendition(url=f"https://news.example/{i}.jpg") for i in range(payload.MAX_RENDITIONS)]
+    repeated = sizes + [sizes[0], {"url": "https://news.example/i/a.jpg"}]
+    response = api.put("a", make_article(key="a", image={"url": "https://news.example/i/a.jpg",
+                                                         "renditions": repeated}))
+    assert response.status_code == 201, response.json
+    assert len(api.get("a").json["image"]["renditions"]) == payload.MAX_RENDITIONS
+    many = [sizes[0]] * (payload.MAX_RENDITION_ITEMS + 1)
+    response = api.put("b", make_article(key="b", image={"url": "https://news.example/i/a.jpg", "renditions": many}))
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.json["errors"]] == ["#/image/renditions"]
