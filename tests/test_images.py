@@ -477,8 +477,17 @@ def test_an_imported_feed_of_ours_keeps_sizes_credit_caption_and_renditions(pict
         if given_ is None:
             assert image is None
             continue
-        assert image == payload.parse({"title": "t", "section": "s", "image": given_ | {"alt": None}},
+        # The alt comes back from the figure's <img>, the only place a feed of ours writes it.
+        assert image == payload.parse({"title": "t", "section": "s", "image": given_},
                                       ZoneInfo("UTC"), partial=False)["image"], key
+    # The figure was the image's, not the body's: the body comes back as it was written, so a
+    # caption edited after the import is not stuck in it, and the page shows its own figure.
+    for body in ARTICLES:
+        content = records[body["key"]].fields["content"]
+        assert "<figure" not in (content or ""), body["key"]
+        assert lxml.html.fragments_fromstring(content)[0].text_content() == \
+            lxml.html.fragments_fromstring(body["content"])[0].text_content(), body["key"]
+    assert "shown-640.jpg" in records["shown"].fields["content"]  # its own picture stays
 
 
 def test_media_rss_of_other_feeds_is_read(tmp_path: Any) -> None:
@@ -690,6 +699,27 @@ def test_an_import_takes_our_figure_out_of_the_body_and_only_ours(content: str, 
 
     body, alt = figure.without_figure(content, ["https://news.example/i/a.jpg", "https://news.example/i/a-480.jpg"])
     assert (body, alt) == ((content, None) if kept else ("<p>Body</p>", "A & B" if "A &amp;" in content else "x"))
+
+
+def test_an_imported_entry_whose_body_is_only_our_figure_has_no_body(api: Api) -> None:
+    assert api.put("a", make_article(key="a", content=None, image=AMP)).status_code == 201
+    [record] = syndication.records_from_feed(get(api.client, "/feed.rss"), ZoneInfo("UTC"))
+    assert record.fields["content"] is None and record.fields["image"].alt == AMP["alt"]
+
+
+def test_the_importer_takes_the_media_rss_default_as_the_lead() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Old</title><link>https://old.example/</link><description>d</description>
+<item><title>One</title><link>https://old.example/1</link><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>
+<enclosure url="https://i.old.example/1-140.jpg" length="0" type="image/jpeg"/>
+<media:group><media:content url="https://i.old.example/1-140.jpg" medium="image" width="140"/>
+<media:content url="https://i.old.example/1-1200.jpg" medium="image" width="1200" isDefault="true"/>
+</media:group></item></channel></rss>"""
+    [record] = syndication.records_from_feed(feed, ZoneInfo("UTC"))
+    image = record.fields["image"]
+    assert (image.url, image.width) == ("https://i.old.example/1-1200.jpg", 1200)
+    assert [(r.url, r.width, r.type) for r in image.renditions] == [("https://i.old.example/1-140.jpg", 140,
+                                                                     "image/jpeg")]
 
 
 def test_a_422_names_every_bad_member_of_the_image_at_once(api: Api) -> None:

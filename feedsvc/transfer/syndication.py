@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
+from feedsvc.feeds import figure
 from feedsvc.store import payload, timestamps
 from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
@@ -230,11 +231,19 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     elif content is None:
         content, summary = entry.get("summary"), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
+    image = _image(entry, media.caption)
+    if image is not None:
+        # A feed of feedsvc's opens each body with the picture's figure: the figure is the
+        # image's, not the article's (issue 17 review); its alt is the image's when the
+        # Media RSS had none (feedsvc writes alt nowhere else).
+        content, alt = figure.without_figure(
+            content, [image["url"], *(r["url"] for r in image["renditions"])])
+        image["alt"] = image.get("alt") or (alt[:payload.MAX_ALT] if alt else None)
     data = {
         "title": title, "section": section, "topics": topics,
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
-        "content": content, "url": link, "image": _image(entry, media.caption),
+        "content": content, "url": link, "image": image,
         "published": format_utc(first) if first else None,
         "updated": format_utc(last) if last else None,
         "language": _entry_language(entry, feed, declared),
@@ -462,9 +471,10 @@ _NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC
 
 
 def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
-    """The entry's lead image: an image enclosure, else Media RSS content that is an image,
-    else its Media RSS thumbnail (the first usable one, in document order). Every other usable
-    image of the entry, content or thumbnail, is a rendition: feeds give one picture at
+    """The entry's lead image: the Media RSS content marked isDefault="true", else an image
+    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail (the
+    first usable one, in document order). Every other usable image of the entry, content or
+    thumbnail, is a rendition: feeds give one picture at
     several sizes this way (feedparser flattens media:group, so the pictures of one group
     cannot be told from another's). Widths and heights come from the Media RSS element of
     the same URL; the credit from the first media:credit, the caption from ``caption``.
@@ -473,6 +483,7 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     (``.jpg``, ``.webp``), and takes that type; one that declares another type is not.
     """
     candidates = []
+    defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
             media_type = link.get("type") or _guess_type(link.get("href"))
@@ -481,8 +492,14 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     for media in entry.get("media_content", []):
         media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
         if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
-            candidates.append((media.get("url"), media_type, media.get("filesize"), media.get("width"),
-                               media.get("height")))
+            candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
+                         media.get("height"))
+            # Media RSS: the isDefault one of a group is "the default object": the lead.
+            if not defaulted and str(media.get("isdefault", "")).strip().lower() == "true":
+                candidates.insert(0, candidate)
+                defaulted = True
+            else:
+                candidates.append(candidate)
     candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
                    for thumb in entry.get("media_thumbnail", [])]
     pictures: dict[str, dict[str, Any]] = {}
