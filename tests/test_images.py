@@ -695,9 +695,7 @@ def test_a_relative_picture_in_a_body_without_url_counts_on_the_page_as_in_feeds
      True),  # markup in the caption: not one we wrote
 ])
 def test_an_import_takes_our_figure_out_of_the_body_and_only_ours(content: str, kept: bool) -> None:
-    from feedsvc.feeds import figure
-
-    body, alt = figure.without_figure(content, ["https://news.example/i/a.jpg", "https://news.example/i/a-480.jpg"])
+    body, alt = syndication.without_figure(content, ["https://news.example/i/a.jpg", "https://news.example/i/a-480.jpg"])
     assert (body, alt) == ((content, None) if kept else ("<p>Body</p>", "A & B" if "A &amp;" in content else "x"))
 
 

@@ -282,6 +282,32 @@ def as_uri(text: str, *, public: bool = True) -> str | None:
     return f"{parts.scheme.lower()}://{netloc}{quote(rest, safe=_URI_SAFE)}"
 
 
+def same_file(url: str) -> str:
+    """``url`` in the form two spellings of one file share (RFC 3986 section 6.2.2-6.2.3):
+    scheme and host in lower case, no default port, percent escapes in upper case and none
+    for an unreserved character. http and https stay apart: they are two resources to a
+    reader (one of them may be blocked as mixed content), so neither stands in for the other.
+    """
+    uri = as_uri(url.strip(), public=False) or url
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, _DEFAULT_PORT.get(scheme)) else None
+    netloc = host if port is None else f"{host}:{port}"
+    rest = _ESCAPE.sub(_normal_escape, urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)))
+    return f"{scheme}://{netloc}{rest}"
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    character = chr(int(match[0][1:], 16))
+    return character if _UNRESERVED.fullmatch(character) else match[0].upper()
+
+
 def check_entry_id(value: Any) -> str:
     """An imported entry's own id: an absolute ASCII URI of at most MAX_ID characters (see
     ENTRY_ID; it becomes the entry's <id> and <guid> for ever). ValueError if not."""

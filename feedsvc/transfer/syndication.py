@@ -8,15 +8,15 @@ import hashlib
 import mimetypes
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
-from feedsvc.feeds import figure
 from feedsvc.store import payload, timestamps
 from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
@@ -236,7 +236,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         # A feed of feedsvc's opens each body with the picture's figure: the figure is the
         # image's, not the article's (issue 17 review); its alt is the image's when the
         # Media RSS had none (feedsvc writes alt nowhere else).
-        content, alt = figure.without_figure(
+        content, alt = without_figure(
             content, [image["url"], *(r["url"] for r in image["renditions"])])
         image["alt"] = image.get("alt") or (alt[:payload.MAX_ALT] if alt else None)
     data = {
@@ -253,6 +253,47 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     return Record(number, plain_key(link, title), fields, uid, unit="entry", source=source_id,
                   offsetless=published.offsetless + updated.offsetless,
                   unreadable=len(unreadable), dateless=first is None)
+
+
+def without_figure(content: str | None, files: Iterable[str]) -> tuple[str | None, str | None]:
+    """``content`` without the figure feedsvc puts at its top (feeds/figure.py), and its alt.
+
+    A feed of ours, imported again, carries its figure in every body; kept, it would become
+    part of the article (stale after a caption edit, and hiding the page's own figure). Only
+    a figure at the very top whose ``<img src>`` is one of the image's ``files`` goes.
+    """
+    match = _OUR_FIGURE.match(content or "")
+    if content is None or match is None:
+        return content, None
+    reader = _ImgReader()
+    reader.feed(match[1])
+    reader.close()
+    wanted = {payload.same_file(url) for url in files}
+    if reader.src is None or payload.same_file(reader.src) not in wanted:
+        return content, None
+    return content[match.end():].lstrip() or None, reader.alt or None
+
+
+# The figure feeds/figure.py writes, in whatever spelling a parser gave back (feedparser's
+# sanitizer, lxml): an <img> and an optional <figcaption> of plain text, nothing else.
+_OUR_FIGURE = re.compile(r"\s*<figure>\s*(<img\b[^>]*>)\s*(?:</img>\s*)?"
+                         r"(?:<figcaption>[^<]*</figcaption>\s*)?</figure>", re.IGNORECASE)
+
+
+class _ImgReader(HTMLParser):
+    """The src and alt of one <img> tag, its entities decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.src: str | None = None
+        self.alt: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img" and self.src is None:
+            found = dict(attrs)
+            self.src, self.alt = found.get("src"), found.get("alt")
+
+    handle_startendtag = handle_starttag
 
 
 def entry_uid(source_id: str, namespace: str, authority: str) -> str:
