@@ -404,6 +404,11 @@ def test_any_alt_caption_and_credit_reach_readers_as_the_text_they_are(api: Api,
         assert figure.find("img").get("alt") == (stored["alt"] or "")
         said = isolated(stored["caption"], stored["credit"])
         assert (figure.find("figcaption").text_content() if said else figure.find("figcaption")) == (said or None)
+    # Imported again, the figure leaves the body and gives its alt back, whatever the text.
+    for fmt in ("atom", "rss"):
+        [record] = syndication.records_from_feed(get(api.client, f"/feed.{fmt}"), ZoneInfo("UTC"))
+        assert record.fields["image"].alt == stored["alt"], fmt
+        assert "<figure" not in record.fields["content"], fmt
 
 
 # -- FEED_CONTENT ------------------------------------------------------------------------------
