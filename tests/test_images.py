@@ -170,11 +170,11 @@ def rendition(**members: Any) -> dict[str, Any]:
      "image.renditions[0].url must be an absolute http(s) URL"),
     ({"url": LEAD["url"], "renditions": [rendition(type="jpeg")]}, "/image/renditions/0/type",
      "image.renditions[0].type must be a media type"),
-    ({"url": LEAD["url"], "renditions": [rendition(alt="no")]}, "/image/renditions/0",
-     "has unknown field(s): alt"),
+    ({"url": LEAD["url"], "renditions": [rendition(alt="no")]}, "/image/renditions/0/alt",
+     "image.renditions[0].alt is not a member of a rendition"),
     ({"url": LEAD["url"], "renditions": ["https://news.example/x.jpg"]}, "/image/renditions/0",
      "must be an object"),
-    ({"url": LEAD["url"], "size": 3}, "/image", "has unknown field(s): size"),
+    ({"url": LEAD["url"], "size": 3}, "/image/size", "image.size is not a member of an image"),
     ({"type": "image/jpeg"}, "/image/url", "image.url is required"),
 ])
 def test_a_bad_member_is_a_422_naming_it_and_changes_nothing(api: Api, image: Any, pointer: str,
@@ -262,6 +262,12 @@ def bodies(client: FlaskClient) -> dict[str, dict[str, str]]:
     return found
 
 
+def isolated(*texts: str | None) -> str:
+    """A figcaption's text as readers get it: each of caption and credit in a bidi isolate
+    (U+2068 ... U+2069), " — " between them."""
+    return " — ".join(f"\u2068{text}\u2069" for text in texts if text)
+
+
 def test_every_body_opens_with_the_lead_figure(pictured: FlaskClient) -> None:
     for fmt, by in bodies(pictured).items():
         for key, image in (("xi", LEAD), ("flood", AMP), ("old", OLD)):
@@ -277,7 +283,7 @@ def test_every_body_opens_with_the_lead_figure(pictured: FlaskClient) -> None:
             caption = figure.find("figcaption")
             if said:
                 # Plain text: the caption's markup shows as the text it is, never as elements.
-                assert caption.text_content() == " — ".join(said), (fmt, key)
+                assert caption.text_content() == isolated(*said), (fmt, key)
                 assert len(caption) == 0
             else:
                 assert caption is None
@@ -396,8 +402,13 @@ def test_any_alt_caption_and_credit_reach_readers_as_the_text_they_are(api: Api,
         figure = figure_of(entry.content[0].value)
         assert figure is not None
         assert figure.find("img").get("alt") == (stored["alt"] or "")
-        said = " — ".join(t for t in (stored["caption"], stored["credit"]) if t)
+        said = isolated(stored["caption"], stored["credit"])
         assert (figure.find("figcaption").text_content() if said else figure.find("figcaption")) == (said or None)
+    # Imported again, the figure leaves the body and gives its alt back, whatever the text.
+    for fmt in ("atom", "rss"):
+        [record] = syndication.records_from_feed(get(api.client, f"/feed.{fmt}"), ZoneInfo("UTC"))
+        assert record.fields["image"].alt == stored["alt"], fmt
+        assert "<figure" not in record.fields["content"], fmt
 
 
 # -- FEED_CONTENT ------------------------------------------------------------------------------
@@ -471,8 +482,17 @@ def test_an_imported_feed_of_ours_keeps_sizes_credit_caption_and_renditions(pict
         if given_ is None:
             assert image is None
             continue
-        assert image == payload.parse({"title": "t", "section": "s", "image": given_ | {"alt": None}},
+        # The alt comes back from the figure's <img>, the only place a feed of ours writes it.
+        assert image == payload.parse({"title": "t", "section": "s", "image": given_},
                                       ZoneInfo("UTC"), partial=False)["image"], key
+    # The figure was the image's, not the body's: the body comes back as it was written, so a
+    # caption edited after the import is not stuck in it, and the page shows its own figure.
+    for body in ARTICLES:
+        content = records[body["key"]].fields["content"]
+        assert "<figure" not in (content or ""), body["key"]
+        assert lxml.html.fragments_fromstring(content)[0].text_content() == \
+            lxml.html.fragments_fromstring(body["content"])[0].text_content(), body["key"]
+    assert "shown-640.jpg" in records["shown"].fields["content"]  # its own picture stays
 
 
 def test_media_rss_of_other_feeds_is_read(tmp_path: Any) -> None:
@@ -557,8 +577,8 @@ def test_the_article_page_shows_the_figure_unless_its_body_does(pictured: FlaskC
     # Every file with its width, narrowest first, for the browser to choose from.
     assert img.get("srcset") == ", ".join(f"{p['url']} {p['width']}w"
                                           for p in sorted(pictures(LEAD), key=lambda p: p["width"]))
-    assert figure.xpath(".//span[@class='caption']")[0].text_content() == plain_text(LEAD["caption"])
-    assert figure.xpath(".//span[@class='credit']")[0].text_content() == LEAD["credit"]
+    assert figure.xpath(".//bdi[@class='caption']")[0].text_content() == plain_text(LEAD["caption"])
+    assert figure.xpath(".//bdi[@class='credit']")[0].text_content() == LEAD["credit"]
     assert not figure.xpath(".//figcaption//*[self::b or self::script]")  # the caption's markup is text
     assert page.xpath("//figure[@class='lead-image']") and not lxml.html.fromstring(
         get(pictured, "/articles/shown")).xpath("//figure[@class='lead-image']")
@@ -614,3 +634,195 @@ def test_0008_keeps_every_article_its_image_and_links_both_ways(app: Flask, api:
                               "width": None, "height": None, "alt": None, "caption": None,
                               "credit": None, "renditions": []}
     assert {k: v for k, v in after.items() if k != "image"} == {k: v for k, v in before.items() if k != "image"}
+
+
+# -- the review of issue 17 ----------------------------------------------------------------------
+
+
+def lead_figures(api: Api, key: str) -> dict[str, int]:
+    """How many times each place a reader looks shows the lead picture as a figure: each feed
+    format's body of the one entry, and the article page's own figure."""
+    shown = {fmt: body[key].count("<figure") for fmt, body in bodies(api.client).items()}
+    page = lxml.html.fromstring(get(api.client, f"/articles/{key}"))
+    shown["page"] = len(page.xpath("//figure[@class='lead-image']"))
+    return shown
+
+
+@pytest.mark.parametrize(("lead", "in_body", "same"), [
+    ("https://news.example/i/a.jpg", "https://News.EXAMPLE/i/a.jpg", True),  # host case
+    ("https://News.Example/i/a.jpg", "https://news.example/i/a.jpg", True),
+    ("https://news.example/i/a.jpg", "HTTPS://news.example:443/i/a.jpg", True),  # default port
+    ("http://news.example:80/i/a.jpg", "http://news.example/i/a.jpg", True),
+    ("https://news.example/i/%c3%a9.jpg", "https://news.example/i/%C3%A9.jpg", True),  # escapes' case
+    ("https://news.example/i/%7Ea.jpg", "https://news.example/i/~a.jpg", True),  # unreserved
+    ("https://news.example/i/é.jpg", "https://news.example/i/%C3%A9.jpg", True),  # an IRI
+    ("https://news.example:8443/i/a.jpg", "https://news.example/i/a.jpg", False),  # another port
+    ("https://news.example/i/a.jpg", "http://news.example/i/a.jpg", False),  # http is not https
+    ("https://news.example/i/A.jpg", "https://news.example/i/a.jpg", False),  # paths keep case
+])
+def test_the_figure_shows_once_however_the_body_spells_the_url(api: Api, lead: str, in_body: str,
+                                                               same: bool) -> None:
+    body = make_article(key="a", image={"url": lead}, content=f'<p><img src="{in_body}" alt=""></p>')
+    assert api.put("a", body).status_code == 201
+    assert lead_figures(api, "a") == dict.fromkeys(("atom", "rss", "json", "page"), 0 if same else 1)
+
+
+def test_a_srcset_in_the_body_is_not_kept_so_the_figure_stays(api: Api) -> None:
+    """nh3 keeps no srcset or <source> when the body is stored: only an <img src> shows it."""
+    content = ('<p><img src="https://news.example/i/other.jpg" srcset="https://news.example/i/a.jpg 2x">'
+               '<picture><source srcset="https://news.example/i/a.jpg"></picture></p>')
+    assert api.put("a", make_article(key="a", image={"url": "https://news.example/i/a.jpg"},
+                                     content=content)).status_code == 201
+    assert "srcset" not in api.get("a").json["content"]
+    assert lead_figures(api, "a") == dict.fromkeys(("atom", "rss", "json", "page"), 1)
+
+
+def test_a_relative_picture_in_a_body_without_url_counts_on_the_page_as_in_feeds(make_app: Any) -> None:
+    app = make_app(BASE_URL="https://news.example")
+    api = Api(app.test_client(), {"Authorization": f"Bearer {new_token(app)}"})
+    body = make_article(key="a", url=None, image={"url": "https://news.example/i/rel.jpg"},
+                        content='<p><img src="/i/rel.jpg" alt="in the body"></p>')
+    assert api.put("a", body).status_code == 201
+    assert lead_figures(api, "a") == dict.fromkeys(("atom", "rss", "json", "page"), 0)
+    other = make_article(key="b", url=None, image={"url": "https://news.example/i/lead.jpg"},
+                         content='<p><img src="/i/rel.jpg" alt="another"></p>')
+    assert api.put("b", other).status_code == 201
+    assert lead_figures(api, "b") == dict.fromkeys(("atom", "rss", "json", "page"), 1)
+
+
+@pytest.mark.parametrize(("content", "kept"), [
+    ('<figure><img src="https://news.example/i/a.jpg" alt="A &amp; B"><figcaption>c</figcaption></figure>'
+     "<p>Body</p>", False),
+    ('<figure><img alt="x" src="https://news.example/i/a-480.jpg" /></figure><p>Body</p>', False),
+    ('<figure><img src="https://news.example/i/other.jpg" alt="x"></figure><p>Body</p>', True),  # not ours
+    ('<p>Body</p><figure><img src="https://news.example/i/a.jpg" alt="x"></figure>', True),  # not at the top
+    ('<figure><img src="https://news.example/i/a.jpg"><figcaption><b>x</b></figcaption></figure><p>Body</p>',
+     True),  # markup in the caption: not one we wrote
+])
+def test_an_import_takes_our_figure_out_of_the_body_and_only_ours(content: str, kept: bool) -> None:
+    body, alt = syndication.without_figure(content, ["https://news.example/i/a.jpg", "https://news.example/i/a-480.jpg"])
+    assert (body, alt) == ((content, None) if kept else ("<p>Body</p>", "A & B" if "A &amp;" in content else "x"))
+
+
+def test_an_imported_entry_whose_body_is_only_our_figure_has_no_body(api: Api) -> None:
+    assert api.put("a", make_article(key="a", content=None, image=AMP)).status_code == 201
+    [record] = syndication.records_from_feed(get(api.client, "/feed.rss"), ZoneInfo("UTC"))
+    assert record.fields["content"] is None and record.fields["image"].alt == AMP["alt"]
+
+
+def test_the_importer_takes_the_media_rss_default_as_the_lead() -> None:
+    feed = b"""<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Old</title><link>https://old.example/</link><description>d</description>
+<item><title>One</title><link>https://old.example/1</link><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>
+<enclosure url="https://i.old.example/1-140.jpg" length="0" type="image/jpeg"/>
+<media:group><media:content url="https://i.old.example/1-140.jpg" medium="image" width="140"/>
+<media:content url="https://i.old.example/1-1200.jpg" medium="image" width="1200" isDefault="true"/>
+</media:group></item></channel></rss>"""
+    [record] = syndication.records_from_feed(feed, ZoneInfo("UTC"))
+    image = record.fields["image"]
+    assert (image.url, image.width) == ("https://i.old.example/1-1200.jpg", 1200)
+    assert [(r.url, r.width, r.type) for r in image.renditions] == [("https://i.old.example/1-140.jpg", 140,
+                                                                     "image/jpeg")]
+
+
+def test_a_422_names_every_bad_member_of_the_image_at_once(api: Api) -> None:
+    image = {"url": "ftp://news.example/a.jpg", "width": 0, "alt": 7, "size": 3, "a/b": 1,
+             "renditions": [rendition(), rendition(url="https://news.example/2.jpg", height=-1, type="jpeg"),
+                            "https://news.example/x.jpg", rendition(dpi=72)]}
+    response = api.put("a", make_article(key="a", image=image, title=""))
+    assert response.status_code == 422
+    assert {e["pointer"]: e["detail"].split(" ", 1)[0] for e in response.json["errors"]} == {
+        "#/title": "must", "#/image/url": "image.url", "#/image/width": "image.width",
+        "#/image/alt": "image.alt", "#/image/size": "image.size", "#/image/a~1b": "image.a~1b",
+        "#/image/renditions/1/height": "image.renditions[1].height",
+        "#/image/renditions/1/type": "image.renditions[1].type",
+        "#/image/renditions/2": "image.renditions[2]", "#/image/renditions/3/dpi": "image.renditions[3].dpi"}
+    assert api.get("a").status_code == 404
+
+
+def test_the_renditions_are_counted_once_repeats_are_left_out(api: Api) -> None:
+    sizes = [rendition(url=f"https://news.example/{i}.jpg") for i in range(payload.MAX_RENDITIONS)]
+    repeated = sizes + [sizes[0], {"url": "https://news.example/i/a.jpg"}]
+    response = api.put("a", make_article(key="a", image={"url": "https://news.example/i/a.jpg",
+                                                         "renditions": repeated}))
+    assert response.status_code == 201, response.json
+    assert len(api.get("a").json["image"]["renditions"]) == payload.MAX_RENDITIONS
+    many = [sizes[0]] * (payload.MAX_RENDITION_ITEMS + 1)
+    response = api.put("b", make_article(key="b", image={"url": "https://news.example/i/a.jpg", "renditions": many}))
+    assert response.status_code == 422
+    assert [e["pointer"] for e in response.json["errors"]] == ["#/image/renditions"]
+
+
+def test_a_length_of_0_is_unknown_in_every_format(api: Api) -> None:
+    from lxml import etree
+
+    image = {"url": "https://news.example/i/a.jpg", "type": "image/jpeg", "length": 0,
+             "renditions": [{"url": "https://news.example/i/b.jpg", "length": 0}]}
+    assert api.put("a", make_article(key="a", image=image)).status_code == 201
+    assert api.get("a").json["image"]["length"] == 0  # kept as sent; it means "unknown"
+    media = "{http://search.yahoo.com/mrss/}"
+    atom = etree.fromstring(get(api.client, "/feed.atom"))
+    links = [e for e in atom.iter("{http://www.w3.org/2005/Atom}link") if e.get("rel") == "enclosure"]
+    assert [e.get("length") for e in links] == [None]
+    rss = etree.fromstring(get(api.client, "/feed.rss"))
+    assert [e.get("length") for e in rss.iter("enclosure")] == ["0"]  # RSS 2.0 requires one
+    for root in (atom, rss):
+        assert [c.get("fileSize") for c in root.iter(f"{media}content")] == [None, None]
+    [item] = json.loads(get(api.client, "/feed.json"))["items"]
+    assert all("size_in_bytes" not in a for a in item["attachments"])
+
+
+@pytest.mark.parametrize(("media_type", "medium"), [("audio/mpeg", "audio"), ("video/mp4", "video"),
+                                                     ("application/pdf", None)])
+def test_an_enclosure_that_is_no_picture_stays_an_enclosure_without_a_figure(api: Api, media_type: str,
+                                                                              medium: str | None) -> None:
+    image = {"url": "https://news.example/a/episode.mp3", "type": media_type, "length": 9000}
+    assert api.put("a", make_article(key="a", image=image)).status_code == 201
+    assert lead_figures(api, "a") == dict.fromkeys(("atom", "rss", "json", "page"), 0)
+    for fmt in ("atom", "rss"):
+        [entry] = feedparser.parse(get(api.client, f"/feed.{fmt}")).entries
+        assert [(e.href, e.type) for e in entry.enclosures] == [(image["url"], media_type)], fmt
+        assert [m.get("medium") for m in entry.media_content] == [medium], fmt
+        assert "media_thumbnail" not in entry
+    [item] = json.loads(get(api.client, "/feed.json"))["items"]
+    assert "image" not in item and "banner_image" not in item
+    assert [(a["url"], a["mime_type"]) for a in item["attachments"]] == [(image["url"], media_type)]
+
+
+def test_a_right_to_left_override_in_the_caption_stays_in_the_caption(api: Api) -> None:
+    caption, credit = "Floods \u202eagain", "Photo: Agency"
+    image = {"url": "https://news.example/i/a.jpg", "caption": caption, "credit": credit}
+    assert api.put("a", make_article(key="a", image=image)).status_code == 201
+    for fmt, body in bodies(api.client).items():
+        figure = figure_of(body["a"])
+        assert figure is not None
+        # Each in its own isolate: the override ends with the caption, the credit reads as written.
+        assert figure.find("figcaption").text_content() == f"\u2068{caption}\u2069 — \u2068{credit}\u2069", fmt
+    page = lxml.html.fromstring(get(api.client, "/articles/a"))
+    assert [(e.tag, e.text) for e in page.xpath("//figure[@class='lead-image']/figcaption/*")] == [
+        ("bdi", caption), ("bdi", credit)]
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The candidates' URLs as a browser reads them (HTML 4.8.4.3.10, "parse a srcset
+    attribute"): skip whitespace and commas, take the URL up to whitespace, drop the commas it
+    ends with, skip its descriptors up to the next comma."""
+    urls, rest = [], srcset
+    while rest := rest.lstrip(" \t\n\f\r,"):
+        url, _, rest = rest.partition(" ")
+        urls.append(url.rstrip(","))
+        if not url.endswith(","):
+            rest = rest.partition(",")[2]
+    return urls
+
+
+def test_a_comma_in_a_files_url_does_not_split_the_pages_srcset(api: Api) -> None:
+    image = {"url": "https://news.example/i/a,1200.jpg", "width": 1200,
+             "renditions": [{"url": "https://news.example/i/b,640.jpg", "width": 640},
+                            {"url": "https://news.example/i/c,", "width": 320}]}
+    assert api.put("a", make_article(key="a", image=image)).status_code == 201
+    [img] = lxml.html.fromstring(get(api.client, "/articles/a")).xpath("//figure[@class='lead-image']/img")
+    # Inner commas are read as part of the URL (Chromium loads b,640.jpg); one that ends a URL
+    # would be dropped, so it goes percent-encoded.
+    assert srcset_urls(img.get("srcset")) == [
+        "https://news.example/i/c%2C", "https://news.example/i/b,640.jpg", "https://news.example/i/a,1200.jpg"]

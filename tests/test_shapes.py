@@ -83,7 +83,7 @@ def test_the_openapi_document_states_the_same_limits() -> None:
     assert image["width"]["maximum"] == image["height"]["maximum"] == payload.MAX_PIXELS
     assert (image["alt"]["maxLength"], image["caption"]["maxLength"], image["credit"]["maxLength"]) == (
         payload.MAX_ALT, payload.MAX_CAPTION, payload.MAX_CREDIT)
-    assert image["renditions"]["maxItems"] == payload.MAX_RENDITIONS
+    assert image["renditions"]["maxItems"] == payload.MAX_RENDITION_ITEMS  # MAX_RENDITIONS once repeats go
     rendition = image["renditions"]["items"]["properties"]
     assert set(rendition) == set(payload.RENDITION_FIELDS)
     assert set(image) == set(payload.IMAGE_FIELDS)

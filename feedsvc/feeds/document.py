@@ -33,9 +33,16 @@ class Enclosure:
 
     url: str
     type: str | None
-    length: int | None
+    length: int | None  # bytes; None when unknown (a stored 0 means unknown too)
     width: int | None = None  # pixels
     height: int | None = None
+
+    @property
+    def medium(self) -> str | None:
+        """Its Media RSS ``medium``: "image" for an image type or none (a picture, as every
+        image was before issue 17), "audio" or "video" for those, else None (left out)."""
+        kind = (self.type or "image/").split("/", 1)[0].lower()
+        return kind if kind in ("image", "audio", "video") else None
 
 
 # The narrowest picture a reader may still show as a thumbnail: Media RSS thumbnails of
@@ -59,14 +66,21 @@ class LeadImage:
         return self.lead.url
 
     @property
+    def is_picture(self) -> bool:
+        """Whether the lead is a picture to show: an image type, or none given. ``image`` took
+        any media type before issue 17; an audio enclosure stays an enclosure, with no figure."""
+        return self.lead.medium == "image"
+
+    @property
     def pictures(self) -> tuple[Enclosure, ...]:
         """The lead, then each rendition as the article lists them."""
         return (self.lead, *self.renditions)
 
     def thumbnail(self) -> Enclosure | None:
         """The narrowest picture whose width is known and at least THUMBNAIL_MIN_WIDTH (the
-        first of equals); None when no picture's width is known to be that wide."""
-        useful = [p for p in self.pictures if p.width is not None and p.width >= THUMBNAIL_MIN_WIDTH]
+        first of equals); None when no picture's width is known to be that wide (or none is an image)."""
+        useful = [p for p in self.pictures
+                  if p.medium == "image" and p.width is not None and p.width >= THUMBNAIL_MIN_WIDTH]
         return min(useful, key=lambda p: p.width or 0, default=None)
 
     def widest(self) -> Enclosure:

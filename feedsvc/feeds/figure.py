@@ -3,7 +3,8 @@
 NetNewsWire, Feedly and most readers' article views take images from the body alone, so the
 lead picture goes at its top as ``<figure><img><figcaption>caption — credit</figcaption>
 </figure>``, unless the body already shows it (any of its files). Alt, caption and credit are
-plain text: escaped here, so markup in a caption shows as the text it is.
+plain text: escaped here, so markup in a caption shows as the text it is. A lead whose type
+is not an image (an audio enclosure stored before issue 17) gets no figure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import re
 from html import escape, unescape
 
 from feedsvc.feeds.document import LeadImage
-from feedsvc.store.payload import as_uri
+from feedsvc.store import payload
+
+# U+2068 FIRST STRONG ISOLATE ... U+2069 POP DIRECTIONAL ISOLATE around the caption and the
+# credit each: a U+202E in a caption then reverses only the caption, never the " — credit"
+# after it (UAX #9, rule X6a: a PDI closes every override opened inside the isolate). Not
+# <bdi>: feedparser's sanitizer, and readers built on it, drop the element and keep its text.
+_ISOLATE = "\u2068{}\u2069"
 
 
 def figure(image: LeadImage) -> str:
@@ -23,39 +30,34 @@ def figure(image: LeadImage) -> str:
         attributes += f' width="{lead.width}"'
     if lead.height is not None:
         attributes += f' height="{lead.height}"'
-    said = " — ".join(escape(text, quote=False) for text in (image.caption, image.credit) if text)
+    said = " — ".join(_ISOLATE.format(escape(text, quote=False))
+                      for text in (image.caption, image.credit) if text)
     caption = f"<figcaption>{said}</figcaption>" if said else ""
     return f"<figure><img{attributes}>{caption}</figure>"
 
 
 def shows(content: str | None, image: LeadImage) -> bool:
-    """Whether the HTML ``content`` already shows one of the image's files (an <img> src or
-    srcset, a <source> srcset), compared as URIs.
+    """Whether the HTML ``content`` already shows one of the image's files as an ``<img
+    src>``, compared as the same file (payload.same_file).
 
-    ``content`` is sanitised HTML as nh3 serialises it (sanitize.clean_html): every attribute
-    in double quotes, with "&" and '"' escaped, so a regular expression reads it exactly.
-    with_figure takes 30 µs on the seed article's 3 kB body (60 µs with an <img> in it) where
-    html.parser took 610 µs: 30 ms of a 50-entry render.
+    Only ``src`` counts: ``content`` is sanitised HTML as nh3 serialises it (sanitize.clean_html),
+    which keeps neither ``srcset`` nor ``<source>``, with every attribute in double quotes and
+    "&" and '"' escaped, so a regular expression reads it exactly. with_figure takes 30 µs on
+    the seed article's 3 kB body (60 µs with an <img> in it) where html.parser took 610 µs:
+    30 ms of a 50-entry render.
     """
-    if not content or ("<img" not in content and "<source" not in content):
+    if not content or "<img" not in content:
         return False
-    wanted = {picture.url for picture in image.pictures}
-    for tag in _MEDIA_TAG.finditer(content):
-        for name, value in _SOURCE.findall(tag[0]):
-            value = unescape(value)
-            # "url 480w, url 2x": each candidate's URL is its first word (HTML 4.8.4.2.1).
-            urls = [part.split()[0] for part in value.split(",") if part.split()] if name == "srcset" else [value]
-            if any(as_uri(url.strip()) in wanted for url in urls):
-                return True
-    return False
+    wanted = {payload.same_file(picture.url) for picture in image.pictures}
+    return any(payload.same_file(unescape(src)) in wanted for src in _IMG_SRC.findall(content))
 
 
-_MEDIA_TAG = re.compile(r"<(?:img|source)\b[^>]*>")
-_SOURCE = re.compile(r'\s(src|srcset)="([^"]*)"')
+_IMG_SRC = re.compile(r'<img\b[^>]*?\ssrc="([^"]*)"')
 
 
 def with_figure(content: str | None, image: LeadImage | None) -> str | None:
-    """``content`` with the image's figure at its top, unless it shows the image already."""
-    if image is None or shows(content, image):
+    """``content`` with the image's figure at its top, unless it shows the image already or
+    the image is no picture."""
+    if image is None or not image.is_picture or shows(content, image):
         return content
     return figure(image) + (content or "")

@@ -129,13 +129,15 @@ def _media(element: Any, image: LeadImage) -> None:
     several = len(image.pictures) > 1  # Media RSS: a group has more than one media:content
     holder = etree.SubElement(element, f"{{{MEDIA}}}group") if several else element
     for picture in image.pictures:
-        content = etree.SubElement(holder, f"{{{MEDIA}}}content", url=picture.url, medium="image")
+        content = etree.SubElement(holder, f"{{{MEDIA}}}content", url=picture.url)
+        if picture.medium is not None:  # an audio enclosure of before issue 17 is no image
+            content.set("medium", picture.medium)
         if several and picture is image.lead:
             content.set("isDefault", "true")
         _sized(content, picture.width, picture.height)
         if picture.type:
             content.set("type", picture.type)
-        if picture.length:  # 0 is feedsvc's "unknown" for an enclosure, not a size
+        if picture.length is not None:
             content.set("fileSize", str(picture.length))
         if not several:
             holder = content
@@ -281,7 +283,7 @@ def _json_item(entry: Entry) -> dict[str, Any]:
     item["content_html"] = entry.content or ""
     if entry.summary:
         item["summary"] = entry.summary
-    if entry.image is not None:
+    if entry.image is not None and entry.image.is_picture:  # JSON Feed: "the URL of the main image"
         item["image"] = entry.image.url
         item["banner_image"] = entry.image.widest().url
     item["date_published"] = _iso(entry.published)

@@ -144,11 +144,7 @@ def _entry(article: selection.EntryRow, base: str, settings: FeedSettings) -> En
     image = lead_image(article.image)
     page = urls.article_page(base, article.key)
     link = article.url or page
-    content = article.content
-    if content and article.url is None:
-        # Saved without a URL, its relative links could not be resolved then: the article's
-        # page here is its URL in the feed, so they resolve against that.
-        content = clean_html(content, page)
+    content = absolute_body(article.content, article.url, page)
     if settings.content == "summary":
         content = teaser(article.summary, link)
     if settings.lead_figure:
@@ -161,14 +157,30 @@ def _entry(article: selection.EntryRow, base: str, settings: FeedSettings) -> En
         image=image, language=article.language, key=article.key)
 
 
+def absolute_body(content: str | None, url: str | None, page: str) -> str | None:
+    """The stored body as feeds carry it, every link absolute.
+
+    Saved without a URL, its relative links could not be resolved then: the article's page
+    here (``page``) is its URL in the feed, so they resolve against that. The article page
+    asks figure.shows() of this same body, so page and feeds agree on the figure.
+    """
+    if content and url is None:
+        return clean_html(content, page)
+    return content
+
+
 def lead_image(image: Image | None) -> LeadImage | None:
-    """The stored image as a feed document carries it."""
+    """The stored image as a feed document carries it.
+
+    A length of 0 is "unknown" (the RSS Advisory Board's reading of an enclosure's length,
+    and what the importers read "0" as): no format writes it as a size, so it is None here.
+    """
     if image is None:
         return None
     return LeadImage(
-        Enclosure(image.url, image.type, image.length, image.width, image.height),
+        Enclosure(image.url, image.type, image.length or None, image.width, image.height),
         image.alt, image.caption, image.credit,
-        tuple(Enclosure(r.url, r.type, r.length, r.width, r.height) for r in image.renditions))
+        tuple(Enclosure(r.url, r.type, r.length or None, r.width, r.height) for r in image.renditions))
 
 
 def teaser(summary: str | None, link: str) -> str:

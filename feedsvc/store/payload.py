@@ -48,6 +48,9 @@ MAX_ALT = 1000
 MAX_CAPTION = 5000
 MAX_CREDIT = 500
 MAX_RENDITIONS = 20
+# The longest list of renditions read at all: repeats of one file count once towards
+# MAX_RENDITIONS, and this bounds the work (and the errors named) for one request.
+MAX_RENDITION_ITEMS = 5 * MAX_RENDITIONS
 # The longest id authority that leaves room in MAX_ID for the date, "article" and any key.
 MAX_AUTHORITY = MAX_ID - len("tag:,2000-01-01:article:") - MAX_KEY
 # RFC 5646: a primary language subtag of 2 or 3 letters (ISO 639; the 4-8 letter forms are
@@ -130,6 +133,14 @@ class _MemberError(ValueError):
         self.path = path
 
 
+class _MemberErrors(ValueError):
+    """Every bad member of one field, each a _MemberError."""
+
+    def __init__(self, errors: list[_MemberError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
 def check_key(key: Any, pointer: str = "/key") -> str:
     if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or set(key) == {"."}:
         raise Invalid("The key is not valid.", [_error(
@@ -152,10 +163,11 @@ def parse(data: Any, zone: ZoneInfo, *, partial: bool) -> dict[str, Any]:
     for name in sorted(FIELDS & set(data)):
         try:
             out[name] = _CHECKS[name](data[name], zone)
-        except _MemberError as exc:
-            # The pointer names the member, the detail names it in the dotted form people
+        except (_MemberError, _MemberErrors) as exc:
+            # Each pointer names the member, each detail names it in the dotted form people
             # write: "image.renditions[2].width must be ...".
-            errors.append(_error(f"/{name}{exc.path}", f"{_dotted(name, exc.path)} {exc}"))
+            for member in exc.errors if isinstance(exc, _MemberErrors) else [exc]:
+                errors.append(_error(f"/{name}{member.path}", f"{_dotted(name, member.path)} {member}"))
         except ValueError as exc:
             errors.append(_error(f"/{name}", str(exc)))
     if not partial:
@@ -270,6 +282,32 @@ def as_uri(text: str, *, public: bool = True) -> str | None:
     return f"{parts.scheme.lower()}://{netloc}{quote(rest, safe=_URI_SAFE)}"
 
 
+def same_file(url: str) -> str:
+    """``url`` in the form two spellings of one file share (RFC 3986 section 6.2.2-6.2.3):
+    scheme and host in lower case, no default port, percent escapes in upper case and none
+    for an unreserved character. http and https stay apart: they are two resources to a
+    reader (one of them may be blocked as mixed content), so neither stands in for the other.
+    """
+    uri = as_uri(url.strip(), public=False) or url
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, _DEFAULT_PORT.get(scheme)) else None
+    netloc = host if port is None else f"{host}:{port}"
+    rest = _ESCAPE.sub(_normal_escape, urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment)))
+    return f"{scheme}://{netloc}{rest}"
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443}
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+_UNRESERVED = re.compile(r"[A-Za-z0-9._~-]")
+
+
+def _normal_escape(match: re.Match[str]) -> str:
+    character = chr(int(match[0][1:], 16))
+    return character if _UNRESERVED.fullmatch(character) else match[0].upper()
+
+
 def check_entry_id(value: Any) -> str:
     """An imported entry's own id: an absolute ASCII URI of at most MAX_ID characters (see
     ENTRY_ID; it becomes the entry's <id> and <guid> for ever). ValueError if not."""
@@ -359,65 +397,79 @@ def is_language(value: Any) -> bool:
 
 
 def _image(value: Any, zone: ZoneInfo) -> Image | None:
+    """The lead image; every bad member of it and of its renditions is named at once."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise ValueError("must be an object {url, type, length, width, height, alt, caption, "
                          "credit, renditions} or null")
-    _no_extra(value, IMAGE_FIELDS, "")
-    lead = _rendition(value, "")
+    problems: list[_MemberError] = []
+    problems += _unknown(value, IMAGE_FIELDS, "", "an image")
+    lead = _rendition(value, "", problems)
     renditions = value.get("renditions")
-    if renditions is None:
-        renditions = []
-    if not isinstance(renditions, list):
-        raise _MemberError("/renditions", "must be a list of {url, type, width, height, length} objects")
-    if len(renditions) > MAX_RENDITIONS:
-        raise _MemberError("/renditions", f"must have at most {MAX_RENDITIONS} items")
     sizes: list[Rendition] = []
-    for i, item in enumerate(renditions):
+    if renditions is not None and not isinstance(renditions, list):
+        problems.append(_MemberError("/renditions", "must be a list of {url, type, width, height, length} objects"))
+    elif renditions is not None and len(renditions) > MAX_RENDITION_ITEMS:
+        problems.append(_MemberError("/renditions", f"must have at most {MAX_RENDITIONS} items"))
+        renditions = None
+    for i, item in enumerate(renditions if isinstance(renditions, list) else []):
         if not isinstance(item, dict):
-            raise _MemberError(f"/renditions/{i}", "must be an object {url, type, width, height, length}")
-        _no_extra(item, RENDITION_FIELDS, f"/renditions/{i}")
-        rendition = _rendition(item, f"/renditions/{i}")
+            problems.append(_MemberError(f"/renditions/{i}", "must be an object {url, type, width, height, length}"))
+            continue
+        problems += _unknown(item, RENDITION_FIELDS, f"/renditions/{i}", "a rendition")
+        rendition = _rendition(item, f"/renditions/{i}", problems)
         # The same file twice (or the lead again) says nothing more: kept once.
-        if rendition.url != lead.url and all(rendition.url != r.url for r in sizes):
+        if rendition is not None and all(rendition.url != r.url for r in sizes) and (
+                lead is None or rendition.url != lead.url):
             sizes.append(rendition)
+    if len(sizes) > MAX_RENDITIONS:  # counted as kept: repeats of one file are no more sizes
+        problems.append(_MemberError("/renditions", f"must have at most {MAX_RENDITIONS} items"))
     texts = {}
     for name, limit in (("alt", MAX_ALT), ("caption", MAX_CAPTION), ("credit", MAX_CREDIT)):
         try:
             texts[name] = _optional_text(value.get(name), limit)
         except ValueError as exc:
-            raise _MemberError(f"/{name}", str(exc)) from None
+            problems.append(_MemberError(f"/{name}", str(exc)))
+    if problems or lead is None:
+        raise _MemberErrors(problems)
     return Image(lead.url, lead.type, lead.length, lead.width, lead.height,
                  texts["alt"], texts["caption"], texts["credit"], tuple(sizes))
 
 
-def _no_extra(value: dict[str, Any], known: tuple[str, ...], path: str) -> None:
-    extra = sorted(set(value) - set(known))
-    if extra:
-        message = f"has unknown field(s): {', '.join(map(plain_text, extra))}"
-        if not path:
-            raise ValueError(message)
-        raise _MemberError(path, message)
+def _unknown(value: dict[str, Any], known: tuple[str, ...], path: str, what: str) -> list[_MemberError]:
+    """Each member of ``value`` not in ``known``, named by its own pointer, as an article's
+    unknown fields are."""
+    return [_MemberError(f"{path}/{_escape(str(name))}", f"is not a member of {what}")
+            for name in sorted(set(value) - set(known), key=str)]
 
 
-def _rendition(value: dict[str, Any], path: str) -> Rendition:
-    """One picture file of ``value`` (the image itself, or one of its renditions)."""
+def _rendition(value: dict[str, Any], path: str, problems: list[_MemberError]) -> Rendition | None:
+    """One picture file of ``value`` (the image itself, or one of its renditions); None, with
+    each bad member added to ``problems``, when it has one."""
+    before = len(problems)
+    url = None
     try:
         url = _optional_url(value.get("url"))
+        if url is None:
+            problems.append(_MemberError(f"{path}/url", "is required"))
     except ValueError as exc:
-        raise _MemberError(f"{path}/url", str(exc)) from None
-    if url is None:
-        raise _MemberError(f"{path}/url", "is required")
+        problems.append(_MemberError(f"{path}/url", str(exc)))
     media_type = value.get("type")
     if media_type is not None and (not isinstance(media_type, str) or len(media_type) > MAX_MEDIA_TYPE
                                    or not _MEDIA_TYPE.fullmatch(media_type)):
-        raise _MemberError(f"{path}/type",
-                           f"must be a media type such as image/jpeg, at most {MAX_MEDIA_TYPE} characters")
-    length = _whole(value.get("length"), 0, MAX_BYTES, f"{path}/length", "bytes")
-    width = _whole(value.get("width"), 1, MAX_PIXELS, f"{path}/width", "pixels")
-    height = _whole(value.get("height"), 1, MAX_PIXELS, f"{path}/height", "pixels")
-    return Rendition(url, media_type, width, height, length)
+        problems.append(_MemberError(
+            f"{path}/type", f"must be a media type such as image/jpeg, at most {MAX_MEDIA_TYPE} characters"))
+    sizes = {}
+    for name, low, high, unit in (("length", 0, MAX_BYTES, "bytes"), ("width", 1, MAX_PIXELS, "pixels"),
+                                  ("height", 1, MAX_PIXELS, "pixels")):
+        try:
+            sizes[name] = _whole(value.get(name), low, high, f"{path}/{name}", unit)
+        except _MemberError as exc:
+            problems.append(exc)
+    if len(problems) > before or url is None:
+        return None
+    return Rendition(url, media_type, sizes["width"], sizes["height"], sizes["length"])
 
 
 def _whole(value: Any, low: int, high: int, path: str, unit: str) -> int | None:

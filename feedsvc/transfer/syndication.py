@@ -8,9 +8,10 @@ import hashlib
 import mimetypes
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -230,11 +231,19 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     elif content is None:
         content, summary = entry.get("summary"), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
+    image = _image(entry, media.caption)
+    if image is not None:
+        # A feed of feedsvc's opens each body with the picture's figure: the figure is the
+        # image's, not the article's (issue 17 review); its alt is the image's when the
+        # Media RSS had none (feedsvc writes alt nowhere else).
+        content, alt = without_figure(
+            content, [image["url"], *(r["url"] for r in image["renditions"])])
+        image["alt"] = image.get("alt") or (alt[:payload.MAX_ALT] if alt else None)
     data = {
         "title": title, "section": section, "topics": topics,
         "authors": authors,
         "summary": summary[:payload.MAX_SUMMARY] if summary else None,
-        "content": content, "url": link, "image": _image(entry, media.caption),
+        "content": content, "url": link, "image": image,
         "published": format_utc(first) if first else None,
         "updated": format_utc(last) if last else None,
         "language": _entry_language(entry, feed, declared),
@@ -244,6 +253,47 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     return Record(number, plain_key(link, title), fields, uid, unit="entry", source=source_id,
                   offsetless=published.offsetless + updated.offsetless,
                   unreadable=len(unreadable), dateless=first is None)
+
+
+def without_figure(content: str | None, files: Iterable[str]) -> tuple[str | None, str | None]:
+    """``content`` without the figure feedsvc puts at its top (feeds/figure.py), and its alt.
+
+    A feed of ours, imported again, carries its figure in every body; kept, it would become
+    part of the article (stale after a caption edit, and hiding the page's own figure). Only
+    a figure at the very top whose ``<img src>`` is one of the image's ``files`` goes.
+    """
+    match = _OUR_FIGURE.match(content or "")
+    if content is None or match is None:
+        return content, None
+    reader = _ImgReader()
+    reader.feed(match[1])
+    reader.close()
+    wanted = {payload.same_file(url) for url in files}
+    if reader.src is None or payload.same_file(reader.src) not in wanted:
+        return content, None
+    return content[match.end():].lstrip() or None, reader.alt or None
+
+
+# The figure feeds/figure.py writes, in whatever spelling a parser gave back (feedparser's
+# sanitizer, lxml): an <img> and an optional <figcaption> of plain text, nothing else.
+_OUR_FIGURE = re.compile(r"\s*<figure>\s*(<img\b[^>]*>)\s*(?:</img>\s*)?"
+                         r"(?:<figcaption>[^<]*</figcaption>\s*)?</figure>", re.IGNORECASE)
+
+
+class _ImgReader(HTMLParser):
+    """The src and alt of one <img> tag, its entities decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.src: str | None = None
+        self.alt: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img" and self.src is None:
+            found = dict(attrs)
+            self.src, self.alt = found.get("src"), found.get("alt")
+
+    handle_startendtag = handle_starttag
 
 
 def entry_uid(source_id: str, namespace: str, authority: str) -> str:
@@ -462,9 +512,10 @@ _NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC
 
 
 def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
-    """The entry's lead image: an image enclosure, else Media RSS content that is an image,
-    else its Media RSS thumbnail (the first usable one, in document order). Every other usable
-    image of the entry, content or thumbnail, is a rendition: feeds give one picture at
+    """The entry's lead image: the Media RSS content marked isDefault="true", else an image
+    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail (the
+    first usable one, in document order). Every other usable image of the entry, content or
+    thumbnail, is a rendition: feeds give one picture at
     several sizes this way (feedparser flattens media:group, so the pictures of one group
     cannot be told from another's). Widths and heights come from the Media RSS element of
     the same URL; the credit from the first media:credit, the caption from ``caption``.
@@ -473,6 +524,7 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     (``.jpg``, ``.webp``), and takes that type; one that declares another type is not.
     """
     candidates = []
+    defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
             media_type = link.get("type") or _guess_type(link.get("href"))
@@ -481,8 +533,14 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     for media in entry.get("media_content", []):
         media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
         if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
-            candidates.append((media.get("url"), media_type, media.get("filesize"), media.get("width"),
-                               media.get("height")))
+            candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
+                         media.get("height"))
+            # Media RSS: the isDefault one of a group is "the default object": the lead.
+            if not defaulted and str(media.get("isdefault", "")).strip().lower() == "true":
+                candidates.insert(0, candidate)
+                defaulted = True
+            else:
+                candidates.append(candidate)
     candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
                    for thumb in entry.get("media_thumbnail", [])]
     pictures: dict[str, dict[str, Any]] = {}

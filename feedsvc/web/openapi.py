@@ -20,6 +20,7 @@ from feedsvc.store.payload import (
     MAX_MEDIA_TYPE,
     MAX_NAME,
     MAX_PIXELS,
+    MAX_RENDITION_ITEMS,
     MAX_RENDITIONS,
     MAX_SUMMARY,
     MAX_TITLE,
@@ -83,7 +84,9 @@ _INPUT_PROPERTIES: dict[str, Any] = {
               "description": "the lead picture; renditions are the same picture at other sizes",
               "properties": _PICTURE_INPUT | {
                   "alt": _plain(MAX_ALT), "caption": _plain(MAX_CAPTION), "credit": _plain(MAX_CREDIT),
-                  "renditions": {"type": ["array", "null"], "maxItems": MAX_RENDITIONS, "items": {
+                  "renditions": {"type": ["array", "null"], "maxItems": MAX_RENDITION_ITEMS,
+                                 "description": f"at most {MAX_RENDITIONS} files once repeats of one "
+                                                "URL (or of the lead) are left out", "items": {
                       "type": "object", "required": ["url"], "additionalProperties": False,
                       "properties": _PICTURE_INPUT}}}},
     "language": {"type": ["string", "null"], "maxLength": MAX_LANGUAGE,

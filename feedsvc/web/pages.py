@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedsvc.errors import Gone, NotFound
 from feedsvc.feeds import figure, formats, surrogate, urls
 from feedsvc.feeds.document import LeadImage
-from feedsvc.feeds.service import lead_image
+from feedsvc.feeds.service import absolute_body, lead_image
 from feedsvc.store import articles, db, directory, params, site
 from feedsvc.store.directory import ScopeInfo
 from feedsvc.store.models import article_image
@@ -115,15 +115,17 @@ def article(key: str) -> str:
     follow = [(kind.label, named.name, feed_links(kind.segment, named.slug, named.name))
               for kind, named in named_of(found)]
     image = lead_image(article_image(found))
-    if image is not None and figure.shows(found.content, image):
-        image = None  # the body shows it already, as in the feeds (feeds/figure.py)
+    page = urls.article_page(site.base_url(), found.key)
+    if image is not None and (not image.is_picture or figure.shows(
+            absolute_body(found.content, found.url, page), image)):
+        image = None  # no picture, or the body shows it already: as in the feeds (feeds/figure.py)
     return render_template(
         "pages/article.html", article=found, body=article_body(found.content, found.url),
         image=image, srcset=srcset(image),
         feeds=alternates(scope), follow=follow,
         source_host=urlsplit(found.url).hostname if found.url else None,
         # The newsroom's own page when the article has one (this page mirrors it), else this one.
-        canonical=found.url or urls.article_page(site.base_url(), found.key))
+        canonical=found.url or page)
 
 
 def srcset(image: LeadImage | None) -> str | None:
@@ -132,7 +134,16 @@ def srcset(image: LeadImage | None) -> str | None:
     if image is None:
         return None
     sized = sorted({p.width: p.url for p in reversed(image.pictures) if p.width}.items())
-    return ", ".join(f"{url} {width}w" for width, url in sized) if len(sized) > 1 else None
+    return ", ".join(f"{_candidate_url(url)} {width}w" for width, url in sized) if len(sized) > 1 else None
+
+
+def _candidate_url(url: str) -> str:
+    """``url`` as a srcset candidate reads it back. HTML's parser (4.8.4.3.10) takes a URL up
+    to whitespace, so a "," inside one is kept (Chromium loads "b,640.jpg"), but it drops
+    commas that end a URL: those go as %2C. Inner ones stay: RFC 3986 2.2 lets a server
+    tell "," from "%2C", and image CDNs put commas in paths ("w_640,c_fill")."""
+    stripped = url.rstrip(",")
+    return stripped + "%2C" * (len(url) - len(stripped))
 
 
 _HEADING = re.compile(r"<(/?)h([1-6])(?=[\s>])")
