@@ -166,3 +166,25 @@ def test_imported_articles_serve_through_the_api(app: Flask, tmp_path: Path) -> 
 def test_missing_file(app: Flask) -> None:
     result = run(app, "import", "/nonexistent/file.jsonl")
     assert result.exit_code != 0 and "cannot read /nonexistent/file.jsonl: No such file or directory" in result.output
+
+
+def test_bulk_imported_articles_keep_their_order_in_topic_and_author_feeds(app: Flask,
+                                                                          tmp_path: Path) -> None:
+    """Topic and author feeds order by each link's copy of its article's dates, which the bulk
+    path copies in SQL (articles.create_many): both orders must come out right."""
+    dates = [("2022-03-01T10:00:00Z", "2022-03-02T10:00:00Z"),
+             ("2022-01-01T10:00:00Z", "2022-05-01T10:00:00Z"),
+             ("2022-02-01T10:00:00Z", "2022-02-01T10:00:00Z")]
+    path = write_lines(tmp_path / "three.jsonl", [
+        make_article(key=f"a{i}", topics=["Floods"], authors=[{"name": "Rahim"}],
+                     published=published, updated=updated)
+        for i, (published, updated) in enumerate(dates)])
+    assert run(app, "import", "--quiet", str(path)).exit_code == 0
+    client = app.test_client()
+    for scope in ("/topics/floods/", "/authors/rahim/"):
+        newest = client.get(scope + "feed.json").get_json()["items"]
+        assert [(i["date_published"], i["date_modified"]) for i in newest] == [
+            dates[0], dates[2], dates[1]], scope
+        changed = client.get(scope + "feed.json?order=updated").get_json()["items"]
+        assert [(i["date_published"], i["date_modified"]) for i in changed] == [
+            dates[1], dates[0], dates[2]], scope
