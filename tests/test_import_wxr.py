@@ -370,8 +370,10 @@ def test_arbitrary_text_reaches_the_feeds_intact(app: Flask, tmp_path: Path, tit
         [entry] = feed_entries(app.test_client(), feed).values()
         # as feedparser gives them back: it "repairs" text that looks like UTF-8 read as Latin-1
         assert entry.title == as_feedparser_reads(plain_text(title) or "Untitled", "atom")
-        assert [a["name"] for a in entry.authors] == [as_feedparser_reads(plain_text(name) or "writer",
-                                                                          "atom")]
+        # (its repair of author names depends on where it reads them: either spelling is ours)
+        stored = plain_text(name) or "writer"
+        [author] = entry.authors
+        assert author["name"] in (stored, as_feedparser_reads(stored, "atom"))
 
 
 def test_the_featured_image_is_the_lead_image_with_its_details(app: Flask, site: Site, export: Path) -> None:
