@@ -190,7 +190,7 @@ def record_purges(app: Flask, session: Session, keys: Iterable[str], due: dt.dat
                             .values(purge_keys=merged, revision=WebSubJob.revision + 1, due=min(waiting.due, due)))
         else:
             session.add(WebSubJob(kind="purge", topic=name, topic_key=digest(name), purge_keys=_fold(keys),
-                                  callback_host=callback_host(purge.url(target, app.config.get("CDN_PURGE_APIS"))),
+                                  callback_host=purge_host(target, app.config.get("CDN_PURGE_APIS")),
                                   revision=0, attempts=int(failed), due=due, created=now))
     wake_after_commit(app, session)
 
@@ -360,6 +360,11 @@ def callback_host(url: str) -> str:
     except ValueError:
         pass
     return host[:300]
+
+
+def purge_host(target: PurgeTarget, apis: Mapping[str, str] | None = None) -> str:
+    """The host a cache's purges go to, as the hub's limits count it (callback_host)."""
+    return callback_host(purge.url(target, apis))
 
 
 def pending_verifications(session: Session, host: str | None = None) -> int:

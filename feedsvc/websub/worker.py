@@ -172,13 +172,17 @@ class Worker:
             if self._in_flight:
                 query = query.where(WebSubJob.id.not_in(self._in_flight))
             full = [host for host, count in self._per_host.items() if count >= self.per_host]
-            clock = time.monotonic()
-            failing = [host for host, until in self._failing.items() if until > clock]
+            failing = self._failing_now()
             if sum(self._per_host.get(host, 0) for host in failing) >= self.per_host:
                 full += failing
         if full:
             query = query.where(or_(WebSubJob.callback_host.is_(None), WebSubJob.callback_host.not_in(full)))
         return query
+
+    def _failing_now(self) -> list[str]:
+        """The hosts that failed lately and are still remembered for it (``_claim_lock`` held)."""
+        clock = time.monotonic()
+        return [host for host, until in self._failing.items() if until > clock]
 
     def _hold(self, job: WebSubJob) -> None:
         with self._claim_lock:
@@ -394,11 +398,9 @@ class Worker:
             # the notification up for its timeout.
             scope = Scope(job.scope_kind or None, job.scope_slug or None)
             with self._claim_lock:
-                clock = time.monotonic()
-                failing = {host for host, until in self._failing.items() if until > clock}
+                failing = set(self._failing_now())
             apis = config.get("CDN_PURGE_APIS")
-            skipped = tuple(target for target in config["CDN_PURGE"]
-                            if outbox.callback_host(purge.url(target, apis)) in failing)
+            skipped = tuple(target for target in config["CDN_PURGE"] if outbox.purge_host(target, apis) in failing)
             answering = tuple(target for target in config["CDN_PURGE"] if target not in skipped)
             return Plan(seen, job.revision, None, Decision("done", reason="expanded"),
                         purges=self._purges(answering, (scope_key(scope),)), skipped=skipped)
