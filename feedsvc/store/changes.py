@@ -54,6 +54,12 @@ def withdrawn_of(article: Article, scheduled_before: dt.datetime | None) -> Page
     return ((article.key, scheduled_before),)
 
 
+def withdrawn_by_deletion(article: Article, now: dt.datetime) -> Pages:
+    """withdrawn_of for an article just deleted at ``now``: the instant it was scheduled for,
+    if it had not come yet (its ``published`` is untouched by the deletion)."""
+    return withdrawn_of(article, article.published if article.published > now else None)
+
+
 def due_scopes(article: Article, now: dt.datetime) -> dict[Scope, dt.datetime]:
     """For a live embargoed article, each of its scopes and the instant it comes due there."""
     if visibility.status(article, now) != "scheduled":

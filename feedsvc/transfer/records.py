@@ -320,10 +320,9 @@ def _write_record(session: Session, record: Record, now: dt.datetime, authority:
         # Public before or now: its page changes; one never public: no purge, nothing at its
         # instant (nor at the one it had before this line).
         public = bool(saved.touched) or article.published <= now
-        scheduled = article.published if article.published > now else None
         saved = articles.Saved(article, saved.created, True, saved.touched | changes.scopes_of(article),
                                {}, ((article.key, now),) if public else (),
-                               saved.withdrawn + changes.withdrawn_of(article, scheduled))
+                               saved.withdrawn + changes.withdrawn_by_deletion(article, now))
         outcome = "deleted"
     session.flush()  # a row the database refuses fails here, inside the record's savepoint
     notice.add(saved)

@@ -191,12 +191,10 @@ def delete(key: str) -> Response:
     app, now = current_app._get_current_object(), site.now()  # type: ignore[attr-defined]
 
     def work(session: Session) -> Article:
-        if_match = _if_match(session, key, True)
-        scheduled = changes.scheduled_for(articles.get_article(session, key), now)
-        article = articles.delete_article(session, key, now=now, if_match=if_match)
+        article = articles.delete_article(session, key, now=now, if_match=_if_match(session, key, True))
         touched = changes.public_scopes_of(article, now)
         changes.record(app, session, touched, now, pages=changes.pages_of(article, touched, {}, now),
-                       withdrawn=changes.withdrawn_of(article, scheduled))
+                       withdrawn=changes.withdrawn_by_deletion(article, now))
         return article
 
     db.run_write(db.get_engine(), work)
