@@ -193,9 +193,11 @@ def test_a_worker_and_a_server_count_into_one_directory(
         assert call(server, "PUT", "/api/articles/second", token, article)[0] == 201
         wait_for(lambda: subscriber.received("/world"))
         # Counted by the worker once its transaction committed, read by the server's scrape.
+        # The outcome and its time are two metrics, written one after the other: a scrape
+        # may fall between them, so wait for both.
         seen = wait_for(lambda: (found := scrape(serve_port))
-                        and value(found, "feedsvc_websub_deliveries_total", outcome="done") == 1 and found)
-        assert value(seen, "feedsvc_websub_delivery_seconds_count") == 1
+                        and value(found, "feedsvc_websub_deliveries_total", outcome="done") == 1
+                        and value(found, "feedsvc_websub_delivery_seconds_count") == 1 and found)
         assert 0 < value(seen, "feedsvc_websub_delivery_seconds_sum") < 10
         assert requests(seen) == {("api", "201"): 2, ("websub", "202"): 1}
         assert all(value(seen, "feedsvc_websub_jobs", kind=kind, state=state) == 0
