@@ -186,18 +186,25 @@ def test_a_scheduled_key_or_slug_does_the_work_of_an_unknown_one(
     assert statements(app, client, hidden) == statements(app, client, unknown)
 
 
-def assert_answers_alike(client: FlaskClient, hidden: str, unknown: str) -> None:
+def assert_answers_alike(client: FlaskClient, hidden: str, unknown: str, tries: int = 3) -> None:
     """Both 404, 300 requests each, interleaved (the order turns each round): the medians past
-    a warm-up of 50 agree within 25% and 0.2 ms."""
-    times: dict[str, list[float]] = {hidden: [], unknown: []}
-    for turn in range(300):
-        for url in sorted(times, reverse=turn % 2 == 1):
-            begun = time.perf_counter()
-            status = client.get(url, headers=BROWSER).status_code
-            times[url].append(time.perf_counter() - begun)
-            assert status == 404, url
-    of_hidden, of_unknown = (statistics.median(times[url][50:]) for url in (hidden, unknown))
-    assert abs(of_hidden - of_unknown) <= 0.25 * min(of_hidden, of_unknown) + 0.0002, (of_hidden, of_unknown)
+    a warm-up of 50 agree within 25% and 0.2 ms. A busy machine can shift one median for a
+    while, so a disagreement is measured again, up to ``tries`` times: a real difference in
+    the work done shows in every try, noise rarely in three running."""
+    medians = []
+    for _ in range(tries):
+        times: dict[str, list[float]] = {hidden: [], unknown: []}
+        for turn in range(300):
+            for url in sorted(times, reverse=turn % 2 == 1):
+                begun = time.perf_counter()
+                status = client.get(url, headers=BROWSER).status_code
+                times[url].append(time.perf_counter() - begun)
+                assert status == 404, url
+        of_hidden, of_unknown = (statistics.median(times[url][50:]) for url in (hidden, unknown))
+        if abs(of_hidden - of_unknown) <= 0.25 * min(of_hidden, of_unknown) + 0.0002:
+            return
+        medians.append((of_hidden, of_unknown))
+    raise AssertionError(f"{hidden} against {unknown}, medians in seconds: {medians}")
 
 
 def test_a_scheduled_page_answers_as_fast_as_an_unknown_one(client: FlaskClient, api: Api) -> None:

@@ -156,8 +156,12 @@ def test_a_slow_callback_host_holds_a_share_of_the_senders(make_app: Callable[..
     begun = time.monotonic()
     assert Worker(app, fake, threads=4).run_once() == 18
     healthy = [when - begun for url, when in served.items() if "healthy" in url]
-    assert len(healthy) == 10 and max(healthy) < 0.5, healthy
-    assert max(served.values()) - begun >= 8 * 0.5 * 0.9  # the slow host: one sender at a time
+    tarpit = sorted(when - begun for url, when in served.items() if "tarpit" in url)
+    # With every sender behind the slow host, no healthy delivery could come before two
+    # rounds of it (1 s); with one sender on it, all ten come while its first or second
+    # delivery is still under way, however busy the machine.
+    assert len(healthy) == 10 and max(healthy) < tarpit[1], (healthy, tarpit)
+    assert tarpit[-1] >= 8 * 0.5 * 0.9  # the slow host: one sender at a time
 
 
 def test_a_callback_name_is_not_resolved_in_the_request(make_app: Callable[..., Flask],
