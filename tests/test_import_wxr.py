@@ -150,9 +150,8 @@ def test_each_field_of_a_post(app: Flask, api: Api, site: Site, export: Path) ->
     for post in (p for p in site.posts if p.imported):
         got = records[post.guid]
         assert got["title"] == post.shown_title
-        assert got["section"] == post.categories[0][2]
-        assert got["topics"] == list(dict.fromkeys(
-            [shown for _, _, shown in post.tags] + [shown for _, _, shown in post.categories[1:]]))
+        assert got["section"] == post.section
+        assert got["topics"] == list(dict.fromkeys([shown for _, _, shown in post.tags] + post.other_categories))
         assert got["url"] == (post.link if post.link.isascii() else got["url"])
         assert got["image"] == ({"url": post.thumbnail.url, "type": "image/jpeg", "length": None,
                                  "width": 1200, "height": 675, "alt": f"Photo & alt {post.id}",
@@ -172,6 +171,38 @@ def test_each_field_of_a_post(app: Flask, api: Api, site: Site, export: Path) ->
     assert any('[gallery ids="12,13"]' in body for body in bodies)
     assert any("if a]]&gt;b" in body for body in bodies)
     assert any("[caption id=" in body and "[/caption]" in body for body in bodies)
+
+
+def test_the_primary_category_is_the_section(app: Flask, api: Api, client: FlaskClient, site: Site,
+                                             export: Path) -> None:
+    """Yoast SEO's and Rank Math's primary category (post meta naming a term id that the
+    export's channel lists) is the section, and the first category a topic; a primary category
+    the post no longer has is passed over, as both plugins do."""
+    assert load(app, export).exit_code == 0
+    posts = [p for p in public(site, START) if p.primary]
+    plugins = {(p.primary[0], p.section == p.categories[0][2]) for p in posts if p.primary}
+    assert plugins == {("_yoast_wpseo_primary_category", False), ("rank_math_primary_category", False),
+                       ("_yoast_wpseo_primary_category", True)}
+    keys = {r["id"]: r["key"] for r in exported(app)}
+    for post in posts:
+        article = api.get(keys[post.guid]).get_json()
+        assert article["section"] == post.section
+        assert article["topics"] == list(dict.fromkeys([t for _, _, t in post.tags] + post.other_categories))
+    # The section's own feed carries it, as readers of that section see it.
+    post = next(p for p in posts if p.section != p.categories[0][2])
+    article = api.get(keys[post.guid]).get_json()
+    section_feed = next(f for f in article["feeds"] if f["scope"] == "section")
+    assert post.guid in feed_entries(client, section_feed["atom"].removeprefix("http://feeds.test"))
+    first = next(f for f in article["feeds"] if f["scope"] == "topic" and f["name"] == post.categories[0][2])
+    assert post.guid in feed_entries(client, first["atom"].removeprefix("http://feeds.test"))
+
+
+def test_a_primary_category_the_channel_does_not_list() -> None:
+    """A term id that no <wp:category> of the export names: the first category, as before."""
+    [record] = read(one_post(post(categories=[("world", "World", "World"), ("sport", "Sport", "Sport")],
+                                  primary=("_yoast_wpseo_primary_category", 999))))
+    assert isinstance(record, Record)
+    assert (record.fields["section"], record.fields["topics"]) == ("World", ("Sport",))
 
 
 def test_updated_from_the_modified_time(app: Flask, site: Site, export: Path) -> None:

@@ -61,6 +61,8 @@ class Post:
     excerpt: str = ""
     thumbnail: Attachment | None = None
     password: str = ""
+    # The primary category as Yoast SEO or Rank Math stores it: (meta key, the category's term id).
+    primary: tuple[str, int] | None = None
     cdata_title: bool = True  # WordPress 5.x+ writes titles in CDATA, older ones escaped
 
     @property
@@ -72,6 +74,23 @@ class Post:
         if self.status == "future":  # no pretty permalink before publication
             return self.guid
         return f"{SITE}/{self.published:%Y/%m/%d}/{self.slug}/"
+
+    @property
+    def section(self) -> str:
+        """The section WordPress's SEO plugin shows: the primary category when the post has it,
+        else the first."""
+        if self.primary is not None:
+            slug = CATEGORIES[self.primary[1] - 1][0] if 1 <= self.primary[1] <= len(CATEGORIES) else None
+            named = [shown for nicename, _, shown in self.categories if nicename == slug]
+            if named:
+                return named[0]
+        return self.categories[0][2]
+
+    @property
+    def other_categories(self) -> list[str]:
+        """The post's categories but its section: its topics, after its tags."""
+        section = self.section
+        return [shown for _, _, shown in self.categories if shown != section]
 
     @property
     def imported(self) -> bool:
@@ -158,6 +177,14 @@ def archive(count: int = 300, *, seed: int = 18,
                     categories=categories, tags=tags, content=rng.choice(BODIES),
                     excerpt=rng.choice(["", "A <b>short</b> standfirst &amp; more."]),
                     thumbnail=image if n % 3 else None, cdata_title=n % 2 == 0)
+        # Primary categories: Yoast's and Rank Math's naming the post's second category, and a
+        # Yoast one naming a category the post no longer has (the plugins then take the first).
+        if len(categories) > 1 and n % 5 in (1, 3):
+            plugin = "_yoast_wpseo_primary_category" if n % 5 == 1 else "rank_math_primary_category"
+            post.primary = (plugin, CATEGORIES.index(categories[1]) + 1)
+        elif n % 5 == 4:
+            missing = next(c for c in CATEGORIES if c not in categories)
+            post.primary = ("_yoast_wpseo_primary_category", CATEGORIES.index(missing) + 1)
         if status in ("draft", "auto-draft", "pending"):
             post.gmt_known = False  # WordPress leaves post_date_gmt unset until publication
         if n == 7:  # a published post that another importer left without its GMT date
@@ -281,6 +308,8 @@ def _post(post: Post) -> str:
     meta = _meta("_edit_last", "1")
     if post.thumbnail:
         meta += _meta("_thumbnail_id", str(post.thumbnail.id))
+    if post.primary:
+        meta += _meta(*map(str, post.primary))
     comment = ("\t\t<wp:comment>\n\t\t\t<wp:comment_id>1</wp:comment_id>\n"
                f"\t\t\t<wp:comment_author>{cdata('A Reader')}</wp:comment_author>\n"
                f"\t\t\t<wp:comment_content>{cdata('Nice <b>post</b>]]> indeed')}</wp:comment_content>\n"

@@ -48,6 +48,9 @@ _CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 _PUBLISHED = ("publish", "future")  # future: scheduled, as the API schedules (README)
 _NO_TIME = "0000-00-00 00:00:00"  # WordPress's "not set", in the GMT dates of drafts
 # Width, height and credit in an attachment's _wp_attachment_metadata (PHP serialize()).
+# Post meta naming the primary category by its term id: Yoast SEO's, then Rank Math's.
+_PRIMARY_META = ("_yoast_wpseo_primary_category", "rank_math_primary_category")
+_MAX_CATEGORIES = 100_000  # a site's categories noted for primary ones; an endless list grows no table
 _META_NUMBER = re.compile(r's:\d+:"(width|height)";i:(\d+);')
 _META_CREDIT = re.compile(r's:6:"credit";s:\d+:"([^"]*)";')
 
@@ -108,6 +111,7 @@ class Export:
         self.site = ""
         self.language: str | None = None
         self.authors: dict[str, str] = {}  # login -> display name
+        self.categories: dict[int, str] = {}  # term_id -> slug (nicename), for primary categories
         # Attachments by post id, on disk: an export of a million images costs no memory.
         # sqlite3's "" is a private temporary database in a file, removed when closed.
         self._attachments = sqlite3.connect("")
@@ -154,6 +158,11 @@ class Export:
                 shown = _plain(texts.get("wp:author_display_name", ""))
                 if login:
                     self.authors[login] = shown[:payload.MAX_NAME].strip() or login
+            elif name == "wp:category":
+                texts = _texts(element)
+                term = _number(texts.get("wp:term_id", ""))
+                if term and len(self.categories) < _MAX_CATEGORIES:
+                    self.categories[term] = _slug(texts.get("wp:category_nicename", ""))
             elif name == "item":
                 texts = _texts(element)
                 kind = _skip_reason(texts)
@@ -212,24 +221,27 @@ class Export:
         title = _plain(texts.get("title", "")) or "Untitled"
         link = payload.as_uri(texts.get("link", "").strip())
         guid = texts.get("guid", "").strip()
-        categories = [(c.get("domain"), _plain(c.text or "")) for c in item.iter("category")]
-        sections = [name for domain, name in categories if domain == "category" and name]
-        tags = [name for domain, name in categories if domain == "post_tag" and name]
+        meta = _meta(item)
+        terms = [(c.get("domain"), c.get("nicename") or "", _plain(c.text or "")) for c in item.iter("category")]
+        sections = [(_slug(slug), name) for domain, slug, name in terms if domain == "category" and name]
+        tags = [name for domain, _, name in terms if domain == "post_tag" and name]
+        primary = self._primary(meta, sections)
         # The primary category is the section; tags and the post's other categories are its
         # topics, as WordPress's own feed lists them all as <category>.
-        topics = list(dict.fromkeys(tags + sections[1:]))[:payload.MAX_TOPICS]
+        others = [name for i, (_, name) in enumerate(sections) if i != primary]
+        topics = list(dict.fromkeys(tags + others))[:payload.MAX_TOPICS]
         logins = [(c.text or "").strip() for c in item.iter(f"{_DC}creator")]
         excerpt = _plain(texts.get("excerpt:encoded", ""))
         data = {
             "title": title,
-            "section": options.section or (sections[0] if sections else self.site or "News"),
+            "section": options.section or (sections[primary][1] if sections else self.site or "News"),
             "topics": topics,
             "authors": [{"name": self.authors.get(login, login)[:payload.MAX_NAME]}
                         for login in dict.fromkeys(logins) if login][:payload.MAX_AUTHORS],
             "summary": excerpt[:payload.MAX_SUMMARY] or None,
             "content": texts.get("content:encoded") or None,
             "url": link if link and len(link) <= payload.MAX_URL else None,
-            "image": _image_fields(self._featured(item)),
+            "image": _image_fields(self.attachment(_number(meta.get("_thumbnail_id", "")))),
             "published": format_utc(published),
             "updated": format_utc(updated),
             "language": self.language,
@@ -243,9 +255,16 @@ class Export:
                       unit="post", source=guid or link or f"wordpress-post:{number}",
                       offsetless=offsetless)
 
-    def _featured(self, item: ET.Element) -> FeaturedImage | None:
-        """The post's featured image: postmeta _thumbnail_id names the attachment."""
-        return self.attachment(_number(_meta(item).get("_thumbnail_id", "")))
+    def _primary(self, meta: dict[str, str], sections: list[tuple[str, str]]) -> int:
+        """Which of the post's categories (slug, name) is its primary one: the one Yoast SEO or
+        Rank Math names by term id in the post's meta, when the post has it (both plugins fall
+        back to the first category when it has not); else the first."""
+        for key in _PRIMARY_META:
+            slug = self.categories.get(_number(meta.get(key, "")))
+            for i, (own, _) in enumerate(sections):
+                if slug and own == slug:
+                    return i
+        return 0
 
     def attachment(self, number: int) -> FeaturedImage | None:
         """The image attachment whose post id is ``number``, as ``scan`` noted it."""
@@ -364,6 +383,12 @@ def _key(post_name: str, title: str, number: int) -> str:
         if latin and latin * 2 >= len(letters):
             return key_from_title(text)
     return f"post-{number}"
+
+
+def _slug(nicename: str) -> str:
+    """A category's slug as compared: the channel lists it and each post names it the same way,
+    percent-encoded for other scripts; decoded and case-folded in case an export differs."""
+    return unquote(nicename.strip()).casefold()
 
 
 def _texts(item: ET.Element) -> dict[str, str]:
