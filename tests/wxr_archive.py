@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote
 
+import phpserialize
+
 SITE = "https://old.news.example"
 DHAKA = dt.timezone(dt.timedelta(hours=6))  # the site's zone: Asia/Dhaka has no DST
 ZERO = "0000-00-00 00:00:00"
@@ -41,6 +43,32 @@ class Attachment:
     caption: str = ""
     width: int = 1200
     height: int = 675
+    # _wp_attachment_metadata cut by a search-and-replace that left PHP's string lengths wrong
+    broken: bool = False
+
+    @property
+    def sizes(self) -> dict[str, dict[str, object]]:
+        """The sizes WordPress made of the image, as its metadata lists them (a Bengali file
+        name for one of them: WordPress keeps the letters of an uploaded file's name)."""
+        stem = self.url.rsplit("/", 1)[1].removesuffix(".jpg")
+        medium = f"ছবি-{self.id}-300x169.jpg" if self.id % 5 == 2 else f"{stem}-300x169.jpg"
+        return {"thumbnail": {"file": f"{stem}-150x150.jpg", "width": 150, "height": 150,
+                              "mime-type": "image/jpeg"},
+                "medium": {"file": medium, "width": 300, "height": 169, "mime-type": "image/jpeg"},
+                "large": {"file": f"{stem}-1024x576.jpg", "width": 1024, "height": 576,
+                          "mime-type": "image/jpeg", "filesize": 81234},
+                "webp": {"file": f"{stem}-1024x576.webp", "width": 1024, "height": 576,
+                         "mime-type": "image/webp"}}
+
+    @property
+    def renditions(self) -> list[dict[str, object]]:
+        """The renditions feedsvc should give the lead image: each size's file beside the image."""
+        if self.broken:
+            return []
+        folder = self.url.rsplit("/", 1)[0]
+        return [{"url": f"{folder}/{quote(size['file'])}", "type": size["mime-type"],
+                 "width": size["width"], "height": size["height"], "length": size.get("filesize")}
+                for size in self.sizes.values()]
 
 
 @dataclass
@@ -165,7 +193,8 @@ def archive(count: int = 300, *, seed: int = 18,
         stored, shown = rng.choice(TITLES)
         post_id, next_id = next_id, next_id + 3
         image = Attachment(post_id + 1, f"{SITE}/wp-content/uploads/{published:%Y/%m}/photo-{post_id}.jpg",
-                           alt=f"Photo &amp; alt {post_id}", caption=f"<em>Caption</em> {post_id}")
+                           alt=f"Photo &amp; alt {post_id}", caption=f"<em>Caption</em> {post_id}",
+                           broken=n % 10 == 4)
         # WordPress's sanitize_title(): ASCII kept, other letters percent-encoded, lower case.
         words = re.sub(r"[^\w]+", "-", shown.format(n=n).lower()).strip("-")
         slug = f"{words}-{post_id}" if words.isascii() else quote(f"{words}-{post_id}").lower()
@@ -343,12 +372,14 @@ def _post(post: Post) -> str:
 
 
 def _attachment(image: Attachment) -> str:
-    metadata = (f'a:5:{{s:5:"width";i:{image.width};s:6:"height";i:{image.height};'
-                f's:4:"file";s:20:"2022/06/photo-1.jpg";s:5:"sizes";a:1:{{s:9:"thumbnail";'
-                f'a:4:{{s:4:"file";s:19:"photo-1-150x150.jpg";s:5:"width";i:150;s:6:"height";i:150;'
-                f's:9:"mime-type";s:10:"image/jpeg";}}}}s:10:"image_meta";a:2:{{s:6:"credit";'
-                f's:9:"Photo: AP";s:7:"caption";s:0:"";}}}}')
-    meta = (_meta("_wp_attached_file", "2022/06/photo.jpg") + _meta("_wp_attachment_metadata", metadata)
+    path = image.url.split("/uploads/", 1)[1]
+    metadata = phpserialize.dumps({
+        "width": image.width, "height": image.height, "file": path, "filesize": 412345,
+        "sizes": image.sizes, "image_meta": {"credit": "Photo: AP", "caption": "", "camera": "",
+                                             "orientation": "0", "keywords": []}}).decode()
+    if image.broken:  # the old host replaced by a longer one, the lengths left as they were
+        metadata = metadata.replace("photo-", "picture-")
+    meta = (_meta("_wp_attached_file", path) + _meta("_wp_attachment_metadata", metadata)
             + _meta("_wp_attachment_image_alt", image.alt))
     return f"""
 	<item>
