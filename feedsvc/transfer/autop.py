@@ -56,6 +56,7 @@ _NAME = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _BLANK_LINE = re.compile(r"\n[ \t\f\v\r]*\n\s*")
 _BREAK = "\x00"  # a line break in text, while the paragraph is put together (no post holds NUL)
+_LINE_END = re.compile(rf"(?<!<br />)[ \t]*{_BREAK}")  # one not after a <br />
 # Tags the line breaks around which are dropped: (tag name, which sides), "<" before, ">" after.
 _COLLAPSE_OPEN = {"option": "<", "param": "<>", "embed": "<>", "source": "<>", "track": "<>",
                   "object": ">", "audio": ">", "video": ">", "figcaption": "<"}
@@ -126,6 +127,8 @@ def _tokens(text: str) -> list[_Token]:
 
 def _flush(run: list[_Token], stack: list[str], out: list[tuple[str, str]]) -> None:
     """The text and inline elements between two block-level tags, as paragraphs."""
+    if all(token.kind == "text" and token.text.isspace() for token in run):
+        return  # only the layout between two blocks: the common case, and nothing to write
     around = [*run]
     for i, token in enumerate(run):  # tags whose surrounding line breaks are dropped
         closing = token.name.startswith("/")
@@ -166,8 +169,9 @@ def _flush(run: list[_Token], stack: list[str], out: list[tuple[str, str]]) -> N
 def _lines(paragraph: str) -> str:
     """A paragraph's line breaks as ``<br />``, but where a ``<br />`` ends the line already."""
     paragraph = paragraph.strip(_BREAK + " \t").strip(_BREAK)
-    paragraph = re.sub(rf"(?<!<br />)[ \t]*{_BREAK}", "<br />\n", paragraph)
-    return paragraph.replace(_BREAK, "\n")
+    if _BREAK not in paragraph:
+        return paragraph
+    return _LINE_END.sub("<br />\n", paragraph).replace(_BREAK, "\n")
 
 
 def _layout(out: list[tuple[str, str]]) -> str:
