@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import feedparser
+import lxml.html
 import pytest
 import wxr_archive
 from feedcheck import instant
@@ -32,6 +33,7 @@ from wxr_archive import Attachment, Author, Post, Site
 
 from feedsvc.store.sanitize import plain_text
 from feedsvc.transfer import wxr
+from feedsvc.transfer.autop import autop, needs_paragraphs
 from feedsvc.transfer.records import Failure, Record
 
 from conftest import START, Api, Clock, table_counts
@@ -150,14 +152,16 @@ def test_each_field_of_a_post(app: Flask, api: Api, site: Site, export: Path) ->
     for post in (p for p in site.posts if p.imported):
         got = records[post.guid]
         assert got["title"] == post.shown_title
-        assert got["section"] == post.categories[0][2]
-        assert got["topics"] == list(dict.fromkeys(
-            [shown for _, _, shown in post.tags] + [shown for _, _, shown in post.categories[1:]]))
+        assert got["section"] == post.section
+        assert got["topics"] == list(dict.fromkeys([shown for _, _, shown in post.tags] + post.other_categories))
         assert got["url"] == (post.link if post.link.isascii() else got["url"])
-        assert got["image"] == ({"url": post.thumbnail.url, "type": "image/jpeg", "length": None,
-                                 "width": 1200, "height": 675, "alt": f"Photo & alt {post.id}",
-                                 "caption": f"Caption {post.id}", "credit": "Photo: AP", "renditions": []}
-                                if post.thumbnail else None)
+        image = post.thumbnail
+        assert got["image"] == ({"url": image.url, "type": "image/jpeg", "length": None,
+                                 "width": None if image.broken else 1200,
+                                 "height": None if image.broken else 675, "alt": f"Photo & alt {post.id}",
+                                 "caption": f"Caption {post.id}", "credit": None if image.broken else "Photo: AP",
+                                 "renditions": image.renditions}
+                                if image else None)
         assert got["language"] == "bn-BD"
         assert got["summary"] == ("A short standfirst & more." if post.excerpt else None)
         assert instant(got["updated"]) == post.published  # --updated=published, the default
@@ -172,6 +176,38 @@ def test_each_field_of_a_post(app: Flask, api: Api, site: Site, export: Path) ->
     assert any('[gallery ids="12,13"]' in body for body in bodies)
     assert any("if a]]&gt;b" in body for body in bodies)
     assert any("[caption id=" in body and "[/caption]" in body for body in bodies)
+
+
+def test_the_primary_category_is_the_section(app: Flask, api: Api, client: FlaskClient, site: Site,
+                                             export: Path) -> None:
+    """Yoast SEO's and Rank Math's primary category (post meta naming a term id that the
+    export's channel lists) is the section, and the first category a topic; a primary category
+    the post no longer has is passed over, as both plugins do."""
+    assert load(app, export).exit_code == 0
+    posts = [p for p in public(site, START) if p.primary]
+    plugins = {(p.primary[0], p.section == p.categories[0][2]) for p in posts if p.primary}
+    assert plugins == {("_yoast_wpseo_primary_category", False), ("rank_math_primary_category", False),
+                       ("_yoast_wpseo_primary_category", True)}
+    keys = {r["id"]: r["key"] for r in exported(app)}
+    for post in posts:
+        article = api.get(keys[post.guid]).get_json()
+        assert article["section"] == post.section
+        assert article["topics"] == list(dict.fromkeys([t for _, _, t in post.tags] + post.other_categories))
+    # The section's own feed carries it, as readers of that section see it.
+    post = next(p for p in posts if p.section != p.categories[0][2])
+    article = api.get(keys[post.guid]).get_json()
+    section_feed = next(f for f in article["feeds"] if f["scope"] == "section")
+    assert post.guid in feed_entries(client, section_feed["atom"].removeprefix("http://feeds.test"))
+    first = next(f for f in article["feeds"] if f["scope"] == "topic" and f["name"] == post.categories[0][2])
+    assert post.guid in feed_entries(client, first["atom"].removeprefix("http://feeds.test"))
+
+
+def test_a_primary_category_the_channel_does_not_list() -> None:
+    """A term id that no <wp:category> of the export names: the first category, as before."""
+    [record] = read(one_post(post(categories=[("world", "World", "World"), ("sport", "Sport", "Sport")],
+                                  primary=("_yoast_wpseo_primary_category", 999))))
+    assert isinstance(record, Record)
+    assert (record.fields["section"], record.fields["topics"]) == ("World", ("Sport",))
 
 
 def test_updated_from_the_modified_time(app: Flask, site: Site, export: Path) -> None:
@@ -277,6 +313,29 @@ def test_a_bad_document_changes_nothing(app: Flask, tmp_path: Path, document: st
     assert table_counts(app)["articles"] == 0
 
 
+def test_classic_editor_paragraphs_reach_the_feeds(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    """A classic-editor post's blank lines are paragraphs and its line breaks <br />s in every
+    feed, as WordPress showed it; a block-editor post's markup is left as it was."""
+    classic = "First paragraph.\n\nSecond one,\nin two lines.\n<ul>\n<li>a point</li>\n</ul>\nLast."
+    blocks = "<!-- wp:paragraph -->\n<p>Block one.</p>\n<!-- /wp:paragraph -->\n\nStray line."
+    path = tmp_path / "export.xml"
+    path.write_bytes(one_post(post(), items=[post(content=classic), post(
+        id=6, slug="b", title="B", shown_title="B", content=blocks)]))
+    assert load(app, path).exit_code == 0
+    for feed in ("/feed.atom", "/feed.rss"):
+        entries = feed_entries(client, feed)
+        bodies = {uid: lxml.html.fragment_fromstring(e.content[0].value, create_parent="div")
+                  for uid, e in entries.items()}
+        first = bodies[f"{wxr_archive.SITE}/?p=5"]
+        assert [" ".join(p.text_content().split()) for p in first.findall("p")] == [
+            "First paragraph.", "Second one, in two lines.", "Last."]
+        assert [len(p.findall("br")) for p in first.findall("p")] == [0, 1, 0]
+        assert [li.text for li in first.iter("li")] == ["a point"]
+        second = bodies[f"{wxr_archive.SITE}/?p=6"]
+        assert [p.text for p in second.findall("p")] == ["Block one."]
+        assert "Stray line." in second.text_content() and not second.findall(".//br")
+
+
 def test_control_characters_wordpress_left_in_are_dropped(app: Flask, tmp_path: Path) -> None:
     path = tmp_path / "export.xml"
     path.write_bytes(one_post(post(title="Bad\x0bchar", content="<p>x\x1fy</p>")))
@@ -351,10 +410,12 @@ def test_arbitrary_text_in_a_post(title: str, body: str, name: str, tag: str, ca
     assert [b.name for b in fields["authors"]] == [plain_text(name) or "writer"]
     assert fields["section"] == (plain_text(category) or "Old News & Views")
     assert fields["topics"] == ((plain_text(tag),) if plain_text(tag) else ())
-    # The body as written, "]]>" and all; XML reads every line break as "\n" (XML 1.0 2.11),
-    # and the controls XML forbids are gone (the store would drop them anyway).
+    # The body as written, "]]>" and all, with WordPress's paragraphs when it has no block
+    # markup; XML reads every line break as "\n" (XML 1.0 2.11), and the controls XML forbids
+    # are gone (the store would drop them anyway).
     lines = body.replace("\r\n", "\n").replace("\r", "\n")
-    assert fields.get("content") == ("".join(ch for ch in lines if ch >= " " or ch in "\t\n") or None)
+    written = "".join(ch for ch in lines if ch >= " " or ch in "\t\n")
+    assert fields.get("content") == ((autop(written) if needs_paragraphs(written) else written) or None)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -380,11 +441,11 @@ def test_the_featured_image_is_the_lead_image_with_its_details(app: Flask, site:
     """Its alt, caption and credit, its width and height (from the attachment), in the article."""
     reader = wxr.Export(io.BytesIO(wxr_archive.document(site).encode()), wxr.Options(ZoneInfo(DHAKA)))
     reader.scan()
-    post = next(p for p in site.posts if p.imported and p.thumbnail)
+    post = next(p for p in site.posts if p.imported and p.thumbnail and not p.thumbnail.broken)
     assert post.thumbnail is not None
     assert reader.attachment(post.thumbnail.id) == wxr.FeaturedImage(
         post.thumbnail.url, width=1200, height=675, alt=f"Photo & alt {post.id}",
-        caption=f"Caption {post.id}", credit="Photo: AP")
+        caption=f"Caption {post.id}", credit="Photo: AP", renditions=tuple(post.thumbnail.renditions))
     assert reader.attachment(post.id) is None  # a post is no attachment
     assert load(app, export).exit_code == 0
     stored = {article["url"]: article for article in exported(app)}
@@ -392,6 +453,63 @@ def test_the_featured_image_is_the_lead_image_with_its_details(app: Flask, site:
     assert {k: image[k] for k in ("url", "type", "width", "height", "alt", "caption", "credit")} == {
         "url": post.thumbnail.url, "type": "image/jpeg", "width": 1200, "height": 675,
         "alt": f"Photo & alt {post.id}", "caption": f"Caption {post.id}", "credit": "Photo: AP"}
+
+
+def test_the_sizes_wordpress_made_are_the_images_renditions(app: Flask, client: FlaskClient, site: Site,
+                                                           export: Path) -> None:
+    """_wp_attachment_metadata's sizes (PHP-serialized) reach the feeds as Media RSS: one
+    media:content per file, with its width, height and type (and length when WordPress noted
+    it), each file beside the image; a Bengali file name percent-encoded."""
+    assert load(app, export).exit_code == 0
+    posts = [p for p in public(site, START) if p.thumbnail and not p.thumbnail.broken]
+    assert any(p.thumbnail and p.thumbnail.id % 5 == 2 for p in posts)
+    entries = feed_entries(client, "/feed.rss")
+    for post in posts:
+        assert post.thumbnail is not None
+        media = {m["url"]: m for m in entries[post.guid].media_content}
+        expected = {post.thumbnail.url: ("1200", "675", "image/jpeg", None)} | {
+            r["url"]: (str(r["width"]), str(r["height"]), r["type"], r["length"] and str(r["length"]))
+            for r in post.thumbnail.renditions}
+        assert {url: (m.get("width"), m.get("height"), m.get("type"), m.get("filesize"))
+                for url, m in media.items()} == expected
+        assert all(url.isascii() for url in media)
+
+
+def test_broken_attachment_metadata_loses_only_its_details(app: Flask, client: FlaskClient, site: Site,
+                                                          export: Path) -> None:
+    """Metadata whose string lengths a search-and-replace made wrong: the post and its image
+    go in, without sizes, credit or renditions."""
+    result = load(app, export)
+    assert result.exit_code == 0, result.output
+    broken = [p for p in public(site, START) if p.thumbnail and p.thumbnail.broken]
+    assert broken
+    entries = feed_entries(client, "/feed.rss")
+    for post in broken:
+        assert post.thumbnail is not None
+        assert [m["url"] for m in entries[post.guid].media_content] == [post.thumbnail.url]
+
+
+@pytest.mark.parametrize("metadata", [
+    "", "a:", "a:1:{", 'a:1:{s:5:"width";i:12', "not php at all", 'O:8:"stdClass":0:{}',
+    's:5:"width";', "a:1:{" * 5000, 'a:2:{s:5:"width";s:4:"wide";s:5:"sizes";s:3:"all";}',
+    'a:2:{s:5:"width";i:-5;s:5:"sizes";a:1:{i:0;a:2:{s:4:"file";s:9:"../x.jpeg";s:5:"width";d:1.5;}}}',
+    'a:1:{s:5:"sizes";a:2:{i:0;N;i:1;a:1:{s:4:"file";b:1;}}}',
+    'a:2:{s:5:"width";i:99999999999;s:5:"sizes";a:1:{i:0;a:3:{s:4:"file";s:5:"a.jpg";'
+    's:9:"mime-type";s:9:"text/html";s:8:"filesize";i:-1;}}}',
+], ids=["empty", "cut", "open", "cut-in-number", "text", "object", "no-array", "deep", "wrong-types",
+        "bad-values", "null-size", "out-of-range"])
+def test_malformed_attachment_metadata_is_ignored(metadata: str) -> None:
+    image = Attachment(6, f"{wxr_archive.SITE}/wp-content/uploads/2022/06/photo-6.jpg")
+    document = one_post(post(thumbnail=image), items=[image, post(thumbnail=image)]).decode()
+    start = document.index("<![CDATA[", document.index("_wp_attachment_metadata"))  # its value
+    document = document[:start] + wxr_archive.cdata(metadata) + document[document.index("]]>", start) + 3:]
+    [record] = read(document.encode())
+    assert isinstance(record, Record), record
+    lead = record.fields["image"]
+    assert lead.url == image.url
+    assert lead.width is None or lead.width == 1 or lead.width <= 99999
+    renditions = [(r.url, r.type, r.width, r.length) for r in lead.renditions]
+    assert renditions in ([], [(f"{wxr_archive.SITE}/wp-content/uploads/2022/06/a.jpg", "image/jpeg", None, None)])
 
 
 @pytest.mark.validator

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import quote
 
+import phpserialize
+
 SITE = "https://old.news.example"
 DHAKA = dt.timezone(dt.timedelta(hours=6))  # the site's zone: Asia/Dhaka has no DST
 ZERO = "0000-00-00 00:00:00"
@@ -41,6 +43,32 @@ class Attachment:
     caption: str = ""
     width: int = 1200
     height: int = 675
+    # _wp_attachment_metadata cut by a search-and-replace that left PHP's string lengths wrong
+    broken: bool = False
+
+    @property
+    def sizes(self) -> dict[str, dict[str, object]]:
+        """The sizes WordPress made of the image, as its metadata lists them (a Bengali file
+        name for one of them: WordPress keeps the letters of an uploaded file's name)."""
+        stem = self.url.rsplit("/", 1)[1].removesuffix(".jpg")
+        medium = f"ছবি-{self.id}-300x169.jpg" if self.id % 5 == 2 else f"{stem}-300x169.jpg"
+        return {"thumbnail": {"file": f"{stem}-150x150.jpg", "width": 150, "height": 150,
+                              "mime-type": "image/jpeg"},
+                "medium": {"file": medium, "width": 300, "height": 169, "mime-type": "image/jpeg"},
+                "large": {"file": f"{stem}-1024x576.jpg", "width": 1024, "height": 576,
+                          "mime-type": "image/jpeg", "filesize": 81234},
+                "webp": {"file": f"{stem}-1024x576.webp", "width": 1024, "height": 576,
+                         "mime-type": "image/webp"}}
+
+    @property
+    def renditions(self) -> list[dict[str, object]]:
+        """The renditions feedsvc should give the lead image: each size's file beside the image."""
+        if self.broken:
+            return []
+        folder = self.url.rsplit("/", 1)[0]
+        return [{"url": f"{folder}/{quote(size['file'])}", "type": size["mime-type"],
+                 "width": size["width"], "height": size["height"], "length": size.get("filesize")}
+                for size in self.sizes.values()]
 
 
 @dataclass
@@ -61,6 +89,8 @@ class Post:
     excerpt: str = ""
     thumbnail: Attachment | None = None
     password: str = ""
+    # The primary category as Yoast SEO or Rank Math stores it: (meta key, the category's term id).
+    primary: tuple[str, int] | None = None
     cdata_title: bool = True  # WordPress 5.x+ writes titles in CDATA, older ones escaped
 
     @property
@@ -72,6 +102,23 @@ class Post:
         if self.status == "future":  # no pretty permalink before publication
             return self.guid
         return f"{SITE}/{self.published:%Y/%m/%d}/{self.slug}/"
+
+    @property
+    def section(self) -> str:
+        """The section WordPress's SEO plugin shows: the primary category when the post has it,
+        else the first."""
+        if self.primary is not None:
+            slug = CATEGORIES[self.primary[1] - 1][0] if 1 <= self.primary[1] <= len(CATEGORIES) else None
+            named = [shown for nicename, _, shown in self.categories if nicename == slug]
+            if named:
+                return named[0]
+        return self.categories[0][2]
+
+    @property
+    def other_categories(self) -> list[str]:
+        """The post's categories but its section: its topics, after its tags."""
+        section = self.section
+        return [shown for _, _, shown in self.categories if shown != section]
 
     @property
     def imported(self) -> bool:
@@ -146,7 +193,8 @@ def archive(count: int = 300, *, seed: int = 18,
         stored, shown = rng.choice(TITLES)
         post_id, next_id = next_id, next_id + 3
         image = Attachment(post_id + 1, f"{SITE}/wp-content/uploads/{published:%Y/%m}/photo-{post_id}.jpg",
-                           alt=f"Photo &amp; alt {post_id}", caption=f"<em>Caption</em> {post_id}")
+                           alt=f"Photo &amp; alt {post_id}", caption=f"<em>Caption</em> {post_id}",
+                           broken=n % 10 == 4)
         # WordPress's sanitize_title(): ASCII kept, other letters percent-encoded, lower case.
         words = re.sub(r"[^\w]+", "-", shown.format(n=n).lower()).strip("-")
         slug = f"{words}-{post_id}" if words.isascii() else quote(f"{words}-{post_id}").lower()
@@ -158,6 +206,14 @@ def archive(count: int = 300, *, seed: int = 18,
                     categories=categories, tags=tags, content=rng.choice(BODIES),
                     excerpt=rng.choice(["", "A <b>short</b> standfirst &amp; more."]),
                     thumbnail=image if n % 3 else None, cdata_title=n % 2 == 0)
+        # Primary categories: Yoast's and Rank Math's naming the post's second category, and a
+        # Yoast one naming a category the post no longer has (the plugins then take the first).
+        if len(categories) > 1 and n % 5 in (1, 3):
+            plugin = "_yoast_wpseo_primary_category" if n % 5 == 1 else "rank_math_primary_category"
+            post.primary = (plugin, CATEGORIES.index(categories[1]) + 1)
+        elif n % 5 == 4:
+            missing = next(c for c in CATEGORIES if c not in categories)
+            post.primary = ("_yoast_wpseo_primary_category", CATEGORIES.index(missing) + 1)
         if status in ("draft", "auto-draft", "pending"):
             post.gmt_known = False  # WordPress leaves post_date_gmt unset until publication
         if n == 7:  # a published post that another importer left without its GMT date
@@ -281,6 +337,8 @@ def _post(post: Post) -> str:
     meta = _meta("_edit_last", "1")
     if post.thumbnail:
         meta += _meta("_thumbnail_id", str(post.thumbnail.id))
+    if post.primary:
+        meta += _meta(*map(str, post.primary))
     comment = ("\t\t<wp:comment>\n\t\t\t<wp:comment_id>1</wp:comment_id>\n"
                f"\t\t\t<wp:comment_author>{cdata('A Reader')}</wp:comment_author>\n"
                f"\t\t\t<wp:comment_content>{cdata('Nice <b>post</b>]]> indeed')}</wp:comment_content>\n"
@@ -314,12 +372,14 @@ def _post(post: Post) -> str:
 
 
 def _attachment(image: Attachment) -> str:
-    metadata = (f'a:5:{{s:5:"width";i:{image.width};s:6:"height";i:{image.height};'
-                f's:4:"file";s:20:"2022/06/photo-1.jpg";s:5:"sizes";a:1:{{s:9:"thumbnail";'
-                f'a:4:{{s:4:"file";s:19:"photo-1-150x150.jpg";s:5:"width";i:150;s:6:"height";i:150;'
-                f's:9:"mime-type";s:10:"image/jpeg";}}}}s:10:"image_meta";a:2:{{s:6:"credit";'
-                f's:9:"Photo: AP";s:7:"caption";s:0:"";}}}}')
-    meta = (_meta("_wp_attached_file", "2022/06/photo.jpg") + _meta("_wp_attachment_metadata", metadata)
+    path = image.url.split("/uploads/", 1)[1]
+    metadata = phpserialize.dumps({
+        "width": image.width, "height": image.height, "file": path, "filesize": 412345,
+        "sizes": image.sizes, "image_meta": {"credit": "Photo: AP", "caption": "", "camera": "",
+                                             "orientation": "0", "keywords": []}}).decode()
+    if image.broken:  # the old host replaced by a longer one, the lengths left as they were
+        metadata = metadata.replace("photo-", "picture-")
+    meta = (_meta("_wp_attached_file", path) + _meta("_wp_attachment_metadata", metadata)
             + _meta("_wp_attachment_image_alt", image.alt))
     return f"""
 	<item>

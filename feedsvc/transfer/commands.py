@@ -223,7 +223,11 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
         click.echo(f"{source}: {where}: skipped: {failure.reason}", err=True)
     for left in summary.left_out:
         click.echo(f"{source}: {left.unit} {left.number}: left out: {left.reason}", err=True)
+    for again in summary.repeated:
+        click.echo(f"{source}: {again.unit} {again.number}: key {again.key!r} again (an earlier "
+                   f"{again.unit} wrote it): the same article, counted once", err=True)
     left_out = f", {len(summary.left_out)} left out" if summary.left_out else ""
+    left_out += f", {len(summary.repeated)} repeated" if summary.repeated else ""
     click.echo(f"imported {summary.done} article(s) in {elapsed:.1f}s: {summary.created} created, "
                f"{summary.updated} updated, {summary.unchanged} unchanged, "
                f"{summary.deleted} deleted, {summary.kept_deleted} kept deleted; "

@@ -26,6 +26,7 @@ from typing import IO, Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
+import phpserialize
 from tqdm import tqdm
 
 from feedsvc.errors import FeedsvcError
@@ -33,6 +34,7 @@ from feedsvc.store import payload, timestamps
 from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
 from feedsvc.store.timestamps import format_utc
+from feedsvc.transfer import autop
 from feedsvc.transfer.records import Failure, Record, skip_reason
 
 NAMESPACE = "http://wordpress.org/export/"  # 1.0/, 1.1/ and 1.2/ so far; excerpt/ below each
@@ -47,9 +49,10 @@ _DC = "{http://purl.org/dc/elements/1.1/}"
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 _PUBLISHED = ("publish", "future")  # future: scheduled, as the API schedules (README)
 _NO_TIME = "0000-00-00 00:00:00"  # WordPress's "not set", in the GMT dates of drafts
-# Width, height and credit in an attachment's _wp_attachment_metadata (PHP serialize()).
-_META_NUMBER = re.compile(r's:\d+:"(width|height)";i:(\d+);')
-_META_CREDIT = re.compile(r's:6:"credit";s:\d+:"([^"]*)";')
+# Post meta naming the primary category by its term id: Yoast SEO's, then Rank Math's.
+_PRIMARY_META = ("_yoast_wpseo_primary_category", "rank_math_primary_category")
+_MAX_CATEGORIES = 100_000  # a site's categories noted for primary ones; an endless list grows no table
+_IMAGE_TYPE = re.compile(r"image/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,90}")
 
 
 class NotAnExport(FeedsvcError):
@@ -76,6 +79,9 @@ class FeaturedImage:
     alt: str | None = None
     caption: str | None = None
     credit: str | None = None
+    # Its other sizes, as WordPress made them (thumbnail, medium, large …): each a rendition's
+    # {url, type, width, height, length}.
+    renditions: tuple[dict[str, Any], ...] = ()
 
 
 def is_export(head: bytes) -> bool:
@@ -108,12 +114,13 @@ class Export:
         self.site = ""
         self.language: str | None = None
         self.authors: dict[str, str] = {}  # login -> display name
+        self.categories: dict[int, str] = {}  # term_id -> slug (nicename), for primary categories
         # Attachments by post id, on disk: an export of a million images costs no memory.
         # sqlite3's "" is a private temporary database in a file, removed when closed.
         self._attachments = sqlite3.connect("")
         self._attachments.execute(
             "CREATE TABLE attachment (id INTEGER PRIMARY KEY, url TEXT, alt TEXT, caption TEXT,"
-            " width INTEGER, height INTEGER, credit TEXT)")
+            " metadata TEXT)")
 
     def close(self) -> None:
         self._attachments.close()
@@ -135,10 +142,10 @@ class Export:
                     rows.append(row)
                 if len(rows) >= 1000:
                     self._attachments.executemany(
-                        "INSERT OR REPLACE INTO attachment VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                        "INSERT OR REPLACE INTO attachment VALUES (?, ?, ?, ?, ?)", rows)
                     rows = []
         self._attachments.executemany(
-            "INSERT OR REPLACE INTO attachment VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            "INSERT OR REPLACE INTO attachment VALUES (?, ?, ?, ?, ?)", rows)
 
     def records(self, progress: tqdm | None = None) -> Iterator[Record | Failure]:
         """The second pass: a record for each published or scheduled post, in document order."""
@@ -154,6 +161,11 @@ class Export:
                 shown = _plain(texts.get("wp:author_display_name", ""))
                 if login:
                     self.authors[login] = shown[:payload.MAX_NAME].strip() or login
+            elif name == "wp:category":
+                texts = _texts(element)
+                term = _number(texts.get("wp:term_id", ""))
+                if term and len(self.categories) < _MAX_CATEGORIES:
+                    self.categories[term] = _slug(texts.get("wp:category_nicename", ""))
             elif name == "item":
                 texts = _texts(element)
                 kind = _skip_reason(texts)
@@ -212,24 +224,27 @@ class Export:
         title = _plain(texts.get("title", "")) or "Untitled"
         link = payload.as_uri(texts.get("link", "").strip())
         guid = texts.get("guid", "").strip()
-        categories = [(c.get("domain"), _plain(c.text or "")) for c in item.iter("category")]
-        sections = [name for domain, name in categories if domain == "category" and name]
-        tags = [name for domain, name in categories if domain == "post_tag" and name]
+        meta = _meta(item)
+        terms = [(c.get("domain"), c.get("nicename") or "", _plain(c.text or "")) for c in item.iter("category")]
+        sections = [(_slug(slug), name) for domain, slug, name in terms if domain == "category" and name]
+        tags = [name for domain, _, name in terms if domain == "post_tag" and name]
+        primary = self._primary(meta, sections)
         # The primary category is the section; tags and the post's other categories are its
         # topics, as WordPress's own feed lists them all as <category>.
-        topics = list(dict.fromkeys(tags + sections[1:]))[:payload.MAX_TOPICS]
+        others = [name for i, (_, name) in enumerate(sections) if i != primary]
+        topics = list(dict.fromkeys(tags + others))[:payload.MAX_TOPICS]
         logins = [(c.text or "").strip() for c in item.iter(f"{_DC}creator")]
         excerpt = _plain(texts.get("excerpt:encoded", ""))
         data = {
             "title": title,
-            "section": options.section or (sections[0] if sections else self.site or "News"),
+            "section": options.section or (sections[primary][1] if sections else self.site or "News"),
             "topics": topics,
             "authors": [{"name": self.authors.get(login, login)[:payload.MAX_NAME]}
                         for login in dict.fromkeys(logins) if login][:payload.MAX_AUTHORS],
             "summary": excerpt[:payload.MAX_SUMMARY] or None,
-            "content": texts.get("content:encoded") or None,
+            "content": _body(texts.get("content:encoded", "")),
             "url": link if link and len(link) <= payload.MAX_URL else None,
-            "image": _image_fields(self._featured(item)),
+            "image": _image_fields(self.attachment(_number(meta.get("_thumbnail_id", "")))),
             "published": format_utc(published),
             "updated": format_utc(updated),
             "language": self.language,
@@ -243,19 +258,36 @@ class Export:
                       unit="post", source=guid or link or f"wordpress-post:{number}",
                       offsetless=offsetless)
 
-    def _featured(self, item: ET.Element) -> FeaturedImage | None:
-        """The post's featured image: postmeta _thumbnail_id names the attachment."""
-        return self.attachment(_number(_meta(item).get("_thumbnail_id", "")))
+    def _primary(self, meta: dict[str, str], sections: list[tuple[str, str]]) -> int:
+        """Which of the post's categories (slug, name) is its primary one: the one Yoast SEO or
+        Rank Math names by term id in the post's meta, when the post has it (both plugins fall
+        back to the first category when it has not); else the first."""
+        for key in _PRIMARY_META:
+            slug = self.categories.get(_number(meta.get(key, "")))
+            for i, (own, _) in enumerate(sections):
+                if slug and own == slug:
+                    return i
+        return 0
 
     def attachment(self, number: int) -> FeaturedImage | None:
-        """The image attachment whose post id is ``number``, as ``scan`` noted it."""
+        """The image attachment whose post id is ``number``, as ``scan`` noted it.
+
+        Its _wp_attachment_metadata is read here, for a featured image only: phpserialize, pure
+        Python, takes about 0.85 ms for a typical one (measured here), and an export holds
+        many attachments that no post features (images inside bodies, galleries).
+        """
         row = self._attachments.execute(
-            "SELECT url, width, height, alt, caption, credit FROM attachment WHERE id = ?",
-            (number,)).fetchone()
+            "SELECT url, alt, caption, metadata FROM attachment WHERE id = ?", (number,)).fetchone()
         if row is None:
             return None
-        url, width, height, alt, caption, credit = row
-        return FeaturedImage(url, width=width, height=height, alt=alt, caption=caption, credit=credit)
+        url, alt, caption, serialized = row
+        details = _metadata(serialized)
+        image_meta = details.get("image_meta")
+        credit = image_meta.get("credit") if isinstance(image_meta, dict) else None
+        return FeaturedImage(url, width=_pixels(details.get("width")), height=_pixels(details.get("height")),
+                             alt=alt, caption=caption,
+                             credit=_plain(credit) or None if isinstance(credit, str) else None,
+                             renditions=tuple(_renditions(url, details.get("sizes"))))
 
 
 def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
@@ -265,17 +297,24 @@ def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
         return None
     media_type = mimetypes.guess_type(image.url)[0]
 
-    def pixels(value: int | None) -> int | None:
-        return value if value is not None and 1 <= value <= payload.MAX_PIXELS else None
-
     def cut(text: str | None, most: int) -> str | None:
         return text[:most] if text else None
 
     return {"url": image.url,
             "type": media_type if media_type and media_type.startswith("image/") else None,
-            "width": pixels(image.width), "height": pixels(image.height),
+            "width": _pixels(image.width), "height": _pixels(image.height),
             "alt": cut(image.alt, payload.MAX_ALT), "caption": cut(image.caption, payload.MAX_CAPTION),
-            "credit": cut(image.credit, payload.MAX_CREDIT)}
+            "credit": cut(image.credit, payload.MAX_CREDIT),
+            "renditions": list(image.renditions[:payload.MAX_RENDITIONS])}
+
+
+def _body(content: str) -> str | None:
+    """A post's body as WordPress shows it: a classic-editor post's blank lines and line breaks
+    as paragraphs and <br />s (wpautop, which WordPress runs on the_content of every post
+    without block-editor markup); a block-editor post as it is."""
+    if content and autop.needs_paragraphs(content):
+        content = autop.autop(content)
+    return content or None
 
 
 def _opening(chunk: bytes) -> bytes:
@@ -304,20 +343,74 @@ def _skip_reason(texts: dict[str, str]) -> str | None:
 
 
 def _attachment(item: ET.Element, texts: dict[str, str]) -> tuple[Any, ...] | None:
-    """An attachment's row: id, usable URL, alt, caption, width, height, credit."""
+    """An attachment's row: id, usable URL, alt, caption, and its metadata as serialized."""
     number = _number(texts.get("wp:post_id", ""))
     url = payload.as_uri(texts.get("wp:attachment_url", "").strip() or texts.get("guid", "").strip())
     if not number or url is None or len(url) > payload.MAX_URL:
         return None
     meta = _meta(item)
-    details = meta.get("_wp_attachment_metadata", "")
-    sizes = dict(_META_NUMBER.findall(details.split('s:5:"sizes"', 1)[0]))
-    credit = _META_CREDIT.search(details)
     return (number, url, _plain(meta.get("_wp_attachment_image_alt", "")) or None,
-            _plain(texts.get("excerpt:encoded", "")) or None,
-            int(sizes["width"]) if "width" in sizes else None,
-            int(sizes["height"]) if "height" in sizes else None,
-            _plain(credit[1]) or None if credit else None)
+            _plain(texts.get("excerpt:encoded", "")) or None, meta.get("_wp_attachment_metadata", ""))
+
+
+def _metadata(serialized: str) -> dict[Any, Any]:
+    """An attachment's _wp_attachment_metadata, which PHP's serialize() wrote: an array with
+    ``width``, ``height``, ``file``, ``sizes`` and ``image_meta``; {} when it is no such array.
+
+    Exports carry it broken often enough (a search-and-replace of the site's address that left
+    the string lengths as they were): the attachment's details are then left out, never the post.
+    """
+    if not serialized.startswith("a:"):
+        return {}
+    try:
+        value = phpserialize.loads(serialized.encode("utf-8"), decode_strings=True)
+    except Exception:  # malformed in any way: ValueError, IndexError, RecursionError …
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _renditions(url: str, sizes: Any) -> list[dict[str, Any]]:
+    """The other sizes WordPress made of an image, as renditions.
+
+    Each size's ``file`` is a name in the image's own folder (wp_get_attachment_image_src()
+    puts it in place of the image's name); one without a usable file, or with the image's own,
+    is left out.
+    """
+    if not isinstance(sizes, dict):
+        return []
+    found: list[dict[str, Any]] = []
+    folder = url.rsplit("/", 1)[0] + "/"
+    for size in sizes.values():
+        if not isinstance(size, dict) or len(found) >= payload.MAX_RENDITIONS:
+            continue
+        name = size.get("file")
+        if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
+            continue
+        file_url = payload.as_uri(folder + name.strip())
+        if file_url is None or len(file_url) > payload.MAX_URL or file_url == url or any(
+                r["url"] == file_url for r in found):
+            continue
+        stated = size.get("mime-type")
+        media_type = (stated if isinstance(stated, str) and _IMAGE_TYPE.fullmatch(stated)
+                      else mimetypes.guess_type(file_url)[0])
+        length = size.get("filesize")  # written since WordPress 6.0
+        found.append({"url": file_url,
+                      "type": media_type if media_type and _IMAGE_TYPE.fullmatch(media_type) else None,
+                      "width": _pixels(size.get("width")), "height": _pixels(size.get("height")),
+                      "length": _count(length, payload.MAX_BYTES)})
+    return found
+
+
+def _count(value: Any, most: int) -> int | None:
+    """``value`` when it is a whole number from 1 to ``most``, else None (PHP's arrays hold any
+    type, and the payload refuses a size out of range)."""
+    is_whole = isinstance(value, int) and not isinstance(value, bool)
+    return value if is_whole and 1 <= value <= most else None
+
+
+def _pixels(value: Any) -> int | None:
+    """A width or height as the payload takes it, else None."""
+    return _count(value, payload.MAX_PIXELS)
 
 
 def _meta(item: ET.Element) -> dict[str, str]:
@@ -364,6 +457,12 @@ def _key(post_name: str, title: str, number: int) -> str:
         if latin and latin * 2 >= len(letters):
             return key_from_title(text)
     return f"post-{number}"
+
+
+def _slug(nicename: str) -> str:
+    """A category's slug as compared: the channel lists it and each post names it the same way,
+    percent-encoded for other scripts; decoded and case-folded in case an export differs."""
+    return unquote(nicename.strip()).casefold()
 
 
 def _texts(item: ET.Element) -> dict[str, str]:
