@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from test_transfer import run, write_lines
 
 from feedsvc.store import db, payload, site
-from feedsvc.store.sanitize import xml_text
+from feedsvc.store.sanitize import html_text, plain_text, xml_text
 from feedsvc.transfer import bylines, jsonl, syndication
 from feedsvc.transfer.records import Record
 
@@ -572,6 +572,40 @@ def test_atom_authors_with_an_internationalised_domain(app: Flask, tmp_path: Pat
     got = {r["title"]: bylines_of(r) for r in exported(app)}
     assert got == {"Entry 1": [("Rahim", "rahim@xn--bcher-kva.example")],
                    "Entry 2": [("Jo", "jo@news.example")]}
+
+
+@pytest.mark.parametrize("construct,body", [
+    # text is text (RFC 4287 4.1.3.3): escaped, not read as markup ("<b>" was bold, "<x>" lost)
+    ('<content type="text">1 &lt; 2 and &lt;b&gt;not bold&lt;/b&gt;</content>',
+     "<p>1 &lt; 2 and &lt;b&gt;not bold&lt;/b&gt;</p>"),
+    ('<content>line 1\nline 2 &lt;x&gt;\n\nnext</content>', "<p>line 1<br>line 2 &lt;x&gt;</p><p>next</p>"),
+    ('<content type="text/plain">a &amp;amp; b</content>', "<p>a &amp;amp; b</p>"),
+    ('<content type="html">&lt;p&gt;a &amp;amp; &lt;b&gt;b&lt;/b&gt;&lt;/p&gt;</content>',
+     "<p>a &amp; <b>b</b></p>"),
+    ('<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>a <b>b</b></p></div></content>',
+     "<p>a <b>b</b></p>"),
+    # base64 data is no body (its decoded bytes were the text); the summary stands in
+    ('<summary>s &lt;1&gt;</summary><content type="image/png">aGVsbG8=</content>', "<p>s &lt;1&gt;</p>"),
+    ('<content type="application/pdf">aGVsbG8=</content>', None),
+    # out of line (src): the summary is the body, as text
+    ('<summary type="text">see &lt;more&gt;</summary><content type="text/html" src="https://wire.example/1"/>',
+     "<p>see &lt;more&gt;</p>"),
+])
+def test_atom_content_by_its_type(app: Flask, tmp_path: Path, construct: str, body: str | None) -> None:
+    result = load(app, tmp_path, atom(construct))
+    assert result.exit_code == 0, result.output
+    [record] = exported(app)
+    assert record["content"] == body
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=80))
+def test_any_text_content_is_the_text_a_reader_sees(text: str) -> None:
+    document = atom(f'<content type="text">{escape(text)}</content>')
+    [record] = syndication.records_from_feed(document.encode(), ZoneInfo("UTC"))
+    assert isinstance(record, Record), record
+    shown = html_text(record.fields["content"] or "")
+    assert shown == plain_text(text)
 
 
 def test_rss_channel_writers_are_inherited_but_not_its_editor(app: Flask, tmp_path: Path) -> None:

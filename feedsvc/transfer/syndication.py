@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
+from html import escape as html_escape
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -221,7 +222,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     last = updated.when or published.when
     if first and last and last < first:
         last = first
-    content = entry["content"][0].get("value") if entry.get("content") else None
+    content = _body(entry["content"][0]) if entry.get("content") else None
     summary = _text(entry, "summary") if entry.get("summary") else None
     if media.misread:  # feedparser took the caption for the summary or the body
         content = media.encoded or None
@@ -229,7 +230,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         if content is None:
             content, summary = media.description, None
     elif content is None:
-        content, summary = entry.get("summary"), None
+        content, summary = _body(entry.get("summary_detail") or {"value": entry.get("summary")}), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
     image = _image(entry, media.caption)
     if image is not None:
@@ -391,6 +392,25 @@ def _text(entry: Any, name: str) -> str:
     if detail.get("type") in ("text/html", "application/xhtml+xml"):
         return html_text(value)
     return plain_text(value)
+
+
+def _body(detail: Any) -> str | None:
+    """A content (or summary) construct as the body's HTML (RFC 4287 4.1.3.3).
+
+    HTML and XHTML are markup; plain text and any other text or XML type are text, escaped
+    (paragraphs at blank lines, lines kept): "1 &lt; 2 &lt;b&gt;" was stored as the markup
+    "1 < 2 <b>", bold and cut. Any other type is base64 data (an image, a PDF), no body:
+    feedparser decodes it, and its bytes became the article's text.
+    """
+    value = str(detail.get("value") or "")
+    kind = str(detail.get("type") or "text/html").split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "html", "application/xhtml+xml", "xhtml"):
+        return value or None
+    if not (kind.startswith("text/") or kind in ("text", "application/xml") or kind.endswith("+xml")):
+        return None
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value) if p.strip()]
+    return "".join("<p>" + "<br>".join(map(html_escape, p.splitlines())) + "</p>"
+                   for p in paragraphs) or None
 
 
 def _entry_language(entry: Any, feed: _Feed, declared: str | None) -> str | None:
