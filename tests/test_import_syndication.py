@@ -247,6 +247,23 @@ def test_an_invalid_rss_language_is_dropped(app: Flask, tmp_path: Path) -> None:
     assert by_title(app)["Story 1"]["language"] is None
 
 
+@pytest.mark.parametrize("root,channel,extra,language", [
+    ("", "<language>bn-BD</language>", "<dc:language>fr</dc:language>", "fr"),  # was bn-BD
+    (' xml:lang="en"', "<language>bn-BD</language>", "<dc:language>fr-CA</dc:language>", "fr-CA"),
+    ("", "<language>bn-BD</language>", "<dc:language>not a tag!</dc:language>", "bn-BD"),
+    ("", "<dc:language>de</dc:language>", "", "de"),  # the channel's dc:language
+    ("", "<language>bn-BD</language>", "", "bn-BD"),
+    (' xml:lang="en"', "<language>bn-BD</language>", "", "en"),  # xml:lang in scope
+])
+def test_an_rss_items_own_language(app: Flask, client: Any, tmp_path: Path, root: str, channel: str,
+                                   extra: str, language: str | None) -> None:
+    document = rss(item(1, extra)).replace("<language>bn-BD</language>", channel).replace(
+        '<rss version="2.0"', f'<rss version="2.0"{root}')
+    assert load(app, tmp_path, document).exit_code == 0
+    [shown] = client.get("/feed.json").get_json()["items"]  # as a reader gets it
+    assert shown.get("language") == language
+
+
 # -- 4. times without an offset ---------------------------------------------------------------
 
 

@@ -417,7 +417,11 @@ def _entry_language(entry: Any, feed: _Feed, declared: str | None) -> str | None
     """The language in scope of the entry (xml:lang on its title, on it or on the feed), else
     an RSS channel's <language>. xml:lang="" says there is none (XML 1.0 section 2.12), and an
     entry that declares a bad tag gets none rather than the feed's. ``declared`` is the
-    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none)."""
+    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none).
+    An RSS item's own <dc:language> comes first: it names the item's language, where xml:lang
+    is most often the whole document's (it was dropped, and the channel's <language> taken)."""
+    if feed.rss and _language(entry.get("language")):
+        return _language(entry.get("language"))
     language = (entry.get("title_detail") or {}).get("language")
     if language:
         return _language(language)
