@@ -408,6 +408,41 @@ def test_an_earlier_import_keeps_its_hashed_key(app: Flask, tmp_path: Path) -> N
 # -- images -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("extra,link,image", [
+    # relative URLs are read against the item's link (they cost the image)
+    ('<enclosure url="/img/lead.jpg" type="image/jpeg" length="0"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/img/lead.jpg"),
+    ('<enclosure url="lead.jpg" type="image/jpeg" length="0"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/sport/lead.jpg"),
+    ('<media:content url="../m.webp" medium="image"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/m.webp"),
+    ('<media:thumbnail url="/t.png"/>', "https://old.news.example/s-1", "https://old.news.example/t.png"),
+    # ... or, with no link of its own, the site's
+    ('<enclosure url="/img/lead.jpg" type="image/jpeg" length="0"/>', None,
+     "https://old.news.example/img/lead.jpg"),
+    # an episode's itunes:image is its picture; audio and video never are
+    ('<enclosure url="https://old.news.example/a.mp3" type="audio/mpeg" length="9"/>'
+     '<itunes:image href="https://old.news.example/cover.jpg"/>', "https://old.news.example/s-1",
+     "https://old.news.example/cover.jpg"),
+    ('<enclosure url="https://old.news.example/a.mp3" type="audio/mpeg" length="9"/>'
+     '<media:content url="https://old.news.example/v.mp4" type="video/mp4"/>', "https://old.news.example/s-1",
+     None),
+    ('<itunes:image href="https://old.news.example/cover.jpg"/>'
+     '<enclosure url="https://old.news.example/p.jpg" type="image/jpeg" length="9"/>',
+     "https://old.news.example/s-1", "https://old.news.example/p.jpg"),
+])
+def test_image_urls_relative_and_of_episodes(app: Flask, client: Any, tmp_path: Path, extra: str,
+                                             link: str | None, image: str | None) -> None:
+    entry = f"<title>Story 1</title><guid>urn:s:1</guid><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>{extra}"
+    if link:
+        entry += f"<link>{link}</link>"
+    document = rss(entry).replace("xmlns:dc=", 'xmlns:media="http://search.yahoo.com/mrss/" '
+                                  'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xmlns:dc=')
+    assert load(app, tmp_path, document).exit_code == 0
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert shown.get("image") == image
+
+
 def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> None:
     media = 'xmlns:media="http://search.yahoo.com/mrss/"'
     document = rss(
@@ -443,7 +478,9 @@ def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> Non
         "Story 2": lead("https://img.example/2.png", "image/png", 1200),
         "Story 3": lead("https://img.example/3.webp"),
         "Story 4": lead("https://img.example/4-thumb.jpg", width=75, height=50),
-        "Story 5": lead("https://img.example/5.jpg"),
+        # a relative URL is read against the item's link
+        "Story 5": lead("https://old.news.example/relative.jpg",
+                        renditions=(picture("https://img.example/5.jpg"),)),
         "Story 6": lead("https://img.example/6.gif", "image/gif"),
         "Story 7": None,
     }

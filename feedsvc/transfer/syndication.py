@@ -14,7 +14,7 @@ from email.utils import parsedate_tz
 from html import escape as html_escape
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
@@ -90,7 +90,8 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
         else bylines.feed_authors(parsed.feed),
         language=_language(parsed.feed.get("language")),
         zone=zone, rss=rss, sections=sections or Sections(),
-        namespace=_host(parsed.feed.get("link")) or authority, authority=authority)
+        namespace=_host(parsed.feed.get("link")) or authority, authority=authority,
+        link=payload.as_uri(str(parsed.feed.get("link") or "").strip()))
     found: list[Record | Failure] = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
@@ -197,6 +198,7 @@ class _Feed:
     sections: Sections
     namespace: str  # the old site's host: whose guids they are
     authority: str
+    link: str | None = None  # the old site: what a relative image URL is relative to
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
@@ -232,7 +234,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     elif content is None:
         content, summary = _body(entry.get("summary_detail") or {"value": entry.get("summary")}), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
-    image = _image(entry, media.caption)
+    image = _image(entry, media.caption, link or feed.link)
     if image is not None:
         # A feed of feedsvc's opens each body with the picture's figure: the figure is the
         # image's, not the article's (issue 17 review); its alt is the image's when the
@@ -535,10 +537,12 @@ _NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC
                          re.IGNORECASE)
 
 
-def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
+def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str, Any] | None:
     """The entry's lead image: the Media RSS content marked isDefault="true", else an image
-    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail (the
-    first usable one, in document order). Every other usable image of the entry, content or
+    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail, else
+    the item's <itunes:image> (episode art; the first usable one, in document order). A
+    relative URL ("/img/lead.jpg") is read against ``base``, the entry's link or else the
+    site's (it cost the image). Every other usable image of the entry, content or
     thumbnail, is a rendition: feeds give one picture at
     several sizes this way (feedparser flattens media:group, so the pictures of one group
     cannot be told from another's). Widths and heights come from the Media RSS element of
@@ -567,9 +571,12 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
                 candidates.append(candidate)
     candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
                    for thumb in entry.get("media_thumbnail", [])]
+    art = entry.get("image")  # feedparser's name for an item's itunes:image
+    if isinstance(art, Mapping) and art.get("href"):
+        candidates.append((art.get("href"), _guess_type(art.get("href")), None, None, None))
     pictures: dict[str, dict[str, Any]] = {}
     for url, media_type, length, width, height in candidates:
-        uri = payload.as_uri(str(url or "").strip())
+        uri = payload.as_uri(_absolute(str(url or "").strip(), base))
         if uri is None or len(uri) > payload.MAX_URL:
             continue  # a relative or broken image link costs the image, not the entry
         # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
@@ -596,6 +603,16 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
         "credit": credit[:payload.MAX_CREDIT] if credit else None,
         "caption": caption[:payload.MAX_CAPTION] if caption else None,
         "renditions": renditions[:payload.MAX_RENDITIONS]}
+
+
+def _absolute(url: str, base: str | None) -> str:
+    """``url`` read against ``base`` when it is relative and there is one; else as it is."""
+    if not url or base is None or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
 
 
 def _whole(value: Any, high: int, *, low: int) -> int | None:
