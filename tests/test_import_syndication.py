@@ -927,6 +927,26 @@ def test_category_names_rss_domains_and_atom_labels(app: Flask, tmp_path: Path) 
                    "Entry 1": ("World news", ["Ukraine war", "ukraine-war", "cricket"])}
 
 
+@pytest.mark.parametrize("categories,options,section,topics", [
+    ("<category>Sport</category><category>sport</category><category>Cricket</category>", (),
+     "Sport", ["Cricket"]),  # was topics ["sport", "Cricket"]: the section again
+    ("<category>Cricket</category><category>CRICKET</category><category>cricket </category>", (),
+     "Cricket", []),
+    ("<category>Sport</category><category>SPORT</category>", ("--section", "News"), "News", ["Sport"]),
+    ('<category domain="https://a.example/t">Floods</category><category>floods</category>'
+     "<category></category><category>  </category>", (), "Floods", []),
+    ("<category>ঢাকা</category><category>ঢাকা</category>", (), "ঢাকা", []),
+])
+def test_categories_differing_only_in_case_are_one(app: Flask, client: Any, tmp_path: Path, categories: str,
+                                                   options: tuple[str, ...], section: str,
+                                                   topics: list[str]) -> None:
+    assert load(app, tmp_path, rss(item(1, categories)), *options).exit_code == 0
+    [record] = exported(app)
+    assert (record["section"], record["topics"]) == (section, topics)
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert len({tag.casefold() for tag in shown["tags"]}) == len(shown["tags"])
+
+
 # -- sections ------------------------------------------------------------------------------
 
 

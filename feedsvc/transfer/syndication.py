@@ -345,13 +345,15 @@ def _host(link: Any) -> str | None:
 
 def _categories(entry: Any) -> list[str]:
     """The entry's categories as display names: an Atom category's label, else its term (RFC
-    4287 4.2.2.3: the label is for display); an RSS category's text, whatever its domain."""
-    names: list[str] = []
+    4287 4.2.2.3: the label is for display); an RSS category's text, whatever its domain.
+    Names that differ only in case are one, as written first ("Sport" and "sport" were two
+    topics of the same slug, the section shown again as a topic)."""
+    names: dict[str, str] = {}
     for tag in entry.get("tags", []):
         name = plain_text(str(tag.get("label") or tag.get("term") or ""))[:payload.MAX_NAME].strip()
-        if name and name not in names:
-            names.append(name)
-    return names
+        if name:
+            names.setdefault(name.casefold(), name)
+    return list(names.values())
 
 
 def plain_key(link: str | None, title: str) -> str:
