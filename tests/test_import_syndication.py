@@ -7,6 +7,7 @@ language, times without an offset read in a zone, readable keys that stay put on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -293,6 +294,59 @@ def test_times_without_an_offset_are_read_in_the_given_zone(app: Flask, tmp_path
                          "Story 9": "2022-06-18T14:17:00Z", "Story 10": "2022-06-18T14:17:00Z",
                          "Story 11": "2022-06-18T14:17:00Z", "Story 12": "2022-06-19T01:17:00Z",
                          "Story 13": "2022-06-17T18:00:00Z", "Story 14": "2022-06-17T18:00:00Z"}
+
+
+@pytest.mark.parametrize("written,instant,offsetless", [
+    # each was read as the wall time of another instant, hours off
+    ("Sat, 18 Jun 2022 20:17:00 +0600 (BDT)", "2022-06-18T14:17:00Z", False),  # RFC 5322 comment
+    ("Sat, 18 Jun 2022 20:17:00 GMT (Greenwich)", "2022-06-18T20:17:00Z", False),
+    ("2022-06-18T20:17:00+06", "2022-06-18T14:17:00Z", False),  # an offset of hours alone
+    ("2022-06-18T20:17-03", "2022-06-18T23:17:00Z", False),
+    ("Sat, 18 Jun 2022 8:17:00 PM +0600", "2022-06-18T14:17:00Z", False),  # a 12-hour clock
+    ("Sat, 18 Jun 2022 12:17 AM GMT", "2022-06-18T00:17:00Z", False),
+    ("Sat, 18 Jun 2022 12:05 p.m. GMT", "2022-06-18T12:05:00Z", False),
+    ("June 18, 2022 8:17 PM", "2022-06-18T14:17:00Z", True),  # no offset: read in Asia/Dhaka
+    # as before
+    ("Sat, 18 Jun 22 20:17:00 EST", "2022-06-19T01:17:00Z", False),  # two-digit year, RFC 822 zone
+    ("18 Jun 99 20:17 GMT", "1999-06-18T20:17:00Z", False),
+    ("Sat, 18 Jun 2022 20:17:00 +06:00", "2022-06-18T14:17:00Z", False),
+    ("2022-06-18T20:17:00.123+06:00", "2022-06-18T14:17:00Z", False),
+    ("2022-06-18T20:17", "2022-06-18T14:17:00Z", True),
+    ("Sat, 18 Jun 2022 20:17:00 BDT", "2022-06-18T14:17:00Z", True),
+])
+def test_dates_of_every_spelling(app: Flask, client: Any, tmp_path: Path, written: str, instant: str,
+                                 offsetless: bool) -> None:
+    result = load(app, tmp_path, rss(item(1, date=written)), "--timezone", "Asia/Dhaka")
+    assert result.exit_code == 0, result.output
+    assert ("1 time(s) without an offset read in Asia/Dhaka" in result.output) is offsetless
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert shown["date_published"] == instant
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 1, 1)).map(
+           lambda t: t.replace(microsecond=0)),
+       st.integers(-12 * 60, 14 * 60).map(lambda m: m - m % 15),
+       st.sampled_from(["rfc822", "comment", "twelve", "iso", "iso-hours"]))
+def test_any_instant_in_any_spelling_is_read_as_that_instant(wall: dt.datetime, minutes: int,
+                                                               spelling: str) -> None:
+    zone = dt.timezone(dt.timedelta(minutes=minutes))
+    sign, hours = "-" if minutes < 0 else "+", abs(minutes)
+    offset = f"{sign}{hours // 60:02d}{hours % 60:02d}"
+    day = wall.strftime("%a, %d %b %Y")
+    written = {
+        "rfc822": f"{day} {wall:%H:%M:%S} {offset}",
+        "comment": f"{day} {wall:%H:%M:%S} {offset} (local)",
+        "twelve": f"{day} {wall.hour % 12 or 12}:{wall:%M:%S} {'PM' if wall.hour >= 12 else 'AM'} {offset}",
+        "iso": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}:{offset[3:]}",
+        "iso-hours": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}",
+    }[spelling]
+    if spelling == "iso-hours" and hours % 60:
+        return  # hours alone cannot say this offset
+    [record] = syndication.records_from_feed(rss(item(1, date=written)).encode(), ZoneInfo("Asia/Dhaka"))
+    assert isinstance(record, Record), (written, record)
+    assert record.fields["published"] == wall.replace(tzinfo=zone), written
+    assert record.offsetless == 0
 
 
 def test_atom_times_default_to_the_service_zone(make_app: Callable[..., Flask],

@@ -484,7 +484,7 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
     raw = dict.get(entry, name)
     if not isinstance(raw, str) or not raw.strip():
         return _Instant(name)
-    raw = raw.strip()
+    raw = _normalised(raw.strip())
     instant = _Instant(name, raw)
     text = raw
     short = _W3CDTF_SHORT.fullmatch(raw)
@@ -527,6 +527,25 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
         return _Instant(name, raw, problem=said)
 
 
+def _normalised(raw: str) -> str:
+    """A date as written, in the shapes the readers below know.
+
+    Three spellings were read hours off, as the wall time of another instant: a comment after
+    an RFC 822 zone ("+0600 (BDT)", RFC 5322 3.2.2), an ISO offset of hours alone
+    ("2022-06-18T20:17:00+06"), and a 12-hour clock ("8:17:00 PM +0600" was 08:17).
+    """
+    text = _COMMENT.sub("", raw) or raw
+    text = _HOURS_OFFSET.sub(r"\g<0>:00", text)
+    clock = _TWELVE_HOURS.search(text)
+    if clock and 1 <= int(clock["h"]) <= 12:
+        hour = int(clock["h"]) % 12 + (12 if clock["half"].lower() == "p" else 0)
+        text = f"{text[:clock.start()]}{hour:02d}:{clock['rest']}{text[clock.end():]}"
+    return text
+
+
+_COMMENT = re.compile(r"(?<=\S)\s*\([^()]*\)\s*$")
+_HOURS_OFFSET = re.compile(r"(?<=[Tt ]\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?[+-]\d{2}$")
+_TWELVE_HOURS = re.compile(r"\b(?P<h>\d{1,2}):(?P<rest>\d{2}(?::\d{2})?)\s*(?P<half>[AaPp])\.?[Mm]\.?(?=\s|$)")
 _W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
                            r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?)?")
 # The end of an RFC 822 date (RFC 822 section 5.1, RFC 5322 3.3): the time, then the zone if any.
