@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import feedparser
 import pytest
 from flask import Flask
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 from test_transfer import run, write_lines
@@ -1163,3 +1164,50 @@ def holds(text: str, email: str, *, whole: bool = False) -> bool:
     """Whether ``text`` holds ``email`` as written (with ``whole``, not a piece of another)."""
     return any(re.search(rf"(?<![\w.+-]){re.escape(form)}(?![\w.-])" if whole else re.escape(form),
                          text, re.IGNORECASE) for form in written(email))
+
+
+# -- 8. any input --------------------------------------------------------------------------
+
+ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+RSS_ITEMS = st.lists(st.fixed_dictionaries({
+    "title": ANY_TEXT, "author": ANY_TEXT, "category": ANY_TEXT, "description": ANY_TEXT,
+    "guid": ANY_TEXT, "language": st.sampled_from(["", "fr", "bn-BD", "english_UK", "x" * 40]),
+    "date": st.sampled_from(["Sat, 18 Jun 2022 20:17:00 +0600 (BDT)", "2022-06-18T20:17+06",
+                             "Sat, 18 Jun 2022 8:17 PM GMT", "2022-06-18", "yesterday", ""]),
+    "image": st.sampled_from(["", "/a.jpg", "https://img.example/a b.jpg", "x:y", "//img.example/c.png"]),
+}), min_size=1, max_size=3)
+RUN = iter(range(1_000_000))  # each example's entries are new articles
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RSS_ITEMS, st.booleans())
+def test_any_rss_or_atom_items_import_and_publish_as_valid_feeds(app: Flask, client: Any, tmp_path: Path,
+                                                                 items: list[dict[str, str]],
+                                                                 atom_form: bool) -> None:
+    run_number = next(RUN)
+
+    def x(text: str) -> str:
+        return escape(xml_text(text))
+
+    if atom_form:
+        document = atom(*(
+            f"<title type=\"html\">{x(i['title'])}</title><author><name>{x(i['author'])}</name></author>"
+            f"<category term=\"{x(i['category'])}\"/><content type=\"text\">{x(i['description'])}</content>"
+            for i in items)).replace("https://wire.example/", f"https://wire.example/{run_number}/")
+    else:
+        document = rss(*(
+            f"<title>{x(i['title'])}</title><author>{x(i['author'])}</author>"
+            f"<category>{x(i['category'])}</category><description>{x(i['description'])}</description>"
+            f"<guid isPermaLink=\"false\">{run_number}-{n}-{x(i['guid'])}</guid>"
+            f"<link>https://old.news.example/{run_number}/{n}</link><dc:language>{x(i['language'])}</dc:language>"
+            + (f"<pubDate>{i['date']}</pubDate>" if i["date"] else "")
+            + (f'<enclosure url="{x(i["image"])}" type="image/jpeg" length="1"/>' if i["image"] else "")
+            for n, i in enumerate(items)))
+    result = load(app, tmp_path, document)
+    assert result.exit_code in (0, 1) and result.exception is None or isinstance(result.exception, SystemExit), \
+        result.output
+    assert "Traceback" not in result.output
+    for path in ("/feed.atom", "/feed.rss"):
+        parsed = feedparser.parse(client.get(f"{path}?limit=200").data)
+        assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+    assert client.get("/feed.json?limit=200").status_code == 200
