@@ -887,6 +887,21 @@ def test_an_import_never_brings_back_a_deleted_article(app: Flask, api: Api,
 # -- keys ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("link,title,key", [
+    ("https://old.news.example/?p=1", "😀 😀", "grinning-grinning"),  # was "entry", then hashed
+    ("https://old.news.example/?p=2", "洪水 😀", "hongshui-grinning"),
+    ("https://old.news.example/?p=3", "বন্যায় সিলেটে ১০ জনের মৃত্যু", "bnyay-silete-10-jner-mrtyu"),
+    ("https://old.news.example/2022/06/18/12345", "🇧🇩 জয়", "bd-jy"),
+    ("https://old.news.example/?p=4", "2022-06-18", "entry"),  # no letter at all
+])
+def test_keys_from_titles_in_any_script(app: Flask, api: Api, tmp_path: Path, link: str, title: str,
+                                        key: str) -> None:
+    entry = f"<title>{title}</title><link>{link}</link><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>"
+    assert load(app, tmp_path, rss(entry)).exit_code == 0
+    assert api.get(key).status_code == 200
+    assert [r["key"] for r in exported(app)] == [key]
+
+
 def test_keys_from_links_of_every_shape_are_readable_and_distinct(app: Flask,
                                                                   tmp_path: Path) -> None:
     links = {

@@ -370,11 +370,12 @@ def plain_key(link: str | None, title: str) -> str:
     while segments and segments[-1].casefold() in _GENERIC_PAGES:
         segments.pop()
     last = segments[-1] if segments else ""
-    for text in (last, title):
-        if any(ch.isalpha() for ch in text):
-            key = key_from_title(text)
-            if any(ch.isalpha() for ch in key):
-                return key
+    # A title needs no letter of its own: "😀 😀" is "grinning-grinning", as the API derives it
+    # (it was "entry", and every other such title "entry-" and a hash).
+    for text in (last if any(ch.isalpha() for ch in last) else "", title):
+        key = key_from_title(text) if text else ""
+        if any(ch.isalpha() for ch in key):
+            return key
     return "entry"
 
 
