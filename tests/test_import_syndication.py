@@ -541,6 +541,21 @@ def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.parametrize("written,said", [
+    ("Sat, 18 Jun 2022 20:17:00 +9900", "Sat, 18 Jun 2022 20:17:00 +9900: +9900 is no offset from UTC"),
+    ("Sat, 18 Jun 2022 20:17:00 +0575", "+0575 is no offset from UTC"),  # said "timedelta" before
+    ("Sat, 31 Feb 2022 20:17:00 +0000", "day is out of range for month"),
+    ("Sat, 18 Jun 1899 20:17:00 GMT", "must lie between the years 1900 and 9000"),
+])
+def test_a_date_out_of_range_skips_its_entry_saying_why(app: Flask, tmp_path: Path, written: str,
+                                                        said: str) -> None:
+    result = load(app, tmp_path, rss(item(1, date=written), item(2)))
+    assert result.exit_code == 1
+    assert f"entry 1: skipped: published: {said}" in result.output or said in result.output
+    assert "timedelta" not in result.output and "Traceback" not in result.output
+    assert [r["title"] for r in exported(app)] == ["Story 2"]
+
+
 def test_an_impossible_date_skips_its_entry_with_the_reason(app: Flask, tmp_path: Path) -> None:
     result = load(app, tmp_path, rss(item(1, date="2022-02-30T10:00:00"), item(2)))
     assert result.exit_code == 1

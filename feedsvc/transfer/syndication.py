@@ -507,6 +507,8 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
             numeric = _NUMERIC_ZONE.fullmatch(given or "")
             if numeric:  # +0600, and +06:00 as many feeds write it (email.utils reads that as UTC)
                 sign = -1 if numeric["sign"] == "-" else 1
+                if int(numeric["h"]) > 23 or int(numeric["m"]) > 59:  # Python's own words said timedelta
+                    return _Instant(name, raw, problem=f"{raw[:100]}: {given} is no offset from UTC")
                 offset = dt.timezone(sign * dt.timedelta(hours=int(numeric["h"]), minutes=int(numeric["m"])))
                 return _Instant(name, raw, timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone))
             if given is not None and given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
