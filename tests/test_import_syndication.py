@@ -256,6 +256,9 @@ def test_an_invalid_rss_language_is_dropped(app: Flask, tmp_path: Path) -> None:
     ("", "<dc:language>de</dc:language>", "", "de"),  # the channel's dc:language
     ("", "<language>bn-BD</language>", "", "bn-BD"),
     (' xml:lang="en"', "<language>bn-BD</language>", "", "en"),  # xml:lang in scope
+    ("", "<language>en_US</language>", "", "en-US"),  # a locale name: was dropped
+    ("", "<language>bn-BD</language>", "<dc:language>bn_BD</dc:language>", "bn-BD"),
+    ("", "<language>english_UK</language>", "", None),  # no tag at all: dropped, entry kept
 ])
 def test_an_rss_items_own_language(app: Flask, client: Any, tmp_path: Path, root: str, channel: str,
                                    extra: str, language: str | None) -> None:

@@ -449,10 +449,14 @@ def _item_languages(root: Any) -> list[str | None]:
 
 
 def _language(value: Any) -> str | None:
-    """A language tag that payload accepts, else None: a bad tag costs the tag, not the entry."""
+    """A language tag that payload accepts, else None: a bad tag costs the tag, not the entry.
+    A locale name ("en_US", "bn_BD", as Java and PHP systems write <language>) is its tag
+    ("en-US"); it was dropped."""
     if not isinstance(value, str):
         return None
     value = value.strip()
+    if not payload.is_language(value) and "_" in value and payload.is_language(value.replace("_", "-")):
+        value = value.replace("_", "-")
     return value if payload.is_language(value) else None
 
 
