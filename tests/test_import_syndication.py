@@ -488,6 +488,11 @@ def test_an_earlier_import_keeps_its_hashed_key(app: Flask, tmp_path: Path) -> N
     ('<itunes:image href="https://old.news.example/cover.jpg"/>'
      '<enclosure url="https://old.news.example/p.jpg" type="image/jpeg" length="9"/>',
      "https://old.news.example/s-1", "https://old.news.example/p.jpg"),
+    # media types and media:content's medium in any case (RFC 2045 5.1): they cost the image
+    ('<enclosure url="https://old.news.example/p" type="IMAGE/JPEG" length="9"/>',
+     "https://old.news.example/s-1", "https://old.news.example/p"),
+    ('<media:content url="https://old.news.example/q" medium="Image"/>',
+     "https://old.news.example/s-1", "https://old.news.example/q"),
 ])
 def test_image_urls_relative_and_of_episodes(app: Flask, client: Any, tmp_path: Path, extra: str,
                                              link: str | None, image: str | None) -> None:

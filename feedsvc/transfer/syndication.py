@@ -583,12 +583,13 @@ def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str
     defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
-            media_type = link.get("type") or _guess_type(link.get("href"))
-            if str(media_type or "").startswith("image/"):
+            media_type = str(link.get("type") or "").strip().lower() or _guess_type(link.get("href"))
+            if str(media_type or "").startswith("image/"):  # types are case-insensitive (RFC 2045 5.1)
                 candidates.append((link.get("href"), media_type, link.get("length"), None, None))
     for media in entry.get("media_content", []):
-        media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
-        if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
+        media_type = str(media.get("type") or "").strip().lower() or (
+            None if media.get("medium") else _guess_type(media.get("url")))
+        if str(media.get("medium") or "").strip().lower() == "image" or str(media_type or "").startswith("image/"):
             candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
                          media.get("height"))
             # Media RSS: the isDefault one of a group is "the default object": the lead.
