@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 
 from lxml import etree
 
 from feedsvc.store import payload
-from feedsvc.store.sanitize import plain_text
+from feedsvc.store.sanitize import html_text, plain_text
 
 _DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 _ITUNES_AUTHOR = "{http://www.itunes.com/dtds/podcast-1.0.dtd}author"
@@ -51,7 +52,23 @@ def parse_author(raw: str) -> dict[str, str] | None:
     a name alone. An e-mail is kept only when it is an address by payload's rule; otherwise
     the whole string is the name, as a reader would show it.
     """
-    text = plain_text(raw)
+    return _mailbox(_author_text(raw))
+
+
+def _author_text(raw: str) -> str:
+    """An author string as the text a reader sees: one with HTML tags in it (WordPress themes
+    put the author's link in dc:creator: '<a href="/author/rahim">Rahim Uddin</a>') loses them,
+    and character references are decoded once ("Rahim &amp; Ayesha Rahman" in a CDATA section
+    was split at its ";" into "Rahim &amp" and "Ayesha Rahman")."""
+    return html_text(raw) if _HTML_TAG.search(raw) else plain_text(unescape(raw))
+
+
+# An HTML tag ("<a href=…>", "</b>", "<br/>"), never an address in angle brackets ("<a@b.example>")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+
+
+def _mailbox(text: str) -> dict[str, str] | None:
+    """parse_author's reading of ``text``, already plain text."""
     name, email = text, None
     match = (_ADDRESS_NAME.fullmatch(text) or _NAME_ADDRESS.fullmatch(text)
              or _NAME_PAREN_ADDRESS.fullmatch(text))
@@ -99,7 +116,7 @@ def _mailboxes(text: str) -> list[dict[str, str]]:
     <b@y>", "a@x; b@y"), each with its address; none when any part of it is no mailbox."""
     for separator in (_AFTER_MAILBOX, _BETWEEN_ADDRESSES):
         parts = separator.split(text)
-        found = [parse_author(part) for part in parts]
+        found = [_mailbox(part) for part in parts]
         if len(parts) > 1 and all(b is not None and "email" in b for b in found):
             return [b for b in found if b is not None]
     return []
@@ -114,10 +131,11 @@ def parse_authors(raw: str) -> list[dict[str, str]]:
     dropped and the names are split as _JOINS says, each read again for an address of its
     own ("A B <a@x>, C D").
     """
-    listed = _mailboxes(plain_text(raw))
+    text = _author_text(raw)
+    listed = _mailboxes(text)
     if listed:
         return listed
-    byline = parse_author(raw)
+    byline = _mailbox(text)
     if byline is None or "email" in byline:
         return [byline] if byline else []
     names: list[str] = []
@@ -127,7 +145,7 @@ def parse_authors(raw: str) -> list[dict[str, str]]:
             names += pieces
         else:
             names.append(part.strip())
-    found = [parse_author(name) for name in names] if len(names) > 1 else [{"name": n} for n in names]
+    found = [_mailbox(name) for name in names] if len(names) > 1 else [{"name": n} for n in names]
     return [b for b in found if b is not None and b["name"]]
 
 
