@@ -7,6 +7,7 @@ language, times without an offset read in a zone, readable keys that stay put on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -16,15 +17,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import feedparser
 import pytest
 from flask import Flask
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
+from test_feeds_property import as_feedparser_reads
 from test_transfer import run, write_lines
 
 from feedsvc.store import db, payload, site
-from feedsvc.store.sanitize import xml_text
+from feedsvc.store.sanitize import html_text, plain_text, xml_text
 from feedsvc.transfer import bylines, jsonl, syndication
 from feedsvc.transfer.records import Record
 
@@ -132,9 +135,10 @@ def test_any_author_string_gives_a_sound_byline_or_none(raw: str) -> None:
     assert byline["name"] and len(byline["name"]) <= payload.MAX_NAME
     email = byline.get("email")
     if email is not None:  # never a piece of an address: a whole one, as it stood in the string
-        assert payload.is_email(email) and email in raw
-        assert not raw.split(email)[0].endswith(tuple("._+-@abcdefghijklmnopqrstuvwxyz0123456789"))
-        assert not raw.split(email)[-1].startswith(tuple(".-@abcdefghijklmnopqrstuvwxyz0123456789"))
+        form = next(f for f in written(email) if f in raw)  # as it stood, or its IDN domain
+        assert payload.is_email(email)
+        assert not raw.split(form)[0].endswith(tuple("._+-@abcdefghijklmnopqrstuvwxyz0123456789"))
+        assert not raw.split(form)[-1].startswith(tuple(".-@abcdefghijklmnopqrstuvwxyz0123456789"))
     payload.parse(make_article(authors=[byline]), ZoneInfo("UTC"), partial=False)  # the article takes it
 
 
@@ -150,7 +154,7 @@ def test_any_author_element_imports_without_a_mangled_email(raws: list[str]) -> 
     assert len(records) == 1 and isinstance(records[0], Record), records
     for byline in records[0].fields["authors"]:
         assert byline.email is None or (payload.is_email(byline.email)
-                                        and any(byline.email in raw for raw in raws))
+                                        and any(holds(xml_text(raw), byline.email) for raw in raws))
 
 
 def test_a_feed_that_is_not_well_formed_xml_keeps_its_authors(app: Flask, tmp_path: Path) -> None:
@@ -246,6 +250,26 @@ def test_an_invalid_rss_language_is_dropped(app: Flask, tmp_path: Path) -> None:
     assert by_title(app)["Story 1"]["language"] is None
 
 
+@pytest.mark.parametrize("root,channel,extra,language", [
+    ("", "<language>bn-BD</language>", "<dc:language>fr</dc:language>", "fr"),  # was bn-BD
+    (' xml:lang="en"', "<language>bn-BD</language>", "<dc:language>fr-CA</dc:language>", "fr-CA"),
+    ("", "<language>bn-BD</language>", "<dc:language>not a tag!</dc:language>", "bn-BD"),
+    ("", "<dc:language>de</dc:language>", "", "de"),  # the channel's dc:language
+    ("", "<language>bn-BD</language>", "", "bn-BD"),
+    (' xml:lang="en"', "<language>bn-BD</language>", "", "en"),  # xml:lang in scope
+    ("", "<language>en_US</language>", "", "en-US"),  # a locale name: was dropped
+    ("", "<language>bn-BD</language>", "<dc:language>bn_BD</dc:language>", "bn-BD"),
+    ("", "<language>english_UK</language>", "", None),  # no tag at all: dropped, entry kept
+])
+def test_an_rss_items_own_language(app: Flask, client: Any, tmp_path: Path, root: str, channel: str,
+                                   extra: str, language: str | None) -> None:
+    document = rss(item(1, extra)).replace("<language>bn-BD</language>", channel).replace(
+        '<rss version="2.0"', f'<rss version="2.0"{root}')
+    assert load(app, tmp_path, document).exit_code == 0
+    [shown] = client.get("/feed.json").get_json()["items"]  # as a reader gets it
+    assert shown.get("language") == language
+
+
 # -- 4. times without an offset ---------------------------------------------------------------
 
 
@@ -275,6 +299,59 @@ def test_times_without_an_offset_are_read_in_the_given_zone(app: Flask, tmp_path
                          "Story 9": "2022-06-18T14:17:00Z", "Story 10": "2022-06-18T14:17:00Z",
                          "Story 11": "2022-06-18T14:17:00Z", "Story 12": "2022-06-19T01:17:00Z",
                          "Story 13": "2022-06-17T18:00:00Z", "Story 14": "2022-06-17T18:00:00Z"}
+
+
+@pytest.mark.parametrize("written,instant,offsetless", [
+    # each was read as the wall time of another instant, hours off
+    ("Sat, 18 Jun 2022 20:17:00 +0600 (BDT)", "2022-06-18T14:17:00Z", False),  # RFC 5322 comment
+    ("Sat, 18 Jun 2022 20:17:00 GMT (Greenwich)", "2022-06-18T20:17:00Z", False),
+    ("2022-06-18T20:17:00+06", "2022-06-18T14:17:00Z", False),  # an offset of hours alone
+    ("2022-06-18T20:17-03", "2022-06-18T23:17:00Z", False),
+    ("Sat, 18 Jun 2022 8:17:00 PM +0600", "2022-06-18T14:17:00Z", False),  # a 12-hour clock
+    ("Sat, 18 Jun 2022 12:17 AM GMT", "2022-06-18T00:17:00Z", False),
+    ("Sat, 18 Jun 2022 12:05 p.m. GMT", "2022-06-18T12:05:00Z", False),
+    ("June 18, 2022 8:17 PM", "2022-06-18T14:17:00Z", True),  # no offset: read in Asia/Dhaka
+    # as before
+    ("Sat, 18 Jun 22 20:17:00 EST", "2022-06-19T01:17:00Z", False),  # two-digit year, RFC 822 zone
+    ("18 Jun 99 20:17 GMT", "1999-06-18T20:17:00Z", False),
+    ("Sat, 18 Jun 2022 20:17:00 +06:00", "2022-06-18T14:17:00Z", False),
+    ("2022-06-18T20:17:00.123+06:00", "2022-06-18T14:17:00Z", False),
+    ("2022-06-18T20:17", "2022-06-18T14:17:00Z", True),
+    ("Sat, 18 Jun 2022 20:17:00 BDT", "2022-06-18T14:17:00Z", True),
+])
+def test_dates_of_every_spelling(app: Flask, client: Any, tmp_path: Path, written: str, instant: str,
+                                 offsetless: bool) -> None:
+    result = load(app, tmp_path, rss(item(1, date=written)), "--timezone", "Asia/Dhaka")
+    assert result.exit_code == 0, result.output
+    assert ("1 time(s) without an offset read in Asia/Dhaka" in result.output) is offsetless
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert shown["date_published"] == instant
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 1, 1)).map(
+           lambda t: t.replace(microsecond=0)),
+       st.integers(-12 * 60, 14 * 60).map(lambda m: m - m % 15),
+       st.sampled_from(["rfc822", "comment", "twelve", "iso", "iso-hours"]))
+def test_any_instant_in_any_spelling_is_read_as_that_instant(wall: dt.datetime, minutes: int,
+                                                               spelling: str) -> None:
+    zone = dt.timezone(dt.timedelta(minutes=minutes))
+    sign, hours = "-" if minutes < 0 else "+", abs(minutes)
+    offset = f"{sign}{hours // 60:02d}{hours % 60:02d}"
+    day = wall.strftime("%a, %d %b %Y")
+    written = {
+        "rfc822": f"{day} {wall:%H:%M:%S} {offset}",
+        "comment": f"{day} {wall:%H:%M:%S} {offset} (local)",
+        "twelve": f"{day} {wall.hour % 12 or 12}:{wall:%M:%S} {'PM' if wall.hour >= 12 else 'AM'} {offset}",
+        "iso": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}:{offset[3:]}",
+        "iso-hours": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}",
+    }[spelling]
+    if spelling == "iso-hours" and hours % 60:
+        return  # hours alone cannot say this offset
+    [record] = syndication.records_from_feed(rss(item(1, date=written)).encode(), ZoneInfo("Asia/Dhaka"))
+    assert isinstance(record, Record), (written, record)
+    assert record.fields["published"] == wall.replace(tzinfo=zone), written
+    assert record.offsetless == 0
 
 
 def test_atom_times_default_to_the_service_zone(make_app: Callable[..., Flask],
@@ -390,6 +467,46 @@ def test_an_earlier_import_keeps_its_hashed_key(app: Flask, tmp_path: Path) -> N
 # -- images -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("extra,link,image", [
+    # relative URLs are read against the item's link (they cost the image)
+    ('<enclosure url="/img/lead.jpg" type="image/jpeg" length="0"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/img/lead.jpg"),
+    ('<enclosure url="lead.jpg" type="image/jpeg" length="0"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/sport/lead.jpg"),
+    ('<media:content url="../m.webp" medium="image"/>', "https://old.news.example/sport/s-1",
+     "https://old.news.example/m.webp"),
+    ('<media:thumbnail url="/t.png"/>', "https://old.news.example/s-1", "https://old.news.example/t.png"),
+    # ... or, with no link of its own, the site's
+    ('<enclosure url="/img/lead.jpg" type="image/jpeg" length="0"/>', None,
+     "https://old.news.example/img/lead.jpg"),
+    # an episode's itunes:image is its picture; audio and video never are
+    ('<enclosure url="https://old.news.example/a.mp3" type="audio/mpeg" length="9"/>'
+     '<itunes:image href="https://old.news.example/cover.jpg"/>', "https://old.news.example/s-1",
+     "https://old.news.example/cover.jpg"),
+    ('<enclosure url="https://old.news.example/a.mp3" type="audio/mpeg" length="9"/>'
+     '<media:content url="https://old.news.example/v.mp4" type="video/mp4"/>', "https://old.news.example/s-1",
+     None),
+    ('<itunes:image href="https://old.news.example/cover.jpg"/>'
+     '<enclosure url="https://old.news.example/p.jpg" type="image/jpeg" length="9"/>',
+     "https://old.news.example/s-1", "https://old.news.example/p.jpg"),
+    # media types and media:content's medium in any case (RFC 2045 5.1): they cost the image
+    ('<enclosure url="https://old.news.example/p" type="IMAGE/JPEG" length="9"/>',
+     "https://old.news.example/s-1", "https://old.news.example/p"),
+    ('<media:content url="https://old.news.example/q" medium="Image"/>',
+     "https://old.news.example/s-1", "https://old.news.example/q"),
+])
+def test_image_urls_relative_and_of_episodes(app: Flask, client: Any, tmp_path: Path, extra: str,
+                                             link: str | None, image: str | None) -> None:
+    entry = f"<title>Story 1</title><guid>urn:s:1</guid><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>{extra}"
+    if link:
+        entry += f"<link>{link}</link>"
+    document = rss(entry).replace("xmlns:dc=", 'xmlns:media="http://search.yahoo.com/mrss/" '
+                                  'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xmlns:dc=')
+    assert load(app, tmp_path, document).exit_code == 0
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert shown.get("image") == image
+
+
 def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> None:
     media = 'xmlns:media="http://search.yahoo.com/mrss/"'
     document = rss(
@@ -425,10 +542,27 @@ def test_images_from_enclosures_and_media_rss(app: Flask, tmp_path: Path) -> Non
         "Story 2": lead("https://img.example/2.png", "image/png", 1200),
         "Story 3": lead("https://img.example/3.webp"),
         "Story 4": lead("https://img.example/4-thumb.jpg", width=75, height=50),
-        "Story 5": lead("https://img.example/5.jpg"),
+        # a relative URL is read against the item's link
+        "Story 5": lead("https://old.news.example/relative.jpg",
+                        renditions=(picture("https://img.example/5.jpg"),)),
         "Story 6": lead("https://img.example/6.gif", "image/gif"),
         "Story 7": None,
     }
+
+
+@pytest.mark.parametrize("written,said", [
+    ("Sat, 18 Jun 2022 20:17:00 +9900", "Sat, 18 Jun 2022 20:17:00 +9900: +9900 is no offset from UTC"),
+    ("Sat, 18 Jun 2022 20:17:00 +0575", "+0575 is no offset from UTC"),  # said "timedelta" before
+    ("Sat, 31 Feb 2022 20:17:00 +0000", "day is out of range for month"),
+    ("Sat, 18 Jun 1899 20:17:00 GMT", "must lie between the years 1900 and 9000"),
+])
+def test_a_date_out_of_range_skips_its_entry_saying_why(app: Flask, tmp_path: Path, written: str,
+                                                        said: str) -> None:
+    result = load(app, tmp_path, rss(item(1, date=written), item(2)))
+    assert result.exit_code == 1
+    assert f"entry 1: skipped: published: {said}" in result.output or said in result.output
+    assert "timedelta" not in result.output and "Traceback" not in result.output
+    assert [r["title"] for r in exported(app)] == ["Story 2"]
 
 
 def test_an_impossible_date_skips_its_entry_with_the_reason(app: Flask, tmp_path: Path) -> None:
@@ -515,6 +649,104 @@ def test_any_author_string_splits_into_sound_bylines(raw: str) -> None:
         assert byline["name"] and byline["name"] == byline["name"].strip()
         assert len(byline["name"]) <= payload.MAX_NAME
     payload.parse(make_article(authors=found), ZoneInfo("UTC"), partial=False)
+
+
+@pytest.mark.parametrize("raw,expected", [
+    # a list of mailboxes is a byline each (was one byline named "A), b@news.example (B")
+    ("a@news.example (A), b@news.example (B)", [("A", "a@news.example"), ("B", "b@news.example")]),
+    ("a@news.example (A) and b@news.example (B)", [("A", "a@news.example"), ("B", "b@news.example")]),
+    ("A B <a@news.example>, C D <c@news.example>", [("A B", "a@news.example"), ("C D", "c@news.example")]),
+    ("A <a@news.example>; B <b@news.example>", [("A", "a@news.example"), ("B", "b@news.example")]),
+    ("a@news.example, b@news.online", [("a@news.example", "a@news.example"),
+                                       ("b@news.online", "b@news.online")]),
+    ('"Uddin, Rahim" <rahim@news.example>', [("Uddin, Rahim", "rahim@news.example")]),
+    ("A B <a@news.example>, C D", [("A B", "a@news.example"), ("C D", None)]),
+    # RSS's form turned round, mailto:, and an internationalised domain in its ASCII form
+    ("Jo Khan (jo@news.example)", [("Jo Khan", "jo@news.example")]),
+    ("mailto:jo@news.example (Jo Khan)", [("Jo Khan", "jo@news.example")]),
+    ("rahim@bücher.example (Rahim)", [("Rahim", "rahim@xn--bcher-kva.example")]),
+    ("Rahim <rahim@বাংলা.example>", [("Rahim", "rahim@xn--54b7fta0cc.example")]),
+    # still one byline: one mailbox naming a desk, and names that are no list
+    ("desk@news.example (Rahim Uddin and Ayesha Rahman)", [("Rahim Uddin and Ayesha Rahman",
+                                                           "desk@news.example")]),
+    ("Staff and agencies", [("Staff and agencies", None)]),
+    ("(a@news.example), B", [("(a@news.example), B", None)]),
+    # markup and character references, as WordPress themes and CDATA sections give them
+    ('<a href="/author/rahim">Rahim Uddin</a>', [("Rahim Uddin", None)]),
+    ('<a href="mailto:jo@news.example">Jo Khan</a> and <a href="/x">Ayesha Rahman</a>',
+     [("Jo Khan", None), ("Ayesha Rahman", None)]),
+    ("Rahim Uddin &amp; Ayesha Rahman", [("Rahim Uddin", None), ("Ayesha Rahman", None)]),
+    ("Rahim &amp; Co", [("Rahim & Co", None)]),  # was "Rahim &amp" and "Co"
+    ("Jo Khan <jo@news.example>", [("Jo Khan", "jo@news.example")]),  # no tag: an address
+])
+def test_author_strings_of_every_form(raw: str, expected: list[tuple[str, str | None]]) -> None:
+    assert [(b["name"], b.get("email")) for b in bylines.parse_authors(raw)] == expected
+
+
+NAMES = st.from_regex(r"[A-Z][a-z]{1,8}( [A-Z][a-z]{1,8}){0,2}", fullmatch=True)
+ADDRESSES = st.builds("{}@{}.{}".format, st.from_regex(r"[a-z][a-z0-9]{0,5}([._-][a-z0-9]{1,5}){0,2}", fullmatch=True),
+                      st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z]", fullmatch=True),
+                      st.sampled_from(["com", "example", "online", "technology", "co.uk", "xn--54b7fta0cc"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(NAMES, ADDRESSES, st.sampled_from(["{e} ({n})", "{n} <{e}>", '"{n}" <{e}>',
+                                                             "{n} ({e})"])), min_size=1, max_size=4),
+       st.sampled_from([", ", " and ", "; ", " & "]))
+def test_any_list_of_mailboxes_is_a_byline_each(boxes: list[tuple[str, str, str]], join: str) -> None:
+    raw = join.join(form.format(e=email, n=name) for name, email, form in boxes)
+    element = f"<author>{escape(raw)}</author>"
+    [record] = syndication.records_from_feed(rss(item(1, element)).encode(), ZoneInfo("UTC"))
+    assert isinstance(record, Record), record
+    expected: dict[str, str] = {}  # the first byline of each name
+    for name, email, _ in boxes:
+        expected.setdefault(name, email)
+    assert [(b.name, b.email) for b in record.fields["authors"]] == list(expected.items())
+
+
+def test_atom_authors_with_an_internationalised_domain(app: Flask, tmp_path: Path) -> None:
+    result = load(app, tmp_path, atom(
+        "<author><name>Rahim</name><email>rahim@bücher.example</email></author>",
+        "<author><name>Jo</name><email>mailto:jo@news.example</email></author>"))
+    assert result.exit_code == 0, result.output
+    got = {r["title"]: bylines_of(r) for r in exported(app)}
+    assert got == {"Entry 1": [("Rahim", "rahim@xn--bcher-kva.example")],
+                   "Entry 2": [("Jo", "jo@news.example")]}
+
+
+@pytest.mark.parametrize("construct,body", [
+    # text is text (RFC 4287 4.1.3.3): escaped, not read as markup ("<b>" was bold, "<x>" lost)
+    ('<content type="text">1 &lt; 2 and &lt;b&gt;not bold&lt;/b&gt;</content>',
+     "<p>1 &lt; 2 and &lt;b&gt;not bold&lt;/b&gt;</p>"),
+    ('<content>line 1\nline 2 &lt;x&gt;\n\nnext</content>', "<p>line 1<br>line 2 &lt;x&gt;</p><p>next</p>"),
+    ('<content type="text/plain">a &amp;amp; b</content>', "<p>a &amp;amp; b</p>"),
+    ('<content type="html">&lt;p&gt;a &amp;amp; &lt;b&gt;b&lt;/b&gt;&lt;/p&gt;</content>',
+     "<p>a &amp; <b>b</b></p>"),
+    ('<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>a <b>b</b></p></div></content>',
+     "<p>a <b>b</b></p>"),
+    # base64 data is no body (its decoded bytes were the text); the summary stands in
+    ('<summary>s &lt;1&gt;</summary><content type="image/png">aGVsbG8=</content>', "<p>s &lt;1&gt;</p>"),
+    ('<content type="application/pdf">aGVsbG8=</content>', None),
+    # out of line (src): the summary is the body, as text
+    ('<summary type="text">see &lt;more&gt;</summary><content type="text/html" src="https://wire.example/1"/>',
+     "<p>see &lt;more&gt;</p>"),
+])
+def test_atom_content_by_its_type(app: Flask, tmp_path: Path, construct: str, body: str | None) -> None:
+    result = load(app, tmp_path, atom(construct))
+    assert result.exit_code == 0, result.output
+    [record] = exported(app)
+    assert record["content"] == body
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), min_size=1, max_size=80))
+def test_any_text_content_is_the_text_a_reader_sees(text: str) -> None:
+    document = atom(f'<content type="text">{escape(text)}</content>')
+    [record] = syndication.records_from_feed(document.encode(), ZoneInfo("UTC"))
+    assert isinstance(record, Record), record
+    shown = html_text(record.fields["content"] or "")
+    # feedparser's Latin-1 "repair" of the source ("Â¡" -> "¡") is its reading, not ours
+    assert shown in (plain_text(text), as_feedparser_reads(plain_text(text), "atom"))
 
 
 def test_rss_channel_writers_are_inherited_but_not_its_editor(app: Flask, tmp_path: Path) -> None:
@@ -687,6 +919,21 @@ def test_an_import_never_brings_back_a_deleted_article(app: Flask, api: Api,
 # -- keys ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("link,title,key", [
+    ("https://old.news.example/?p=1", "😀 😀", "grinning-grinning"),  # was "entry", then hashed
+    ("https://old.news.example/?p=2", "洪水 😀", "hongshui-grinning"),
+    ("https://old.news.example/?p=3", "বন্যায় সিলেটে ১০ জনের মৃত্যু", "bnyay-silete-10-jner-mrtyu"),
+    ("https://old.news.example/2022/06/18/12345", "🇧🇩 জয়", "bd-jy"),
+    ("https://old.news.example/?p=4", "2022-06-18", "entry"),  # no letter at all
+])
+def test_keys_from_titles_in_any_script(app: Flask, api: Api, tmp_path: Path, link: str, title: str,
+                                        key: str) -> None:
+    entry = f"<title>{title}</title><link>{link}</link><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>"
+    assert load(app, tmp_path, rss(entry)).exit_code == 0
+    assert api.get(key).status_code == 200
+    assert [r["key"] for r in exported(app)] == [key]
+
+
 def test_keys_from_links_of_every_shape_are_readable_and_distinct(app: Flask,
                                                                   tmp_path: Path) -> None:
     links = {
@@ -780,6 +1027,26 @@ def test_category_names_rss_domains_and_atom_labels(app: Flask, tmp_path: Path) 
     got = {t: (r["section"], r["topics"]) for t, r in by_title(app).items()}
     assert got == {"Story 1": ("Ukraine war", ["Politics"]),
                    "Entry 1": ("World news", ["Ukraine war", "ukraine-war", "cricket"])}
+
+
+@pytest.mark.parametrize("categories,options,section,topics", [
+    ("<category>Sport</category><category>sport</category><category>Cricket</category>", (),
+     "Sport", ["Cricket"]),  # was topics ["sport", "Cricket"]: the section again
+    ("<category>Cricket</category><category>CRICKET</category><category>cricket </category>", (),
+     "Cricket", []),
+    ("<category>Sport</category><category>SPORT</category>", ("--section", "News"), "News", ["Sport"]),
+    ('<category domain="https://a.example/t">Floods</category><category>floods</category>'
+     "<category></category><category>  </category>", (), "Floods", []),
+    ("<category>ঢাকা</category><category>ঢাকা</category>", (), "ঢাকা", []),
+])
+def test_categories_differing_only_in_case_are_one(app: Flask, client: Any, tmp_path: Path, categories: str,
+                                                   options: tuple[str, ...], section: str,
+                                                   topics: list[str]) -> None:
+    assert load(app, tmp_path, rss(item(1, categories)), *options).exit_code == 0
+    [record] = exported(app)
+    assert (record["section"], record["topics"]) == (section, topics)
+    [shown] = client.get("/feed.json").get_json()["items"]
+    assert len({tag.casefold() for tag in shown["tags"]}) == len(shown["tags"])
 
 
 # -- sections ------------------------------------------------------------------------------
@@ -927,6 +1194,67 @@ def test_feedparsers_own_reading_never_gives_a_piece_of_an_address(raws: list[st
     for byline in bylines.entry_authors(entry, None, rss=True):
         assert byline["name"] and len(byline["name"]) <= payload.MAX_NAME
         email = byline.get("email")
-        whole = rf"(?<![\w.+-]){re.escape(email or '')}(?![\w.-])"  # not a piece of one
         assert email is None or (payload.is_email(email) and any(
-            re.search(whole, xml_text(r)) for r in raws))  # as the document holds it
+            holds(xml_text(r), email, whole=True) for r in raws))  # as the document holds it
+
+
+def written(email: str) -> list[str]:
+    """An address as a document may have written it: as it is, or its IDN domain decoded."""
+    local, _, domain = email.rpartition("@")
+    try:
+        return [email, f"{local}@{domain.encode().decode('idna')}"]
+    except UnicodeError:  # "xn--00a" that is no punycode
+        return [email]
+
+
+def holds(text: str, email: str, *, whole: bool = False) -> bool:
+    """Whether ``text`` holds ``email`` as written (with ``whole``, not a piece of another)."""
+    return any(re.search(rf"(?<![\w.+-]){re.escape(form)}(?![\w.-])" if whole else re.escape(form),
+                         text, re.IGNORECASE) for form in written(email))
+
+
+# -- 8. any input --------------------------------------------------------------------------
+
+ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+RSS_ITEMS = st.lists(st.fixed_dictionaries({
+    "title": ANY_TEXT, "author": ANY_TEXT, "category": ANY_TEXT, "description": ANY_TEXT,
+    "guid": ANY_TEXT, "language": st.sampled_from(["", "fr", "bn-BD", "english_UK", "x" * 40]),
+    "date": st.sampled_from(["Sat, 18 Jun 2022 20:17:00 +0600 (BDT)", "2022-06-18T20:17+06",
+                             "Sat, 18 Jun 2022 8:17 PM GMT", "2022-06-18", "yesterday", ""]),
+    "image": st.sampled_from(["", "/a.jpg", "https://img.example/a b.jpg", "x:y", "//img.example/c.png"]),
+}), min_size=1, max_size=3)
+RUN = iter(range(1_000_000))  # each example's entries are new articles
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(RSS_ITEMS, st.booleans())
+def test_any_rss_or_atom_items_import_and_publish_as_valid_feeds(app: Flask, client: Any, tmp_path: Path,
+                                                                 items: list[dict[str, str]],
+                                                                 atom_form: bool) -> None:
+    run_number = next(RUN)
+
+    def x(text: str) -> str:
+        return escape(xml_text(text))
+
+    if atom_form:
+        document = atom(*(
+            f"<title type=\"html\">{x(i['title'])}</title><author><name>{x(i['author'])}</name></author>"
+            f"<category term=\"{x(i['category'])}\"/><content type=\"text\">{x(i['description'])}</content>"
+            for i in items)).replace("https://wire.example/", f"https://wire.example/{run_number}/")
+    else:
+        document = rss(*(
+            f"<title>{x(i['title'])}</title><author>{x(i['author'])}</author>"
+            f"<category>{x(i['category'])}</category><description>{x(i['description'])}</description>"
+            f"<guid isPermaLink=\"false\">{run_number}-{n}-{x(i['guid'])}</guid>"
+            f"<link>https://old.news.example/{run_number}/{n}</link><dc:language>{x(i['language'])}</dc:language>"
+            + (f"<pubDate>{i['date']}</pubDate>" if i["date"] else "")
+            + (f'<enclosure url="{x(i["image"])}" type="image/jpeg" length="1"/>' if i["image"] else "")
+            for n, i in enumerate(items)))
+    result = load(app, tmp_path, document)
+    assert result.exit_code in (0, 1) and result.exception is None or isinstance(result.exception, SystemExit), \
+        result.output
+    assert "Traceback" not in result.output
+    for path in ("/feed.atom", "/feed.rss"):
+        parsed = feedparser.parse(client.get(f"{path}?limit=200").data)
+        assert parsed.bozo == 0, (path, parsed.get("bozo_exception"))
+    assert client.get("/feed.json?limit=200").status_code == 200

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html import unescape
 from typing import Any
 
 from lxml import etree
 
 from feedsvc.store import payload
-from feedsvc.store.sanitize import plain_text
+from feedsvc.store.sanitize import html_text, plain_text
 
 _DC_CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 _ITUNES_AUTHOR = "{http://www.itunes.com/dtds/podcast-1.0.dtd}author"
@@ -30,6 +31,12 @@ _STRING_AUTHORS = ("author", _DC_CREATOR, _ITUNES_AUTHOR)
 _ADDRESS_NAME = re.compile(r"(?P<email>[^\s()<>]+@[^\s()<>]+)\s*\((?P<name>.*)\)")
 # "Sports Reporter <sports@news.example>", the e-mail form (RFC 5322 name-addr)
 _NAME_ADDRESS = re.compile(r"(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*)>")
+# "Sports Reporter (sports@news.example)", RSS 2.0's form turned round, as some CMSs write it
+_NAME_PAREN_ADDRESS = re.compile(r"(?P<name>[^()<>]*?)\s*\((?P<email>[^\s()<>]+@[^\s()<>]+)\)")
+# Where one mailbox of a list ends and the next begins: "a@x (A), b@y (B)", "A <a@x> and B
+# <b@y>" (after its ")" or ">"), and "a@x, b@y" (addresses alone).
+_AFTER_MAILBOX = re.compile(r"(?<=[>)])\s*(?:[,;&]|\band\b)\s*", re.IGNORECASE)
+_BETWEEN_ADDRESSES = re.compile(r"\s*[,;]\s*|\s+(?:and|&)\s+", re.IGNORECASE)
 # What joins the names of one byline: "A; B" always, and "A and B", "A & B", "A, B" (and
 # Bengali "ও", "এবং") only when every name it gives has two words or more — "Staff and
 # agencies", "Reuters, AFP" and "Staff Correspondent, Chattogram" stay one byline each.
@@ -45,26 +52,90 @@ def parse_author(raw: str) -> dict[str, str] | None:
     a name alone. An e-mail is kept only when it is an address by payload's rule; otherwise
     the whole string is the name, as a reader would show it.
     """
-    text = plain_text(raw)
+    return _mailbox(_author_text(raw))
+
+
+def _author_text(raw: str) -> str:
+    """An author string as the text a reader sees: one with HTML tags in it (WordPress themes
+    put the author's link in dc:creator: '<a href="/author/rahim">Rahim Uddin</a>') loses them,
+    and character references are decoded once ("Rahim &amp; Ayesha Rahman" in a CDATA section
+    was split at its ";" into "Rahim &amp" and "Ayesha Rahman")."""
+    return html_text(raw) if _HTML_TAG.search(raw) else plain_text(unescape(raw))
+
+
+# An HTML tag ("<a href=…>", "</b>", "<br/>"), never an address in angle brackets ("<a@b.example>")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
+
+
+def _mailbox(text: str) -> dict[str, str] | None:
+    """parse_author's reading of ``text``, already plain text."""
     name, email = text, None
-    match = _ADDRESS_NAME.fullmatch(text) or _NAME_ADDRESS.fullmatch(text)
-    if match and payload.is_email(match["email"]):
-        name, email = plain_text(match["name"]).strip('"') or match["email"], match["email"]
-    elif payload.is_email(text):
-        email = text
+    match = (_ADDRESS_NAME.fullmatch(text) or _NAME_ADDRESS.fullmatch(text)
+             or _NAME_PAREN_ADDRESS.fullmatch(text))
+    address = _address(match["email"]) if match else _address(text)
+    if match and address:
+        name, email = plain_text(match["name"]).strip().strip('"') or address, address
+    elif address:
+        name = email = address
     name = name[:payload.MAX_NAME].strip()
     if not name:
         return None
     return {"name": name, "email": email} if email else {"name": name}
 
 
+def _address(value: str) -> str | None:
+    """An author's e-mail address as payload takes it, or None: a "mailto:" before it dropped,
+    and an internationalised domain ("bücher.example") as its ASCII form (RFC 5891), the only
+    form an Atom or RSS address may take."""
+    value = value.strip()
+    if value[:7].lower() == "mailto:":
+        value = value[7:]
+    local, at, domain = value.rpartition("@")
+    if at and not domain.isascii():
+        labels = [label if label.isascii() else _ace(label) for label in domain.split(".")]
+        if None in labels:
+            return None
+        value = f"{local}@{'.'.join(str(label) for label in labels)}"
+    return value if payload.is_email(value) else None
+
+
+def _ace(label: str) -> str | None:
+    """A domain label's ASCII form ("bücher" -> "xn--bcher-kva"), or None when it has none or
+    is not written as IDNA writes it back ("Bücher", "¹4": IDNA maps them to other letters, so
+    the address would not be the one the feed gave)."""
+    try:
+        ace = label.encode("idna").decode("ascii")
+        back = ace.encode("ascii").decode("idna")
+    except UnicodeError:
+        return None
+    return ace if ace.startswith("xn--") and back == label else None
+
+
+def _mailboxes(text: str) -> list[dict[str, str]]:
+    """The bylines of a list of two or more mailboxes ("a@x (A), b@y (B)", "A <a@x> and B
+    <b@y>", "a@x; b@y"), each with its address; none when any part of it is no mailbox."""
+    for separator in (_AFTER_MAILBOX, _BETWEEN_ADDRESSES):
+        parts = separator.split(text)
+        found = [_mailbox(part) for part in parts]
+        if len(parts) > 1 and all(b is not None and "email" in b for b in found):
+            return [b for b in found if b is not None]
+    return []
+
+
 def parse_authors(raw: str) -> list[dict[str, str]]:
     """The bylines of one author string: ``parse_author``'s, one per name it lists.
 
-    A string with an address is one mailbox and names one byline (``desk@news.example (A and
-    B)`` is the desk's). Otherwise "By " is dropped and the names are split as _JOINS says.
+    A list of mailboxes ("a@x (A), b@y (B)") is a byline each, with its address (they were
+    read as one mailbox, named "A), b@y (B"). Another string with an address is one mailbox
+    and names one byline (``desk@news.example (A and B)`` is the desk's). Otherwise "By " is
+    dropped and the names are split as _JOINS says, each read again for an address of its
+    own ("A B <a@x>, C D").
     """
-    byline = parse_author(raw)
+    text = _author_text(raw)
+    listed = _mailboxes(text)
+    if listed:
+        return listed
+    byline = _mailbox(text)
     if byline is None or "email" in byline:
         return [byline] if byline else []
     names: list[str] = []
@@ -74,7 +145,8 @@ def parse_authors(raw: str) -> list[dict[str, str]]:
             names += pieces
         else:
             names.append(part.strip())
-    return [{"name": name} for name in names if name]
+    found = [_mailbox(name) for name in names] if len(names) > 1 else [{"name": n} for n in names]
+    return [b for b in found if b is not None and b["name"]]
 
 
 @dataclass(frozen=True)
@@ -214,8 +286,7 @@ def _from_detail(detail: Any) -> dict[str, str] | None:
     """A byline from an Atom person (name, email, uri). One with an e-mail or a uri but no name
     is named by them, as a reader shows it: the address, else the uri."""
     name = plain_text(str(detail.get("name") or ""))[:payload.MAX_NAME].strip()
-    email = str(detail.get("email") or "").strip()
-    email = email if payload.is_email(email) else ""
+    email = _address(str(detail.get("email") or "")) or ""
     url = payload.as_uri(str(detail.get("href") or detail.get("uri") or "").strip())
     url = url if url and len(url) <= payload.MAX_URL else None
     name = name or email or (url or "")[:payload.MAX_NAME]

@@ -11,9 +11,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
+from html import escape as html_escape
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from feedsvc.errors import FeedsvcError
@@ -89,7 +90,8 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
         else bylines.feed_authors(parsed.feed),
         language=_language(parsed.feed.get("language")),
         zone=zone, rss=rss, sections=sections or Sections(),
-        namespace=_host(parsed.feed.get("link")) or authority, authority=authority)
+        namespace=_host(parsed.feed.get("link")) or authority, authority=authority,
+        link=payload.as_uri(str(parsed.feed.get("link") or "").strip()))
     found: list[Record | Failure] = []
     for number, entry in enumerate(parsed.entries, start=1):
         try:
@@ -196,6 +198,7 @@ class _Feed:
     sections: Sections
     namespace: str  # the old site's host: whose guids they are
     authority: str
+    link: str | None = None  # the old site: what a relative image URL is relative to
 
 
 def _record_from_entry(number: int, entry: Any, feed: _Feed,
@@ -221,7 +224,7 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
     last = updated.when or published.when
     if first and last and last < first:
         last = first
-    content = entry["content"][0].get("value") if entry.get("content") else None
+    content = _body(entry["content"][0]) if entry.get("content") else None
     summary = _text(entry, "summary") if entry.get("summary") else None
     if media.misread:  # feedparser took the caption for the summary or the body
         content = media.encoded or None
@@ -229,9 +232,9 @@ def _record_from_entry(number: int, entry: Any, feed: _Feed,
         if content is None:
             content, summary = media.description, None
     elif content is None:
-        content, summary = entry.get("summary"), None
+        content, summary = _body(entry.get("summary_detail") or {"value": entry.get("summary")}), None
     authors = bylines.entry_authors(entry, raw_authors, rss=feed.rss) or feed.authors
-    image = _image(entry, media.caption)
+    image = _image(entry, media.caption, link or feed.link)
     if image is not None:
         # A feed of feedsvc's opens each body with the picture's figure: the figure is the
         # image's, not the article's (issue 17 review); its alt is the image's when the
@@ -342,13 +345,15 @@ def _host(link: Any) -> str | None:
 
 def _categories(entry: Any) -> list[str]:
     """The entry's categories as display names: an Atom category's label, else its term (RFC
-    4287 4.2.2.3: the label is for display); an RSS category's text, whatever its domain."""
-    names: list[str] = []
+    4287 4.2.2.3: the label is for display); an RSS category's text, whatever its domain.
+    Names that differ only in case are one, as written first ("Sport" and "sport" were two
+    topics of the same slug, the section shown again as a topic)."""
+    names: dict[str, str] = {}
     for tag in entry.get("tags", []):
         name = plain_text(str(tag.get("label") or tag.get("term") or ""))[:payload.MAX_NAME].strip()
-        if name and name not in names:
-            names.append(name)
-    return names
+        if name:
+            names.setdefault(name.casefold(), name)
+    return list(names.values())
 
 
 def plain_key(link: str | None, title: str) -> str:
@@ -365,11 +370,12 @@ def plain_key(link: str | None, title: str) -> str:
     while segments and segments[-1].casefold() in _GENERIC_PAGES:
         segments.pop()
     last = segments[-1] if segments else ""
-    for text in (last, title):
-        if any(ch.isalpha() for ch in text):
-            key = key_from_title(text)
-            if any(ch.isalpha() for ch in key):
-                return key
+    # A title needs no letter of its own: "😀 😀" is "grinning-grinning", as the API derives it
+    # (it was "entry", and every other such title "entry-" and a hash).
+    for text in (last if any(ch.isalpha() for ch in last) else "", title):
+        key = key_from_title(text) if text else ""
+        if any(ch.isalpha() for ch in key):
+            return key
     return "entry"
 
 
@@ -393,11 +399,34 @@ def _text(entry: Any, name: str) -> str:
     return plain_text(value)
 
 
+def _body(detail: Any) -> str | None:
+    """A content (or summary) construct as the body's HTML (RFC 4287 4.1.3.3).
+
+    HTML and XHTML are markup; plain text and any other text or XML type are text, escaped
+    (paragraphs at blank lines, lines kept): "1 &lt; 2 &lt;b&gt;" was stored as the markup
+    "1 < 2 <b>", bold and cut. Any other type is base64 data (an image, a PDF), no body:
+    feedparser decodes it, and its bytes became the article's text.
+    """
+    value = str(detail.get("value") or "")
+    kind = str(detail.get("type") or "text/html").split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "html", "application/xhtml+xml", "xhtml"):
+        return value or None
+    if not (kind.startswith("text/") or kind in ("text", "application/xml") or kind.endswith("+xml")):
+        return None
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", value) if p.strip()]
+    return "".join("<p>" + "<br>".join(map(html_escape, p.splitlines())) + "</p>"
+                   for p in paragraphs) or None
+
+
 def _entry_language(entry: Any, feed: _Feed, declared: str | None) -> str | None:
     """The language in scope of the entry (xml:lang on its title, on it or on the feed), else
     an RSS channel's <language>. xml:lang="" says there is none (XML 1.0 section 2.12), and an
     entry that declares a bad tag gets none rather than the feed's. ``declared`` is the
-    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none)."""
+    xml:lang in scope of an RSS item as written (feedparser gives None for "" and for none).
+    An RSS item's own <dc:language> comes first: it names the item's language, where xml:lang
+    is most often the whole document's (it was dropped, and the channel's <language> taken)."""
+    if feed.rss and _language(entry.get("language")):
+        return _language(entry.get("language"))
     language = (entry.get("title_detail") or {}).get("language")
     if language:
         return _language(language)
@@ -420,10 +449,14 @@ def _item_languages(root: Any) -> list[str | None]:
 
 
 def _language(value: Any) -> str | None:
-    """A language tag that payload accepts, else None: a bad tag costs the tag, not the entry."""
+    """A language tag that payload accepts, else None: a bad tag costs the tag, not the entry.
+    A locale name ("en_US", "bn_BD", as Java and PHP systems write <language>) is its tag
+    ("en-US"); it was dropped."""
     if not isinstance(value, str):
         return None
     value = value.strip()
+    if not payload.is_language(value) and "_" in value and payload.is_language(value.replace("_", "-")):
+        value = value.replace("_", "-")
     return value if payload.is_language(value) else None
 
 
@@ -456,7 +489,7 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
     raw = dict.get(entry, name)
     if not isinstance(raw, str) or not raw.strip():
         return _Instant(name)
-    raw = raw.strip()
+    raw = _normalised(raw.strip())
     instant = _Instant(name, raw)
     text = raw
     short = _W3CDTF_SHORT.fullmatch(raw)
@@ -478,6 +511,8 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
             numeric = _NUMERIC_ZONE.fullmatch(given or "")
             if numeric:  # +0600, and +06:00 as many feeds write it (email.utils reads that as UTC)
                 sign = -1 if numeric["sign"] == "-" else 1
+                if int(numeric["h"]) > 23 or int(numeric["m"]) > 59:  # Python's own words said timedelta
+                    return _Instant(name, raw, problem=f"{raw[:100]}: {given} is no offset from UTC")
                 offset = dt.timezone(sign * dt.timedelta(hours=int(numeric["h"]), minutes=int(numeric["m"])))
                 return _Instant(name, raw, timestamps.parse(wall.replace(tzinfo=offset).isoformat(), zone))
             if given is not None and given.upper() in _RFC822_NAMES:  # -0000 is UTC (RFC 5322 3.3)
@@ -499,6 +534,25 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
         return _Instant(name, raw, problem=said)
 
 
+def _normalised(raw: str) -> str:
+    """A date as written, in the shapes the readers below know.
+
+    Three spellings were read hours off, as the wall time of another instant: a comment after
+    an RFC 822 zone ("+0600 (BDT)", RFC 5322 3.2.2), an ISO offset of hours alone
+    ("2022-06-18T20:17:00+06"), and a 12-hour clock ("8:17:00 PM +0600" was 08:17).
+    """
+    text = _COMMENT.sub("", raw) or raw
+    text = _HOURS_OFFSET.sub(r"\g<0>:00", text)
+    clock = _TWELVE_HOURS.search(text)
+    if clock and 1 <= int(clock["h"]) <= 12:
+        hour = int(clock["h"]) % 12 + (12 if clock["half"].lower() == "p" else 0)
+        text = f"{text[:clock.start()]}{hour:02d}:{clock['rest']}{text[clock.end():]}"
+    return text
+
+
+_COMMENT = re.compile(r"(?<=\S)\s*\([^()]*\)\s*$")
+_HOURS_OFFSET = re.compile(r"(?<=[Tt ]\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?[+-]\d{2}$")
+_TWELVE_HOURS = re.compile(r"\b(?P<h>\d{1,2}):(?P<rest>\d{2}(?::\d{2})?)\s*(?P<half>[AaPp])\.?[Mm]\.?(?=\s|$)")
 _W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
                            r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?)?")
 # The end of an RFC 822 date (RFC 822 section 5.1, RFC 5322 3.3): the time, then the zone if any.
@@ -511,10 +565,12 @@ _NAMES_ZONE = re.compile(r"(?:[+-]\d{2}:?\d{2}|\dZ|\b(?:" + "|".join(sorted(_RFC
                          re.IGNORECASE)
 
 
-def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
+def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str, Any] | None:
     """The entry's lead image: the Media RSS content marked isDefault="true", else an image
-    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail (the
-    first usable one, in document order). Every other usable image of the entry, content or
+    enclosure, else Media RSS content that is an image, else its Media RSS thumbnail, else
+    the item's <itunes:image> (episode art; the first usable one, in document order). A
+    relative URL ("/img/lead.jpg") is read against ``base``, the entry's link or else the
+    site's (it cost the image). Every other usable image of the entry, content or
     thumbnail, is a rendition: feeds give one picture at
     several sizes this way (feedparser flattens media:group, so the pictures of one group
     cannot be told from another's). Widths and heights come from the Media RSS element of
@@ -527,12 +583,13 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
     defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
-            media_type = link.get("type") or _guess_type(link.get("href"))
-            if str(media_type or "").startswith("image/"):
+            media_type = str(link.get("type") or "").strip().lower() or _guess_type(link.get("href"))
+            if str(media_type or "").startswith("image/"):  # types are case-insensitive (RFC 2045 5.1)
                 candidates.append((link.get("href"), media_type, link.get("length"), None, None))
     for media in entry.get("media_content", []):
-        media_type = media.get("type") or (None if media.get("medium") else _guess_type(media.get("url")))
-        if media.get("medium") == "image" or str(media_type or "").startswith("image/"):
+        media_type = str(media.get("type") or "").strip().lower() or (
+            None if media.get("medium") else _guess_type(media.get("url")))
+        if str(media.get("medium") or "").strip().lower() == "image" or str(media_type or "").startswith("image/"):
             candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
                          media.get("height"))
             # Media RSS: the isDefault one of a group is "the default object": the lead.
@@ -543,9 +600,12 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
                 candidates.append(candidate)
     candidates += [(thumb.get("url"), None, None, thumb.get("width"), thumb.get("height"))
                    for thumb in entry.get("media_thumbnail", [])]
+    art = entry.get("image")  # feedparser's name for an item's itunes:image
+    if isinstance(art, Mapping) and art.get("href"):
+        candidates.append((art.get("href"), _guess_type(art.get("href")), None, None, None))
     pictures: dict[str, dict[str, Any]] = {}
     for url, media_type, length, width, height in candidates:
-        uri = payload.as_uri(str(url or "").strip())
+        uri = payload.as_uri(_absolute(str(url or "").strip(), base))
         if uri is None or len(uri) > payload.MAX_URL:
             continue  # a relative or broken image link costs the image, not the entry
         # An enclosure's length and type are advisory (RSS 2.0 asks for them, "0" is the
@@ -572,6 +632,16 @@ def _image(entry: Any, caption: str | None) -> dict[str, Any] | None:
         "credit": credit[:payload.MAX_CREDIT] if credit else None,
         "caption": caption[:payload.MAX_CAPTION] if caption else None,
         "renditions": renditions[:payload.MAX_RENDITIONS]}
+
+
+def _absolute(url: str, base: str | None) -> str:
+    """``url`` read against ``base`` when it is relative and there is one; else as it is."""
+    if not url or base is None or re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
 
 
 def _whole(value: Any, high: int, *, low: int) -> int | None:
