@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import feedparser
 import lxml.html
+import phpserialize
 import pytest
 import wxr_archive
 from feedcheck import instant
@@ -510,6 +511,35 @@ def test_malformed_attachment_metadata_is_ignored(metadata: str) -> None:
     assert lead.width is None or lead.width == 1 or lead.width <= 99999
     renditions = [(r.url, r.type, r.width, r.length) for r in lead.renditions]
     assert renditions in ([], [(f"{wxr_archive.SITE}/wp-content/uploads/2022/06/a.jpg", "image/jpeg", None, None)])
+
+
+
+@pytest.mark.parametrize(("image_url", "file", "expected"), [
+    # each size's file beside the image, percent-encoded as a name: "#" and "?" are no fragment
+    # or query, spaces and Bengali letters escapes
+    ("/wp-content/uploads/2022/06/photo-6.jpg", "photo #6?-300x169.jpg",
+     "/wp-content/uploads/2022/06/photo%20%236%3F-300x169.jpg"),
+    ("/wp-content/uploads/2022/06/photo-6.jpg", "ছবি-300x169.jpg",
+     "/wp-content/uploads/2022/06/%E0%A6%9B%E0%A6%AC%E0%A6%BF-300x169.jpg"),
+    # "." and ".." name no file: a rendition never leaves the image's folder
+    ("/wp-content/uploads/2022/06/photo-6.jpg", "..", None),
+    ("/wp-content/uploads/2022/06/photo-6.jpg", ".", None),
+    # nor its host, when the image's URL has no path; a "/" in its query is no folder
+    ("", "elsewhere.example", "/elsewhere.example"),
+    ("/photo-6.jpg?w=1/2", "photo-6-300x169.jpg", "/photo-6-300x169.jpg"),
+])
+def test_a_size_file_is_a_name_in_the_images_folder(image_url: str, file: str, expected: str | None) -> None:
+    image = Attachment(6, f"{wxr_archive.SITE}/wp-content/uploads/2022/06/photo-6.jpg")
+    document = one_post(post(thumbnail=image), items=[image, post(thumbnail=image)]).decode()
+    document = document.replace(image.url, f"{wxr_archive.SITE}{image_url}")
+    start = document.index("<![CDATA[", document.index("_wp_attachment_metadata"))  # its value
+    metadata = phpserialize.dumps({"sizes": {"medium": {"file": file, "width": 300, "height": 169}}})
+    document = (document[:start] + wxr_archive.cdata(metadata.decode())
+                + document[document.index("]]>", start) + 3:])
+    [record] = read(document.encode())
+    assert isinstance(record, Record), record
+    assert [r.url for r in record.fields["image"].renditions] == (
+        [f"{wxr_archive.SITE}{expected}"] if expected is not None else [])
 
 
 @pytest.mark.validator

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import phpserialize
@@ -373,20 +373,23 @@ def _renditions(url: str, sizes: Any) -> list[dict[str, Any]]:
     """The other sizes WordPress made of an image, as renditions.
 
     Each size's ``file`` is a name in the image's own folder (wp_get_attachment_image_src()
-    puts it in place of the image's name); one without a usable file, or with the image's own,
-    is left out.
+    puts it in place of the image's name), percent-encoded whole: its "#" or "?" is part of
+    the name, and "." or ".." no file's, so a rendition never leaves the image's folder (nor
+    its host, for an image URL without a path). One without a usable file, or with the image's
+    own, is left out.
     """
     if not isinstance(sizes, dict):
         return []
     found: list[dict[str, Any]] = []
-    folder = url.rsplit("/", 1)[0] + "/"
+    parts = urlsplit(url)
+    folder = urlunsplit((parts.scheme, parts.netloc, parts.path.rsplit("/", 1)[0] + "/", "", ""))
     for size in sizes.values():
         if not isinstance(size, dict) or len(found) >= payload.MAX_RENDITIONS:
             continue
         name = size.get("file")
-        if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name:
+        if not isinstance(name, str) or name.strip() in ("", ".", "..") or "/" in name or "\\" in name:
             continue
-        file_url = payload.as_uri(folder + name.strip())
+        file_url = payload.as_uri(folder + quote(name.strip(), safe=""))
         if file_url is None or len(file_url) > payload.MAX_URL or file_url == url or any(
                 r["url"] == file_url for r in found):
             continue
