@@ -179,7 +179,7 @@ def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dic
     if fields.get("updated") is None:
         target["updated"] = max(state["updated"], target["published"])
     _check_dates(target)
-    target["content"] = _clean_content(target)
+    target["content"] = clean_content(target)
     return target
 
 
@@ -205,10 +205,20 @@ def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
         return False  # let the ordinary path refuse it, with its reason
 
 
-def _new_state(fields: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Sanitised:
+    """An article's content already made what it is stored as (``clean_content`` of its fields),
+    for instance while the importer's child process read it (transfer/ahead.py)."""
+
+    html: str | None
+
+
+def _new_state(fields: dict[str, Any], now: dt.datetime,
+               sanitised: Sanitised | None = None) -> dict[str, Any]:
     """A new article's whole state from checked ``fields``: ``_BLANK`` where nothing was given,
     ``published`` now (whole seconds) and ``updated`` = ``published`` by default, the content
-    cleaned. Invalid without a title or a section, or with ``updated`` before ``published``."""
+    cleaned (or ``sanitised`` given). Invalid without a title or a section, or with ``updated``
+    before ``published``."""
     published = fields.get("published") or now.replace(microsecond=0)
     target = _BLANK | {name: fields[name] for name in _BLANK if name in fields}
     target |= {"published": published, "updated": fields.get("updated") or published}
@@ -217,7 +227,7 @@ def _new_state(fields: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         raise Invalid("A new article needs a title and a section.", [
             {"pointer": f"#/{name}", "detail": "is required"} for name in missing])
     _check_dates(target)
-    target["content"] = _clean_content(target)
+    target["content"] = sanitised.html if sanitised is not None else clean_content(target)
     return target
 
 
@@ -243,8 +253,11 @@ def _check_dates(target: dict[str, Any]) -> None:
         raise Invalid("updated is earlier than published.", problem)
 
 
-def _clean_content(target: dict[str, Any]) -> str | None:
-    return clean_html(target["content"], target["url"]) or None if target["content"] else None
+def clean_content(fields: Mapping[str, Any]) -> str | None:
+    """The content an article with these fields stores: sanitised, its links made absolute
+    against its ``url`` (clean_html); None for none."""
+    content = fields.get("content")
+    return clean_html(content, fields.get("url")) or None if content else None
 
 
 def _state(article: Article) -> dict[str, Any]:
@@ -397,6 +410,7 @@ class NewArticle:
     fields: dict[str, Any]
     uid: str | None = None
     deleted: dt.datetime | None = None
+    sanitised: Sanitised | None = None  # its content cleaned ahead, if it was
 
 
 def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.datetime,
@@ -409,7 +423,7 @@ def create_many(session: Session, items: Sequence[NewArticle], *, now: dt.dateti
     """
     if not items:
         return frozenset()
-    states = [_new_state(item.fields, now) for item in items]
+    states = [_new_state(item.fields, now, item.sanitised) for item in items]
     names: dict[type[Any], set[str]] = {Section: set(), Topic: set(), Author: set()}
     for state in states:
         names[Section].add(state["section"])

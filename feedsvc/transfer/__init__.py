@@ -2,6 +2,7 @@
 
 - ``records`` — an import's records, failures and summary, and how they are written
 - ``jsonl`` — JSON Lines in (the API's article shape) and out (the export)
+- ``ahead`` — JSON Lines records read, checked and sanitised in a child process meanwhile
 - ``syndication`` — RSS 2.0 and Atom feeds in, read with feedparser
 - ``wxr`` — WordPress exports (WXR) in, streamed: published and scheduled posts
 - ``bylines`` — the authors of a feed entry, RSS author strings read from their raw value

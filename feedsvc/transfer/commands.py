@@ -25,7 +25,7 @@ from tqdm import tqdm
 from feedsvc.errors import redact
 from feedsvc.store import db, payload, site
 from feedsvc.store.sanitize import plain_text
-from feedsvc.transfer import jsonl, records, syndication, wxr
+from feedsvc.transfer import ahead, jsonl, records, syndication, wxr
 
 MAX_DOWNLOAD = 100 * 2**20
 
@@ -212,7 +212,9 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
         else:
             lines = io.BytesIO(data) if data is not None else stream
             assert lines is not None
-            found = jsonl.records_from_json_lines(lines, zone, progress)
+            # Read, checked and sanitised in a child process while this one writes (ahead.py).
+            found = stack.enter_context(ahead.ReadAhead(
+                lambda bar: jsonl.records_from_json_lines(lines, zone, bar), progress, records.BATCH))
         try:
             summary = records.write(app, found, now=now, authority=authority)
         except wxr.NotAnExport as exc:  # changed since the first pass checked it

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from feedsvc.errors import FeedsvcError
 from feedsvc.store import articles, payload, timestamps
 from feedsvc.store.models import Article
 from feedsvc.store.timestamps import format_utc
+from feedsvc.transfer.ahead import Progress
 from feedsvc.transfer.records import Failure, Record, skip_reason
 
 
@@ -47,7 +47,7 @@ def record_from_json(number: int, data: Any, zone: ZoneInfo) -> Record:
 
 
 def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
-                            progress: tqdm | None) -> Iterator[Record | Failure]:
+                            progress: Progress | None) -> Iterator[Record | Failure]:
     for number, line in enumerate(stream, start=1):
         if progress is not None:
             progress.update(len(line))
@@ -57,7 +57,11 @@ def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
             # A byte order mark opens many files saved on Windows (RFC 8259 8.1 lets a parser
             # ignore it); it cost the first article.
             text = line.decode("utf-8-sig" if number == 1 else "utf-8")
-            item: Record | Failure = record_from_json(number, json.loads(text), zone)
+            record = record_from_json(number, json.loads(text), zone)
+            # Sanitised here, with the reading: in the reader's own process (ahead.py), it
+            # costs the writer nothing.
+            record.sanitised = articles.Sanitised(articles.clean_content(record.fields))
+            item: Record | Failure = record
         except Exception as exc:  # whatever one line does, it is skipped and reported alone
             item = Failure(number, skip_reason(exc))
         yield item

@@ -48,6 +48,7 @@ class Record:
     offsetless: int = 0  # how many of its times had no offset and were read in the zone
     unreadable: int = 0  # how many of its dates could not be read (the other one stood in)
     dateless: bool = False  # no date at all: published when it is written
+    sanitised: articles.Sanitised | None = None  # its content cleaned while it was read
 
 
 @dataclass
@@ -204,7 +205,8 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
         try:
             with session.begin_nested():
                 notice.touched |= articles.create_many(
-                    session, [articles.NewArticle(r.key, r.fields, r.uid, r.deleted) for r in fresh],
+                    session, [articles.NewArticle(r.key, r.fields, r.uid, r.deleted, r.sanitised)
+                              for r in fresh],
                     now=now, authority=authority)
             _notice_fresh(session, fresh, now, notice)
             for record in fresh:
