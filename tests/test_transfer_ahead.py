@@ -171,3 +171,27 @@ def test_ctrl_c_leaves_whole_batches_and_no_reader_behind(make_app: Callable[...
         process.stdin.close()
     assert count() == BATCH
     assert keys_by_row(app) == [f"story-{n}" for n in range(BATCH)]
+
+
+@pytest.mark.parametrize("forking", [True, False], ids=["child", "no fork: read here"])
+def test_what_the_reader_learnt_comes_back_with_its_items(monkeypatch: pytest.MonkeyPatch,
+                                                          forking: bool) -> None:
+    """``finish`` runs where the reading ran, after the last item: the child's count of what it
+    passed over reaches the writer (a WordPress export's skipped posts), and where there is
+    no fork the same reader gives the same."""
+    if not forking:
+        monkeypatch.delattr(os, "fork")
+    passed_over: dict[str, int] = {}
+
+    def read(progress: ahead.Progress | None) -> Iterator[int]:
+        for n in range(7):
+            if n % 3 == 0:
+                passed_over["draft"] = passed_over.get("draft", 0) + 1
+                continue
+            yield n
+
+    with ahead.ReadAhead(read, None, 2, finish=lambda: dict(passed_over)) as reading:
+        assert list(reading) == [1, 2, 4, 5]
+        assert reading.result == {"draft": 3}
+    if forking:
+        assert passed_over == {}  # counted in the child's memory, not this one's

@@ -50,15 +50,19 @@ class _Count:
 class ReadAhead(Iterator[T]):
     """The items of ``read(progress)``, made in a child process, in their order.
 
+    ``finish``, if given, is called where the reading ran once it has read everything, and
+    what it returns (picklable) is ``result``: what the reader learnt on the way (a WordPress
+    export's count of what it skipped), which the child's memory would otherwise keep.
     Use it as a context manager: leaving it ends the child however the writing went.
     """
 
     def __init__(self, read: Callable[[Progress | None], Iterator[T]], progress: Progress | None,
-                 batch: int) -> None:
+                 batch: int, finish: Callable[[], Any] | None = None) -> None:
         self._progress = progress
         self._pid: int | None = None
         self._pending: Iterator[T] = iter(())
         self._done = False
+        self._finish, self._result = finish, None
         if not hasattr(os, "fork"):
             self._pending, self._done = read(progress), True
             return
@@ -68,7 +72,7 @@ class ReadAhead(Iterator[T]):
             code = 1
             try:
                 receiver.close()
-                code = _child(read, sender, batch)
+                code = _child(read, sender, batch, finish)
             finally:
                 os._exit(code)
         sender.close()
@@ -89,7 +93,17 @@ class ReadAhead(Iterator[T]):
                 self._progress.update(size)
             if kind == "error":
                 raise payload
+            if kind == "result":
+                self._result = payload
+                continue
             self._pending, self._done = iter(payload), kind == "end"
+
+    @property
+    def result(self) -> Any:
+        """What ``finish`` returned once every item was read (None without ``finish``)."""
+        if not hasattr(os, "fork") and self._finish is not None:
+            return self._finish()  # read here: finish sees this process's reader
+        return self._result
 
     def close(self) -> None:
         """End the child (at once, if it is still reading) and wait for it."""
@@ -111,9 +125,11 @@ class ReadAhead(Iterator[T]):
         self.close()
 
 
-def _child(read: Callable[[Progress | None], Iterator[T]], sender: Connection, size: int) -> int:
-    """Send ``read``'s items in batches of ``size``, then "end"; an error that stops the
-    reading (one the reader does not turn into a Failure) is sent to be raised there."""
+def _child(read: Callable[[Progress | None], Iterator[T]], sender: Connection, size: int,
+           finish: Callable[[], Any] | None = None) -> int:
+    """Send ``read``'s items in batches of ``size``, then what ``finish`` returns, then "end";
+    an error that stops the reading (one the reader does not turn into a Failure) is sent to
+    be raised there."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle (close)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     count = _Count()
@@ -124,6 +140,8 @@ def _child(read: Callable[[Progress | None], Iterator[T]], sender: Connection, s
             if len(batch) >= size:
                 sender.send(("items", batch, count.take()))
                 batch = []
+        if finish is not None:
+            sender.send(("result", finish(), 0))
         sender.send(("end", batch, count.take()))
     except (BrokenPipeError, ConnectionResetError):
         return 0  # the writer stopped first: nothing left to tell it

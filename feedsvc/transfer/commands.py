@@ -192,6 +192,7 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
                                             disable=quiet or None, file=sys.stderr,
                                             desc="import"))
         export = None
+        reading: ahead.ReadAhead[records.Record | records.Failure] | None = None
         found: Iterator[records.Record | records.Failure | records.LeftOut]
         if wordpress:
             assert stream is not None
@@ -204,7 +205,12 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
                 raise click.ClickException(f"{source}: {exc.detail}") from None
             progress.reset(total=size)
             progress.set_description("import")
-            found = export.records(progress)
+            # The posts read (XML, paragraphs, image metadata) in a child process while this
+            # one writes, as JSON Lines are (ahead.py); the export's attachment table, filled by
+            # the first pass, is read there alone.
+            reading = stack.enter_context(ahead.ReadAhead(
+                export.records, progress, records.BATCH, finish=lambda: export.skipped if export is not None else None))
+            found = reading
         elif _looks_like_feed(head):
             data = data if data is not None else stream.read() if stream is not None else b""
             progress.update(len(data))
@@ -234,6 +240,8 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
                f"{summary.updated} updated, {summary.unchanged} unchanged, "
                f"{summary.deleted} deleted, {summary.kept_deleted} kept deleted; "
                f"{len(summary.failures)} failed{left_out}")
+    if export is not None and reading is not None and reading.result is not None:
+        export.skipped = reading.result  # counted where the posts were read
     if export is not None and export.skipped:
         kinds = ", ".join(f"{count} {kind}" for kind, count in
                           sorted(export.skipped.items(), key=lambda kv: (-kv[1], kv[0])))

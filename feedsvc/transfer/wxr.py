@@ -34,7 +34,7 @@ from feedsvc.store import payload, timestamps
 from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
 from feedsvc.store.timestamps import format_utc
-from feedsvc.transfer import autop
+from feedsvc.transfer import ahead, autop
 from feedsvc.transfer.records import Failure, Record, skip_reason
 
 NAMESPACE = "http://wordpress.org/export/"  # 1.0/, 1.1/ and 1.2/ so far; excerpt/ below each
@@ -147,7 +147,7 @@ class Export:
         self._attachments.executemany(
             "INSERT OR REPLACE INTO attachment VALUES (?, ?, ?, ?, ?)", rows)
 
-    def records(self, progress: tqdm | None = None) -> Iterator[Record | Failure]:
+    def records(self, progress: ahead.Progress | None = None) -> Iterator[Record | Failure]:
         """The second pass: a record for each published or scheduled post, in document order."""
         for name, element in self._children(progress):
             if name == "title":
@@ -179,7 +179,7 @@ class Export:
                     item = Failure(number, skip_reason(exc), "post")
                 yield item
 
-    def _children(self, progress: tqdm | None) -> Iterator[tuple[str, ET.Element]]:
+    def _children(self, progress: ahead.Progress | None) -> Iterator[tuple[str, ET.Element]]:
         """Each child of <channel> as it ends, by its short name ("item", "wp:author"), then
         dropped: the tree never holds more than the element being read."""
         self.stream.seek(0)
