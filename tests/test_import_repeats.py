@@ -10,6 +10,7 @@ over it and counted once, as "repeated".
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wxr_archive
@@ -19,7 +20,7 @@ from test_transfer import exported, run, write_lines
 
 from feedsvc.transfer import records
 
-from conftest import make_article
+from conftest import Api, make_article
 
 
 def summary(output: str) -> str:
@@ -69,6 +70,42 @@ def test_a_deletion_after_the_article_in_the_same_file(app: Flask, tmp_path: Pat
         ": 0 created, 0 updated, 0 unchanged, 1 deleted, 0 kept deleted; 0 failed, 1 left out")
     [record] = exported(app)
     assert record["deleted"]
+
+
+GONE = {"deleted": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(("stored", "first", "later", "counts"), [
+    # created, then deleted in a later batch: one article, and it is deleted
+    (None, {}, GONE, "2 created, 0 updated, 0 unchanged, 1 deleted, 0 kept deleted"),
+    # found as it was, then changed: the run updated it
+    ({}, {}, {"title": "two"}, "2 created, 1 updated, 0 unchanged, 0 deleted, 0 kept deleted"),
+    # changed, then found as the first change left it: still updated
+    ({}, {"title": "two"}, {"title": "two"}, "2 created, 1 updated, 0 unchanged, 0 deleted, 0 kept deleted"),
+    # created, then changed: a new article
+    (None, {}, {"title": "two"}, "3 created, 0 updated, 0 unchanged, 0 deleted, 0 kept deleted"),
+    # found as it was, then deleted
+    ({}, {}, GONE, "2 created, 0 updated, 0 unchanged, 1 deleted, 0 kept deleted"),
+    # deleted, then a tombstone again: deleted once
+    ({}, GONE, GONE, "2 created, 0 updated, 0 unchanged, 1 deleted, 0 kept deleted"),
+], ids=["created-deleted", "unchanged-updated", "updated-unchanged", "created-updated",
+        "unchanged-deleted", "deleted-kept"])
+def test_a_key_again_in_a_later_batch_is_counted_as_what_the_run_did_to_it(
+        app: Flask, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: dict[str, Any] | None,
+        first: dict[str, Any], later: dict[str, Any], counts: str) -> None:
+    """The summary must not hide what a repeat did: an article deleted by its second record
+    counts as deleted, one changed by it as updated (a reviewer found "0 deleted" beside a
+    deleted article)."""
+    monkeypatch.setattr(records, "BATCH", 2)
+    article = make_article(key="k", title="one")
+    if stored is not None:
+        assert api.put("k", article).status_code == 201
+    path = write_lines(tmp_path / "again.jsonl", [article | first, make_article(key="a"),
+                                                  make_article(key="b"), article | later])
+    result = run(app, "import", "--quiet", str(path))
+    assert result.exit_code == 0, result.output
+    assert summary(result.output).endswith(f": {counts}; 0 failed, 1 repeated"), result.output
+    assert ({r["key"]: r for r in exported(app)}["k"].get("deleted") is not None) == (later == GONE)
 
 
 def test_an_article_deleted_first_stays_deleted(app: Flask, tmp_path: Path) -> None:

@@ -92,26 +92,46 @@ class Summary:
     unreadable: int = 0  # dates that could not be read: the entry's other date stood in
     dateless: int = 0  # entries without a date, published at the time of the import
     repeated: list[Repeated] = field(default_factory=list)
-    # Each key written in this run, as its hash: an article is counted once however many
-    # records name it. About 60 bytes an article (6 MB for 100,000); two keys sharing a 64-bit
-    # hash would miscount one record, never change what is written.
-    _written: set[int] = field(default_factory=set, repr=False)
+    # Each key written in this run, as its hash, with the outcome it is counted under: an
+    # article is counted once however many records name it. About 100 bytes an article (10 MB
+    # for 100,000); two keys sharing a 64-bit hash would miscount one record, never change
+    # what is written.
+    _written: dict[int, str] = field(default_factory=dict, repr=False)
 
     def count(self, outcome: str, record: Record | None = None) -> None:
         """One more record ``outcome``: "created", "updated", "unchanged", "deleted" or
-        "kept_deleted"; a ``record`` whose key an earlier one of the run had is Repeated instead."""
-        if record is not None:
-            mark = hash(record.key)
-            if mark in self._written:
-                self.repeated.append(Repeated(record.number, record.key, record.unit))
-                return
-            self._written.add(mark)
-        setattr(self, outcome, getattr(self, outcome) + 1)
+        "kept_deleted". A ``record`` whose key an earlier one of the run had is Repeated, and
+        its article stays counted once, under what the run did to it in all (_combined):
+        created then deleted is deleted, unchanged then updated is updated."""
+        if record is None:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            return
+        mark = hash(record.key)
+        earlier = self._written.get(mark)
+        if earlier is None:
+            self._written[mark] = outcome
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            return
+        self.repeated.append(Repeated(record.number, record.key, record.unit))
+        combined = _combined(earlier, outcome)
+        if combined != earlier:
+            setattr(self, earlier, getattr(self, earlier) - 1)
+            setattr(self, combined, getattr(self, combined) + 1)
+            self._written[mark] = combined
 
     @property
     def done(self) -> int:
         """The records written or found as they were: each counted under one outcome."""
         return self.created + self.updated + self.unchanged + self.deleted + self.kept_deleted
+
+
+def _combined(earlier: str, later: str) -> str:
+    """The outcome that tells what two records of one article did together, the earlier's
+    then the later's: finding it as it was adds nothing (unchanged, kept deleted), a change
+    to an article the run created leaves it created, and anything else is the later's."""
+    if later in ("unchanged", "kept_deleted") or (earlier == "created" and later == "updated"):
+        return earlier
+    return later
 
 
 def skip_reason(exc: Exception) -> str:
