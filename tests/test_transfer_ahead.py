@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from tqdm import tqdm
 
 from feedsvc.store import db
 from feedsvc.store.models import Article
@@ -45,7 +45,8 @@ def keys_by_row(app: Flask) -> list[str]:
 def test_batches_keep_the_files_order_line_numbers_and_counts(app: Flask, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     # The bar shows on a terminal only (tqdm's disable=None): shown here as on one.
-    monkeypatch.setattr(commands, "tqdm", lambda **options: tqdm(**options | {"disable": False}))
+    bar = commands._Bar
+    monkeypatch.setattr(commands, "_Bar", lambda **options: bar(**options | {"disable": False}))
     bad = {2, BATCH + 1, 2 * BATCH + 3}  # in the first, second and last batch read
     text = []
     for n in range(1, 2 * BATCH + 4):
@@ -195,3 +196,31 @@ def test_what_the_reader_learnt_comes_back_with_its_items(monkeypatch: pytest.Mo
         assert reading.result == {"draft": 3}
     if forking:
         assert passed_over == {}  # counted in the child's memory, not this one's
+
+
+class _TwoPart(Exception):
+    """An error whose constructor takes two arguments: pickled, it cannot be rebuilt."""
+
+    def __init__(self, what: str, where: str) -> None:
+        super().__init__(f"{what} at {where}")
+
+
+def test_an_error_the_writer_could_not_rebuild_arrives_in_its_own_words() -> None:
+    """It pickles, but unpickling calls its constructor with one argument: the writer got a
+    TypeError about ``__init__`` and never the reader's error (a reviewer's find)."""
+    def read(progress: ahead.Progress | None) -> Iterator[int]:
+        yield 1
+        raise _TwoPart("bad byte", "offset 7")
+
+    with ahead.ReadAhead(read, None, batch=5) as items, pytest.raises(
+            RuntimeError, match=r"^_TwoPart: bad byte at offset 7$"):
+        list(items)
+
+
+def test_the_import_bar_runs_no_thread_to_be_forked_beside() -> None:
+    """The reader is forked; tqdm's monitor thread would run beside the fork (Python 3.12 warns,
+    and a lock it held would stay held in the child)."""
+    before = threading.active_count()
+    with commands._Bar(total=10, disable=None, file=sys.stderr) as bar:
+        bar.update(5)
+        assert threading.active_count() == before

@@ -17,6 +17,7 @@ Ctrl-C reaches both processes; the child ignores it and this process, stopping, 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 from collections.abc import Callable, Iterator
 from multiprocessing import Pipe
@@ -147,7 +148,8 @@ def _child(read: Callable[[Progress | None], Iterator[T]], sender: Connection, s
         return 0  # the writer stopped first: nothing left to tell it
     except Exception as exc:
         try:
-            sender.send(("error", exc, count.take()))
-        except Exception:  # an error that cannot be pickled: its words, then
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}"), 0))
+            pickle.loads(pickle.dumps(exc))  # one the writer could not rebuild fails here
+        except Exception:  # an error that cannot cross the pipe: its words, then
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        sender.send(("error", exc, count.take()))
     return 0

@@ -134,6 +134,13 @@ def _seekable(head: bytes, stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
     return spool  # type: ignore[return-value]
 
 
+class _Bar(tqdm):  # type: ignore[type-arg]
+    """tqdm's bar without its monitor thread: the reader is forked (ahead.py), and a fork
+    while another thread runs may copy a lock that thread holds (Python 3.12 warns of it)."""
+
+    monitor_interval = 0
+
+
 @click.command("import", short_help="Load articles from JSON Lines, an RSS/Atom feed or a WordPress export.",
                help="Load articles from SOURCE: a JSON Lines file (as `feedsvc export` writes "
                     "it), an RSS/Atom feed or a WordPress export (WXR, Tools → Export), as a "
@@ -188,7 +195,7 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
         if warning:
             click.echo(f"feedsvc: {warning}", err=True)
         started = time.monotonic()
-        progress = stack.enter_context(tqdm(total=size, unit="B", unit_scale=True,
+        progress = stack.enter_context(_Bar(total=size, unit="B", unit_scale=True,
                                             disable=quiet or None, file=sys.stderr,
                                             desc="import"))
         export = None
