@@ -2,9 +2,10 @@
 
 - ``records`` — an import's records, failures and summary, and how they are written
 - ``jsonl`` — JSON Lines in (the API's article shape) and out (the export)
-- ``ahead`` — JSON Lines records read, checked and sanitised in a child process meanwhile
+- ``ahead`` — records read, checked and sanitised in a child process while the batch before is written
 - ``syndication`` — RSS 2.0 and Atom feeds in, read with feedparser
 - ``wxr`` — WordPress exports (WXR) in, streamed: published and scheduled posts
+- ``autop`` — WordPress's automatic paragraphs for classic-editor posts
 - ``bylines`` — the authors of a feed entry, RSS author strings read from their raw value
 - ``commands`` — the two commands: sources, progress, the summary
 """
