@@ -826,3 +826,25 @@ def test_a_comma_in_a_files_url_does_not_split_the_pages_srcset(api: Api) -> Non
     # would be dropped, so it goes percent-encoded.
     assert srcset_urls(img.get("srcset")) == [
         "https://news.example/i/c%2C", "https://news.example/i/b,640.jpg", "https://news.example/i/a,1200.jpg"]
+
+
+@pytest.mark.parametrize(("stated", "read"), [
+    ("image/jpeg", "image/jpeg"),
+    ("IMAGE/JPEG", "image/jpeg"),  # types are case-insensitive (RFC 2045 5.1)
+    (" image/webp ", "image/webp"),
+    ("image/jpeg; q=1", "image/jpeg"),  # parameters are not the type
+    ("image/svg+xml", "image/svg+xml"),
+    ("audio/mpeg", None),
+    ("image/", None),
+    ("image", None),
+    ("imagery/jpeg", None),
+    ("image/jp eg", None),
+    ("image/" + "x" * 120, None),  # past MAX_MEDIA_TYPE
+    ("", None),
+    (None, None),
+    (7, None),
+])
+def test_one_rule_says_which_files_are_pictures(stated: Any, read: str | None) -> None:
+    """Every importer (RSS/Atom enclosures and media:content, WordPress attachments and their
+    sizes) asks payload.image_type; it was written four ways, one of them case-sensitive."""
+    assert payload.image_type(stated) == read

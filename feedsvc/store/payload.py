@@ -253,6 +253,20 @@ _URI_SAFE = "!#$%&'()*+,/:;=?@~"
 _LONE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 
 
+def image_type(value: object) -> str | None:
+    """``value`` as an image's media type, lower-cased (types are case-insensitive, RFC 2045
+    section 5.1) and without parameters (``image/jpeg; q=1``): a well-formed type (MEDIA_TYPE,
+    at most MAX_MEDIA_TYPE characters) whose top level is ``image``; None for anything else
+    (another type, a malformed one, not a string). The one test of "this file is a picture"
+    for every importer."""
+    if not isinstance(value, str):
+        return None
+    media_type = value.split(";", 1)[0].strip().lower()
+    if len(media_type) > MAX_MEDIA_TYPE or not media_type.startswith("image/") or not _MEDIA_TYPE.fullmatch(media_type):
+        return None
+    return media_type
+
+
 def as_uri(text: str, *, public: bool = True) -> str | None:
     """The http(s) URL ``text`` as an ASCII URI, or None when it is not one (no host, bad port).
 

@@ -579,17 +579,17 @@ def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str
     An enclosure or media:content without a type is an image when its URL's extension says so
     (``.jpg``, ``.webp``), and takes that type; one that declares another type is not.
     """
-    candidates = []
+    candidates: list[tuple[Any, str | None, Any, Any, Any]] = []
     defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
-            media_type = str(link.get("type") or "").strip().lower() or _guess_type(link.get("href"))
-            if str(media_type or "").startswith("image/"):  # types are case-insensitive (RFC 2045 5.1)
+            media_type = payload.image_type(str(link.get("type") or "").strip() or _guess_type(link.get("href")))
+            if media_type is not None:
                 candidates.append((link.get("href"), media_type, link.get("length"), None, None))
     for media in entry.get("media_content", []):
-        media_type = str(media.get("type") or "").strip().lower() or (
-            None if media.get("medium") else _guess_type(media.get("url")))
-        if str(media.get("medium") or "").strip().lower() == "image" or str(media_type or "").startswith("image/"):
+        stated = str(media.get("type") or "").strip()
+        media_type = payload.image_type(stated or (None if media.get("medium") else _guess_type(media.get("url"))))
+        if str(media.get("medium") or "").strip().lower() == "image" or media_type is not None:
             candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
                          media.get("height"))
             # Media RSS: the isDefault one of a group is "the default object": the lead.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
-import re
 import sqlite3
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -52,7 +51,6 @@ _NO_TIME = "0000-00-00 00:00:00"  # WordPress's "not set", in the GMT dates of d
 # Post meta naming the primary category by its term id: Yoast SEO's, then Rank Math's.
 _PRIMARY_META = ("_yoast_wpseo_primary_category", "rank_math_primary_category")
 _MAX_CATEGORIES = 100_000  # a site's categories noted for primary ones; an endless list grows no table
-_IMAGE_TYPE = re.compile(r"image/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,90}")
 
 
 class NotAnExport(FeedsvcError):
@@ -301,7 +299,7 @@ def _image_fields(image: FeaturedImage | None) -> dict[str, Any] | None:
         return text[:most] if text else None
 
     return {"url": image.url,
-            "type": media_type if media_type and media_type.startswith("image/") else None,
+            "type": payload.image_type(media_type),
             "width": _pixels(image.width), "height": _pixels(image.height),
             "alt": cut(image.alt, payload.MAX_ALT), "caption": cut(image.caption, payload.MAX_CAPTION),
             "credit": cut(image.credit, payload.MAX_CREDIT),
@@ -394,11 +392,10 @@ def _renditions(url: str, sizes: Any) -> list[dict[str, Any]]:
                 r["url"] == file_url for r in found):
             continue
         stated = size.get("mime-type")
-        media_type = (stated if isinstance(stated, str) and _IMAGE_TYPE.fullmatch(stated)
-                      else mimetypes.guess_type(file_url)[0])
+        media_type = payload.image_type(stated) or mimetypes.guess_type(file_url)[0]
         length = size.get("filesize")  # written since WordPress 6.0
         found.append({"url": file_url,
-                      "type": media_type if media_type and _IMAGE_TYPE.fullmatch(media_type) else None,
+                      "type": payload.image_type(media_type),
                       "width": _pixels(size.get("width")), "height": _pixels(size.get("height")),
                       "length": _count(length, payload.MAX_BYTES)})
     return found
