@@ -583,13 +583,14 @@ def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str
     defaulted = False
     for link in entry.get("links", []):
         if link.get("rel") == "enclosure":
-            media_type = payload.image_type(str(link.get("type") or "").strip() or _guess_type(link.get("href")))
-            if media_type is not None:
+            stated = str(link.get("type") or "").strip()
+            media_type = payload.image_type(stated or _guess_type(link.get("href")))
+            if media_type is not None or _says_image(stated):
                 candidates.append((link.get("href"), media_type, link.get("length"), None, None))
     for media in entry.get("media_content", []):
         stated = str(media.get("type") or "").strip()
         media_type = payload.image_type(stated or (None if media.get("medium") else _guess_type(media.get("url"))))
-        if str(media.get("medium") or "").strip().lower() == "image" or media_type is not None:
+        if str(media.get("medium") or "").strip().lower() == "image" or media_type is not None or _says_image(stated):
             candidate = (media.get("url"), media_type, media.get("filesize"), media.get("width"),
                          media.get("height"))
             # Media RSS: the isDefault one of a group is "the default object": the lead.
@@ -632,6 +633,12 @@ def _image(entry: Any, caption: str | None, base: str | None = None) -> dict[str
         "credit": credit[:payload.MAX_CREDIT] if credit else None,
         "caption": caption[:payload.MAX_CAPTION] if caption else None,
         "renditions": renditions[:payload.MAX_RENDITIONS]}
+
+
+def _says_image(stated: str) -> bool:
+    """Whether a declared type names a picture though it is no type to keep (``image/``): the
+    file is still the entry's picture, kept without a type (payload.image_type decides the type)."""
+    return stated.lower().startswith("image/")
 
 
 def _absolute(url: str, base: str | None) -> str:
