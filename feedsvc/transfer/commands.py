@@ -123,8 +123,8 @@ class _Replayed(io.RawIOBase):
 
 
 def _seekable(head: bytes, stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
-    """A WordPress export as a seekable stream (it is read twice): a file as it is, a pipe
-    spooled to a temporary file on disk (never into memory: exports reach gigabytes)."""
+    """A feed or WordPress export as a seekable stream (each is read twice): a file as it is, a
+    pipe spooled to a temporary file on disk (never into memory: exports reach gigabytes)."""
     if stream.seekable():
         stream.seek(0)
         return stream
@@ -173,19 +173,20 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
         if stream is not None and stream is not sys.stdin.buffer:
             stack.enter_context(stream)
         head = data[:wxr.HEAD] if data is not None else stream.read(wxr.HEAD) if stream else b""
-        wordpress = _looks_like_feed(head) and wxr.is_export(head)
+        feed = _looks_like_feed(head)  # XML: an RSS or Atom feed, or a WordPress export
+        wordpress = feed and wxr.is_export(head)
         if not wordpress and updated is not None:
             raise click.UsageError(f"--updated applies to a WordPress export only; {source} is not one")
         if wordpress and section_map:
             raise click.UsageError("--section-map applies to RSS and Atom feeds; use --section for a "
                                    "WordPress export")
-        if not _looks_like_feed(head) and (section is not None or section_map):
+        if not feed and (section is not None or section_map):
             raise click.UsageError("--section and --section-map apply to RSS and Atom feeds and "
                                    "WordPress exports; a JSON Lines record names its own section")
         if stream is not None:
-            stream = (_seekable(head, stream, stack) if wordpress
+            stream = (_seekable(head, stream, stack) if feed
                       else io.BufferedReader(_Replayed(head, stream)))  # type: ignore[arg-type]
-        elif wordpress:
+        elif feed:
             assert data is not None
             stream, data = io.BytesIO(data), None
         engine = db.get_engine(app)
@@ -218,10 +219,19 @@ def import_command(source: str, timezone: str | None, updated: str | None, secti
             reading = stack.enter_context(ahead.ReadAhead(
                 export.records, progress, records.BATCH, finish=lambda: export.skipped if export is not None else None))
             found = reading
-        elif _looks_like_feed(head):
-            data = data if data is not None else stream.read() if stream is not None else b""
-            progress.update(len(data))
-            found = syndication.records_from_feed(data, zone, sections=sections, authority=authority)
+        elif feed:
+            assert stream is not None
+            document = stack.enter_context(syndication.FeedDocument(
+                stream, zone, sections=sections, authority=authority))
+            # Read a part at a time once laid out, then written (see syndication.py).
+            progress.set_description("check")
+            document.scan(progress)
+            progress.reset(total=size)
+            progress.set_description("read")
+            document.read(progress)
+            progress.reset(total=size)
+            progress.set_description("import")
+            found = document.records(progress)
         else:
             lines = io.BytesIO(data) if data is not None else stream
             assert lines is not None

@@ -5,15 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import io
 import mimetypes
+import pickle
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from html import escape as html_escape
 from html.parser import HTMLParser
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -22,7 +25,7 @@ from feedsvc.store import payload, timestamps
 from feedsvc.store.sanitize import html_text, plain_text
 from feedsvc.store.slugs import key_from_title
 from feedsvc.store.timestamps import format_utc
-from feedsvc.transfer import bylines
+from feedsvc.transfer import ahead, bylines, layout
 from feedsvc.transfer.records import Failure, LeftOut, Record, skip_reason
 
 
@@ -46,28 +49,120 @@ class Sections:
         return (categories[0], categories[1:]) if categories else (feed_title, [])
 
 
+class FeedDocument:
+    """An RSS or Atom document read as records, in two passes with memory flat in its size.
+
+    ``scan`` lays the document out (layout.py) and ``read`` reads it a Part of a hundred
+    entries at a time, each by feedparser and the raw readings as a whole document was (``_read_part``);
+    the records go to a temporary file on disk, and only each id's entry updated last is
+    remembered (an id is about 100 bytes). ``records`` then gives them back in document order,
+    an entry whose id a later-updated entry shares left out and said so. A document that
+    cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely.
+    The stream must be seekable; use it as a context manager, or ``close`` it.
+    """
+
+    def __init__(self, stream: IO[bytes], zone: ZoneInfo, *, sections: Sections | None = None,
+                 authority: str = "localhost", entries: int = 100) -> None:
+        self.stream, self.zone, self.sections, self.authority = stream, zone, sections, authority
+        self.entries = entries  # entries a Part: ~45 KB each while feedparser reads them
+        self._spool: IO[bytes] = tempfile.TemporaryFile()
+        self._kept: dict[str, tuple[int, dt.datetime]] = {}  # id -> its entry's number, updated
+        self._layout: layout.Layout | None = None
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> FeedDocument:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def scan(self, progress: ahead.Progress | None = None) -> None:
+        """Lay the document out (layout.layout), telling ``progress`` the bytes read."""
+        self._layout = layout.layout(self.stream, progress)
+
+    def read(self, progress: ahead.Progress | None = None) -> None:
+        """The first pass: every entry read into a record on disk; ``progress`` told the
+        bytes read."""
+        found = self._layout
+        if found is None:
+            self.stream.seek(0)
+            data = self.stream.read()
+            parts: Iterable[layout.Part] = [layout.Part(data, 1, len(data))]
+        else:
+            parts = layout.parts(self.stream, found, entries=self.entries)
+        done = 0
+        for part in parts:
+            items = _read_part(part.data, self.zone, self.sections or Sections(), self.authority,
+                               part.first)
+            if items and isinstance(items[0], Failure) and items[0].number == 0:
+                items = items[:1]  # no feed: said once, not for every part
+            for index, item in enumerate(items, start=1):
+                if isinstance(item, Record):
+                    identity, updated = _identity(item), _updated(item)
+                    held = self._kept.get(identity)
+                    if held is None or updated > held[1]:
+                        self._kept[identity] = (item.number, updated)
+                share = part.end - done if index == len(items) else 0
+                pickle.dump((share, item), self._spool, pickle.HIGHEST_PROTOCOL)
+            if progress is not None:
+                progress.update(part.end - done)
+            done = part.end
+            if items and isinstance(items[0], Failure) and items[0].number == 0:
+                break
+
+    def records(self, progress: ahead.Progress | None = None) -> Iterator[Record | Failure | LeftOut]:
+        """The second pass: each entry's record in document order; of entries with the same
+        id only the one updated last (the first of them in the document on a tie: feeds list
+        the newest first), the others left out."""
+        self._spool.seek(0)
+        while True:
+            try:
+                share, item = pickle.load(self._spool)
+            except EOFError:
+                return
+            if progress is not None and share:
+                progress.update(share)
+            if isinstance(item, Record):
+                number, updated = self._kept[_identity(item)]
+                if number != item.number:
+                    why = "updated later" if updated > _updated(item) else "first in the document"
+                    yield LeftOut(item.number, f"the same id as entry {number} ({item.source}), "
+                                               f"which is kept ({why})", "entry")
+                    continue
+            yield item
+
+
 def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None = None,
                       authority: str = "localhost") -> Iterator[Record | Failure | LeftOut]:
-    """Entries of an RSS or Atom document, read by feedparser, as records.
+    """Entries of an RSS or Atom document, read by feedparser, as records (FeedDocument)."""
+    with FeedDocument(io.BytesIO(data), zone, sections=sections, authority=authority) as document:
+        document.scan()
+        document.read()
+        yield from document.records()
+
+
+def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
+               first: int) -> list[Record | Failure]:
+    """The entries of a document (a Part of a larger one, whose first entry is number
+    ``first``), read by feedparser, as records.
 
     The entry's own id is kept when it is an absolute URI, so readers that already know the
     old feed see no duplicates after a move to feedsvc; another id gets a tag URI made from it
     (see entry_uid). The key is derived from the link (or the title) and settled when it is
     written (records.settle_keys): plain unless another entry holds it, and the same on every
-    run. An id that two entries share is one article: the entry updated last is it, the
-    others are left out and said so.
+    run.
     """
     import feedparser
 
     parsed = feedparser.parse(data)
     if not parsed.entries and parsed.get("bozo"):
-        yield Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")
-        return
+        return [Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")]
     version = str(parsed.get("version") or "")
     if not version:  # well-formed, but HTML or some other XML
-        yield Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
-                      "document")
-        return
+        return [Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
+                        "document")]
     rss = not version.startswith("atom")
     feed_title = _text(parsed.feed, "title") or "News"
     root = bylines.read_raw(data) if rss else None
@@ -89,43 +184,23 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
         authors=(bylines.from_raw(raw.channel) if raw is not None else []) if rss
         else bylines.feed_authors(parsed.feed),
         language=_language(parsed.feed.get("language")),
-        zone=zone, rss=rss, sections=sections or Sections(),
+        zone=zone, rss=rss, sections=sections,
         namespace=_host(parsed.feed.get("link")) or authority, authority=authority,
         link=payload.as_uri(str(parsed.feed.get("link") or "").strip()))
     found: list[Record | Failure] = []
-    for number, entry in enumerate(parsed.entries, start=1):
+    for number, entry in enumerate(parsed.entries, start=first):
         try:
             # None where the raw reading found none: a recovered document may have hidden
             # them in a stray element ("<title>b<br></title><author>…"), where feedparser's
             # loose reading still sees them, and its reading is then checked instead.
-            authors = raw_items[number - 1] or None if raw_items is not None else None
-            declared = languages[number - 1] if languages is not None else None
+            authors = raw_items[number - first] or None if raw_items is not None else None
+            declared = languages[number - first] if languages is not None else None
             item: Record | Failure = _record_from_entry(
-                number, entry, feed, authors, media[number - 1] if media is not None else RawMedia(), declared)
+                number, entry, feed, authors, media[number - first] if media is not None else RawMedia(), declared)
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         found.append(item)
-    yield from _one_per_id(found)
-
-
-def _one_per_id(found: list[Record | Failure]) -> Iterator[Record | Failure | LeftOut]:
-    """Each entry, but of entries with the same id only the one updated last (the first of
-    them in the document on a tie: feeds list the newest first); the others left out."""
-    chosen: dict[str, Record] = {}
-    for item in found:
-        if isinstance(item, Record):
-            held = chosen.get(_identity(item))
-            if held is None or _updated(item) > _updated(held):
-                chosen[_identity(item)] = item
-    for item in found:
-        if isinstance(item, Record):
-            kept = chosen[_identity(item)]
-            if kept is not item:
-                why = "updated later" if _updated(kept) > _updated(item) else "first in the document"
-                yield LeftOut(item.number, f"the same id as entry {kept.number} ({item.source}), "
-                                           f"which is kept ({why})", "entry")
-                continue
-        yield item
+    return found
 
 
 def _identity(record: Record) -> str:
