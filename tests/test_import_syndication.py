@@ -318,6 +318,14 @@ def test_times_without_an_offset_are_read_in_the_given_zone(app: Flask, tmp_path
     ("2022-06-18T20:17:00.123+06:00", "2022-06-18T14:17:00Z", False),
     ("2022-06-18T20:17", "2022-06-18T14:17:00Z", True),
     ("Sat, 18 Jun 2022 20:17:00 BDT", "2022-06-18T14:17:00Z", True),
+    # each skipped its entry as a date feedsvc could not read
+    ("Saturday, 18-Jun-22 20:17:00 GMT", "2022-06-18T20:17:00Z", False),  # RFC 850
+    ("Sat, 18-Jun-2022 20:17:00", "2022-06-18T14:17:00Z", True),
+    ("20220618T201700Z", "2022-06-18T20:17:00Z", False),  # ISO 8601 basic format
+    ("20220618T2017+0600", "2022-06-18T14:17:00Z", False),
+    ("20220618T201700", "2022-06-18T14:17:00Z", True),
+    ("2022/06/18 20:17:00", "2022-06-18T14:17:00Z", True),  # slashes
+    ("2022/6/18", "2022-06-17T18:00:00Z", True),
 ])
 def test_dates_of_every_spelling(app: Flask, client: Any, tmp_path: Path, written: str, instant: str,
                                  offsetless: bool) -> None:
@@ -332,7 +340,8 @@ def test_dates_of_every_spelling(app: Flask, client: Any, tmp_path: Path, writte
 @given(st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2060, 1, 1)).map(
            lambda t: t.replace(microsecond=0)),
        st.integers(-12 * 60, 14 * 60).map(lambda m: m - m % 15),
-       st.sampled_from(["rfc822", "comment", "twelve", "iso", "iso-hours"]))
+       st.sampled_from(["rfc822", "comment", "twelve", "iso", "iso-hours", "rfc850", "iso-basic",
+                        "slashed"]))
 def test_any_instant_in_any_spelling_is_read_as_that_instant(wall: dt.datetime, minutes: int,
                                                                spelling: str) -> None:
     zone = dt.timezone(dt.timedelta(minutes=minutes))
@@ -345,6 +354,10 @@ def test_any_instant_in_any_spelling_is_read_as_that_instant(wall: dt.datetime, 
         "twelve": f"{day} {wall.hour % 12 or 12}:{wall:%M:%S} {'PM' if wall.hour >= 12 else 'AM'} {offset}",
         "iso": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}:{offset[3:]}",
         "iso-hours": f"{wall:%Y-%m-%dT%H:%M:%S}{offset[:3]}",
+        # RFC 850 (RFC 9110 5.6.7's obsolete HTTP-date), with a four-digit year to be exact
+        "rfc850": f"{wall:%A, %d-%b-%Y %H:%M:%S} {offset}",
+        "iso-basic": f"{wall:%Y%m%dT%H%M%S}{offset}",  # ISO 8601's basic format
+        "slashed": f"{wall:%Y/%m/%d %H:%M:%S}{offset[:3]}:{offset[3:]}",
     }[spelling]
     if spelling == "iso-hours" and hours % 60:
         return  # hours alone cannot say this offset

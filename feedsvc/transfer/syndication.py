@@ -614,9 +614,22 @@ def _normalised(raw: str) -> str:
 
     Three spellings were read hours off, as the wall time of another instant: a comment after
     an RFC 822 zone ("+0600 (BDT)", RFC 5322 3.2.2), an ISO offset of hours alone
-    ("2022-06-18T20:17:00+06"), and a 12-hour clock ("8:17:00 PM +0600" was 08:17).
+    ("2022-06-18T20:17:00+06"), and a 12-hour clock ("8:17:00 PM +0600" was 08:17). Three more
+    were not read at all, and cost their entry: RFC 850's day ("Saturday, 18-Jun-22", the
+    obsolete HTTP-date of RFC 9110 5.6.7), ISO 8601's basic format ("20220618T201700Z") and a
+    date with slashes ("2022/06/18 20:17").
     """
     text = _COMMENT.sub("", raw) or raw
+    text = _RFC850_DAY.sub(r"\g<d> \g<month> \g<year>", text)
+    basic = _ISO_BASIC.fullmatch(text)
+    if basic:
+        zone = basic["zone"] or ""
+        zone = f"{zone[:3]}:{zone[3:]}" if len(zone) == 5 else zone
+        text = (f"{basic['y']}-{basic['m']}-{basic['d']}T{basic['H']}:{basic['M']}:"
+                f"{basic['S'] or '00'}{basic['fraction'] or ''}{zone}")
+    slashed = _SLASHED.match(text)
+    if slashed:
+        text = f"{slashed['y']}-{int(slashed['m']):02d}-{int(slashed['d']):02d}{text[slashed.end():]}"
     text = _HOURS_OFFSET.sub(r"\g<0>:00", text)
     clock = _TWELVE_HOURS.search(text)
     if clock and 1 <= int(clock["h"]) <= 12:
@@ -626,6 +639,10 @@ def _normalised(raw: str) -> str:
 
 
 _COMMENT = re.compile(r"(?<=\S)\s*\([^()]*\)\s*$")
+_RFC850_DAY = re.compile(r"\b(?P<d>\d{1,2})-(?P<month>[A-Za-z]{3})-(?P<year>\d{2}(?:\d{2})?)\b")
+_ISO_BASIC = re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})[Tt](?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?"
+                        r"(?P<fraction>\.\d+)?(?P<zone>[Zz]|[+-]\d{2}(?::?\d{2})?)?")
+_SLASHED = re.compile(r"(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})(?=$|[Tt ])")
 _HOURS_OFFSET = re.compile(r"(?<=[Tt ]\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?[+-]\d{2}$")
 _TWELVE_HOURS = re.compile(r"\b(?P<h>\d{1,2}):(?P<rest>\d{2}(?::\d{2})?)\s*(?P<half>[AaPp])\.?[Mm]\.?(?=\s|$)")
 _W3CDTF_SHORT = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})(?:[Tt ](?P<time>\d{2}:\d{2})"
