@@ -598,8 +598,8 @@ def _instant(entry: Any, name: str, zone: ZoneInfo) -> _Instant:
         parsed = _struct_time(dict.get(entry, f"{name}_parsed"))
         written = {int(n) for n in re.findall(r"\d+", raw)}
         if parsed is None or not {parsed.year, parsed.day} <= written:
-            # feedparser's guess at "2022/06/18 20:17" was 1 November 2022: a date whose
-            # year or day is not written in it is no reading of it.
+            # feedparser's guess at "2022/06/18 20:17" (before _normalised read it) was
+            # 1 November 2022: a date whose year or day is not written in it is no reading of it.
             return _Instant(name, raw, problem=f"{raw[:100]!r} is not a date feedsvc can read")
         if not _NAMES_ZONE.search(raw):  # feedparser took a wall time for UTC
             return instant.wall(parsed.replace(tzinfo=None), zone)
