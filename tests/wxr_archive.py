@@ -43,7 +43,8 @@ class Attachment:
     caption: str = ""
     width: int = 1200
     height: int = 675
-    # _wp_attachment_metadata cut by a search-and-replace that left PHP's string lengths wrong
+    # _wp_attachment_metadata whose file names a search-and-replace changed ("photo-" to
+    # "picture-"), leaving PHP's string lengths as they were
     broken: bool = False
 
     @property
@@ -63,10 +64,13 @@ class Attachment:
     @property
     def renditions(self) -> list[dict[str, object]]:
         """The renditions feedsvc should give the lead image: each size's file beside the image."""
-        if self.broken:
-            return []
         folder = self.url.rsplit("/", 1)[0]
-        return [{"url": f"{folder}/{quote(size['file'])}", "type": size["mime-type"],
+
+        def file(size: dict[str, object]) -> str:
+            name = str(size["file"])
+            return name.replace("photo-", "picture-") if self.broken else name
+
+        return [{"url": f"{folder}/{quote(file(size))}", "type": size["mime-type"],
                  "width": size["width"], "height": size["height"], "length": size.get("filesize")}
                 for size in self.sizes.values()]
 

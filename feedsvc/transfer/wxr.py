@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
+import re
 import sqlite3
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -355,16 +356,30 @@ def _metadata(serialized: str) -> dict[Any, Any]:
     """An attachment's _wp_attachment_metadata, which PHP's serialize() wrote: an array with
     ``width``, ``height``, ``file``, ``sizes`` and ``image_meta``; {} when it is no such array.
 
-    Exports carry it broken often enough (a search-and-replace of the site's address that left
-    the string lengths as they were): the attachment's details are then left out, never the post.
+    Exports carry it broken often enough: a search-and-replace of the site's address or of
+    file names in the database that left PHP's string lengths as they were. Such metadata is
+    read again with each string's length counted anew (as the "fix serialized data" tools do);
+    metadata broken otherwise costs the attachment's details, never the post.
     """
     if not serialized.startswith("a:"):
         return {}
-    try:
-        value = phpserialize.loads(serialized.encode("utf-8"), decode_strings=True)
-    except Exception:  # malformed in any way: ValueError, IndexError, RecursionError …
-        return {}
-    return value if isinstance(value, dict) else {}
+    data = serialized.encode("utf-8")
+    for attempt in (data, _PHP_STRING.sub(_relength, data)):
+        try:
+            value = phpserialize.loads(attempt, decode_strings=True)
+        except Exception:  # malformed in any way: ValueError, IndexError, RecursionError …
+            continue
+        return value if isinstance(value, dict) else {}
+    return {}
+
+
+# A PHP-serialized string, whatever length it states: s:N:"…"; up to the quote and semicolon
+# that the next item (a key or value: s: i: d: b: a: N;) or the array's end follows.
+_PHP_STRING = re.compile(rb's:\d+:"(.*?)";(?=[sidba]:|N;|\}|$)', re.DOTALL)
+
+
+def _relength(match: re.Match[bytes]) -> bytes:
+    return b's:%d:"%s";' % (len(match[1]), match[1])
 
 
 def _renditions(url: str, sizes: Any) -> list[dict[str, Any]]:
