@@ -293,7 +293,7 @@ def _write_batch(app: Flask, batch: list[Record], summary: Summary, now: dt.date
             try:
                 if (article is not None and record.deleted is None
                         and record.uid in (None, article.uid)
-                        and articles.put_changes_nothing(article, record.fields)):
+                        and articles.put_changes_nothing(article, record.fields, record.sanitised)):
                     outcome = "unchanged"  # an import run again (after a crash, say): no write
                 else:
                     with session.begin_nested():
@@ -427,7 +427,7 @@ def _write_record(session: Session, record: Record, now: dt.datetime, authority:
         if clash is not None:
             raise FeedsvcError(f"id {record.uid} belongs to the article {clash!r}")
     saved = articles.save_article(session, record.key, record.fields, now=now, authority=authority,
-                               replace=True, uid=record.uid)
+                                  replace=True, uid=record.uid, sanitised=record.sanitised)
     article = saved.article
     outcome = "created" if saved.created else "updated" if saved.changed else "unchanged"
     if record.deleted is not None and article.deleted is None:
