@@ -148,3 +148,24 @@ def test_an_entry_twice_in_a_feed(app: Flask, tmp_path: Path) -> None:
     assert summary(result.output).endswith(
         ": 1 created, 0 updated, 0 unchanged, 0 deleted, 0 kept deleted; 0 failed, 1 left out")
     assert [r["title"] for r in exported(app)] == ["New title"]
+
+
+def test_what_a_run_wrote_is_kept_by_whole_key_across_batches() -> None:
+    """records.Written, the run's memory of what it did to each key, moves each batch's keys
+    to disk (memory flat however long the file): a key is found the same before and after,
+    its outcome revised, and keys alike but not equal stay apart."""
+    written = records.Written()
+    try:
+        written["k"] = "unchanged"
+        assert written.get("k") == "unchanged"
+        written.save()
+        assert (written.get("k"), written.get("K"), written.get("k ")) == ("unchanged", None, None)
+        written["k"] = "updated"
+        written["k-2"] = "created"
+        assert written.get("k") == "updated"
+        written.save()
+        written.save()  # nothing new: nothing to do
+        assert (written.get("k"), written.get("k-2")) == ("updated", "created")
+    finally:
+        written.close()
+    assert written.get("k") is None  # closed: the run is over

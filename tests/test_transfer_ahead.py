@@ -224,3 +224,28 @@ def test_the_import_bar_runs_no_thread_to_be_forked_beside() -> None:
     with commands._Bar(total=10, disable=None, file=sys.stderr) as bar:
         bar.update(5)
         assert threading.active_count() == before
+
+
+def test_an_imported_update_is_sanitised_once_ahead_and_stored_as_the_api_stores_it(
+        app: Flask, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An update's HTML is cleaned where it was read (the child), not again by the writer,
+    whether the record changes its article or finds it as it was."""
+    from feedsvc.store import articles
+
+    body = '<p onclick="x()">Hi <a href="/rel">r</a><script>alert(1)</script></p>'
+    first = [make_article(key=f"k{n}", content="<p>old</p>", url=f"https://news.example/{n}") for n in range(3)]
+    path = tmp_path / "a.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in first), encoding="utf-8")
+    assert run(app, "import", "--quiet", str(path)).exit_code == 0
+    changed = [r | {"content": body} for r in first[:2]] + first[2:]
+    path.write_text("".join(json.dumps(r) + "\n" for r in changed), encoding="utf-8")
+    calls: list[str] = []  # the writer's own: the child's copy of the list is its own
+    clean = articles.clean_html
+    monkeypatch.setattr(articles, "clean_html", lambda *a: calls.append(a[0]) or clean(*a))
+    result = run(app, "import", "--quiet", str(path))
+    assert result.exit_code == 0, result.output
+    assert "2 updated, 1 unchanged" in result.output
+    assert calls == []
+    monkeypatch.setattr(articles, "clean_html", clean)
+    assert api.put("by-api", changed[0] | {"key": "by-api"}).status_code == 201
+    assert api.get("k0").json["content"] == api.get("by-api").json["content"]

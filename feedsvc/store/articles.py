@@ -124,12 +124,13 @@ class Saved:
 def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.datetime,
                  authority: str, replace: bool, if_match: int | None = None,
                  must_exist: bool = False, must_not_exist: bool = False,
-                 uid: str | None = None) -> Saved:
+                 uid: str | None = None, sanitised: Sanitised | None = None) -> Saved:
     """Create or change the article ``key`` from checked ``fields`` (see payload.parse).
 
     ``replace`` (PUT) resets every field the body leaves out, except ``published`` and
     ``updated``, which keep their stored values; otherwise (PATCH) only given fields change.
     ``uid`` gives a new article a known id (an import of an export); by default it is minted.
+    ``sanitised``: the fields' content already cleaned (see Sanitised), else it is cleaned here.
     ``updated`` never goes below ``published``: when the client does not send it and a new
     ``published`` passes it, it moves along. A deleted article given new content comes back
     with its old id.
@@ -144,10 +145,10 @@ def save_article(session: Session, key: str, fields: dict[str, Any], *, now: dt.
         if must_exist:
             raise (NotFound if article is None else Gone)(f"There is no article {key!r}.")
         before = public_scopes_of(article, now)
-        created = _create(session, key, fields, now, authority, article, uid)
+        created = _create(session, key, fields, now, authority, article, uid, sanitised)
         return _saved(created, True, before, None, now)
     state = _state(article)
-    target = _target(state, fields, replace)
+    target = _target(state, fields, replace, sanitised)
     if target == state:
         return Saved(article, False, False)
     before, scheduled = public_scopes_of(article, now), scheduled_for(article, now)
@@ -168,7 +169,8 @@ _BLANK: dict[str, Any] = {"title": None, "section": None, "topics": (), "authors
                           "content": None, "url": None, "image": None, "language": None}
 
 
-def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dict[str, Any]:
+def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool,
+            sanitised: Sanitised | None = None) -> dict[str, Any]:
     """What the stored ``state`` becomes under a PUT (``replace``) or PATCH of ``fields``."""
     target = dict(state) if not replace else _BLANK | {
         "published": state["published"], "updated": state["updated"]}
@@ -179,7 +181,7 @@ def _target(state: dict[str, Any], fields: dict[str, Any], replace: bool) -> dic
     if fields.get("updated") is None:
         target["updated"] = max(state["updated"], target["published"])
     _check_dates(target)
-    target["content"] = clean_content(target)
+    target["content"] = _stored_content(target, sanitised)
     return target
 
 
@@ -196,11 +198,13 @@ def live_articles(session: Session, keys: Iterable[str]) -> dict[str, Article]:
         Article.key.in_(keys), Article.deleted.is_(None))))}
 
 
-def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
-    """Whether a PUT of ``fields`` would leave the live ``article`` exactly as it is."""
+def put_changes_nothing(article: Article, fields: dict[str, Any],
+                        sanitised: Sanitised | None = None) -> bool:
+    """Whether a PUT of ``fields`` (their content cleaned ahead as ``sanitised``, if given)
+    would leave the live ``article`` exactly as it is."""
     try:
         state = _state(article)
-        return _target(state, fields, replace=True) == state
+        return _target(state, fields, replace=True, sanitised=sanitised) == state
     except FeedsvcError:
         return False  # let the ordinary path refuse it, with its reason
 
@@ -208,9 +212,30 @@ def put_changes_nothing(article: Article, fields: dict[str, Any]) -> bool:
 @dataclass(frozen=True)
 class Sanitised:
     """An article's content already made what it is stored as (``clean_content`` of its fields),
-    for instance while the importer's child process read it (transfer/ahead.py)."""
+    for instance while the importer's child process read it (transfer/ahead.py), with the
+    content and url it was made from (the fields' own objects: no copy, nor in a pickle).
+
+    It stands in for cleaning an article whose content and url are those (see _stored_content):
+    a new article's or a PUT's of the same fields, on creation and update alike, so each
+    imported record's HTML is sanitised once.
+    """
 
     html: str | None
+    content: str | None
+    url: str | None
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any]) -> Sanitised:
+        """``fields``' content cleaned now (clean_content)."""
+        return cls(clean_content(fields), fields.get("content"), fields.get("url"))
+
+
+def _stored_content(target: Mapping[str, Any], sanitised: Sanitised | None) -> str | None:
+    """The content ``target`` stores: ``sanitised``'s when it was made from the target's own
+    content and url, else cleaned now (a PATCH that keeps the stored url, say)."""
+    if sanitised is not None and (sanitised.content, sanitised.url) == (target["content"], target["url"]):
+        return sanitised.html
+    return clean_content(target)
 
 
 def _new_state(fields: dict[str, Any], now: dt.datetime,
@@ -227,13 +252,14 @@ def _new_state(fields: dict[str, Any], now: dt.datetime,
         raise Invalid("A new article needs a title and a section.", [
             {"pointer": f"#/{name}", "detail": "is required"} for name in missing])
     _check_dates(target)
-    target["content"] = sanitised.html if sanitised is not None else clean_content(target)
+    target["content"] = _stored_content(target, sanitised)
     return target
 
 
 def _create(session: Session, key: str, fields: dict[str, Any], now: dt.datetime,
-            authority: str, tombstone: Article | None, uid: str | None) -> Article:
-    target = _new_state(fields, now)
+            authority: str, tombstone: Article | None, uid: str | None,
+            sanitised: Sanitised | None = None) -> Article:
+    target = _new_state(fields, now, sanitised)
     published = target["published"]
     if tombstone is not None:
         article = tombstone

@@ -60,7 +60,7 @@ def records_from_json_lines(stream: IO[bytes], zone: ZoneInfo,
             record = record_from_json(number, json.loads(text), zone)
             # Sanitised here, with the reading: in the reader's own process (ahead.py), it
             # costs the writer nothing.
-            record.sanitised = articles.Sanitised(articles.clean_content(record.fields))
+            record.sanitised = articles.Sanitised.of(record.fields)
             item: Record | Failure = record
         except Exception as exc:  # whatever one line does, it is skipped and reported alone
             item = Failure(number, skip_reason(exc))
