@@ -226,3 +226,37 @@ def test_no_part_holds_more_than_a_hundred_entries(monkeypatch: Any) -> None:
     seen = parts_read(monkeypatch, document)
     assert [part.count(b"<item>") for part in seen] == [100, 100, 50]
     assert all(part.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n<rss') for part in seen)
+
+
+PLAIN = ('<rss version="2.0"><channel><title>C</title><link>https://x.example/</link>{}'
+         "</channel></rss>")
+
+
+def plain_item(n: int, extra: str = "", tag: str = "item") -> str:
+    return (f"<{tag}><title>T{n}</title><link>https://x.example/{n}</link>"
+            f"<guid>https://x.example/{n}</guid><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>"
+            f"{extra}</{tag.split()[0]}>")
+
+
+def test_what_feedparser_takes_for_an_entry_is_one_in_parts_too() -> None:
+    """feedparser takes <entry>, <Item> and an <item> at any depth for an entry, and a
+    prefixed <x:item> of another namespace for none: a part's entries are still the
+    document's, numbered as whole, never one repeated in every part."""
+    atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>F</title>{}</feed>')
+
+    def entry(n: int) -> str:
+        return (f"<entry><id>https://a.example/{n}</id><title>E{n}</title>"
+                f"<updated>2022-01-01T00:00:00Z</updated></entry>")
+
+    for document in [
+        PLAIN.format(plain_item(1) + plain_item(5, tag="entry") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1) + plain_item(5, tag="Item") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1, f"<foo>{plain_item(5)}</foo>") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1) + plain_item(5, tag='x:item xmlns:x="urn:x"') + plain_item(2)
+                     + plain_item(3)),
+        atom.format(entry(1) + "<item><id>https://a.example/i</id><title>I</title></item>"
+                    + entry(2) + entry(3)),
+    ]:
+        whole = read(document.encode(), entries=1, whole=True)
+        assert read(document.encode(), entries=1) == whole, document
+        assert len({i.number for i in whole}) == len(whole)

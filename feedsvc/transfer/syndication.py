@@ -11,7 +11,7 @@ import pickle
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from html import escape as html_escape
@@ -57,7 +57,8 @@ class FeedDocument:
     the records go to a temporary file on disk, and only each id's entry updated last is
     remembered (an id is about 100 bytes). ``records`` then gives them back in document order,
     an entry whose id a later-updated entry shares left out and said so. A document that
-    cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely.
+    cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely;
+    so is one in a part of which feedparser finds other entries than the layout put there.
     The stream must be seekable; use it as a context manager, or ``close`` it.
     """
 
@@ -84,19 +85,37 @@ class FeedDocument:
 
     def read(self, progress: ahead.Progress | None = None) -> None:
         """The first pass: every entry read into a record on disk; ``progress`` told the
-        bytes read."""
+        bytes read. A part in which feedparser finds other entries than the layout put there
+        (or no feed) is not what the whole document would give: it is then read whole."""
+        told = [0]  # the bytes progress was told of
+
+        def tell(end: int) -> None:
+            if progress is not None and end > told[0]:
+                progress.update(end - told[0])
+            told[0] = max(told[0], end)
+
         found = self._layout
-        if found is None:
-            self.stream.seek(0)
-            data = self.stream.read()
-            parts: Iterable[layout.Part] = [layout.Part(data, 1, len(data))]
-        else:
-            parts = layout.parts(self.stream, found, entries=self.entries)
+        if found is not None and self._read(
+                layout.parts(self.stream, found, entries=self.entries), tell):
+            return
+        self._spool.seek(0)
+        self._spool.truncate()
+        self._kept.clear()
+        self.stream.seek(0)
+        data = self.stream.read()
+        self._read([layout.Part(data, 1, len(data))], tell)
+
+    def _read(self, parts: Iterable[layout.Part], tell: Callable[[int], None]) -> bool:
+        """``parts`` read into the spool; False, and the rest not read, at a part whose
+        entries feedparser does not find as the layout counted them."""
         done = 0
         for part in parts:
             items = _read_part(part.data, self.zone, self.sections or Sections(), self.authority,
                                part.first)
-            if items and isinstance(items[0], Failure) and items[0].number == 0:
+            no_feed = bool(items) and isinstance(items[0], Failure) and items[0].number == 0
+            if part.entries is not None and (len(items) != part.entries or no_feed and part.entries):
+                return False
+            if no_feed:
                 items = items[:1]  # no feed: said once, not for every part
             for index, item in enumerate(items, start=1):
                 if isinstance(item, Record):
@@ -106,11 +125,11 @@ class FeedDocument:
                         self._kept[identity] = (item.number, updated)
                 share = part.end - done if index == len(items) else 0
                 pickle.dump((share, item), self._spool, pickle.HIGHEST_PROTOCOL)
-            if progress is not None:
-                progress.update(part.end - done)
+            tell(part.end)
             done = part.end
-            if items and isinstance(items[0], Failure) and items[0].number == 0:
+            if no_feed:
                 break
+        return True
 
     def records(self, progress: ahead.Progress | None = None) -> Iterator[Record | Failure | LeftOut]:
         """The second pass: each entry's record in document order; of entries with the same
