@@ -260,3 +260,15 @@ def test_what_feedparser_takes_for_an_entry_is_one_in_parts_too() -> None:
         whole = read(document.encode(), entries=1, whole=True)
         assert read(document.encode(), entries=1) == whole, document
         assert len({i.number for i in whole}) == len(whole)
+
+
+def test_a_feed_element_given_again_after_entries_is_read_as_whole() -> None:
+    """feedparser keeps a feed's first title, but takes one given after an entry instead: a
+    part, which has the feed's elements before its entries, has the whole document's (the
+    feed's title is the entries' section)."""
+    for late in ["<title>Later</title>", '<dc:title xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                 "Later</dc:title>"]:
+        document = PLAIN.format(plain_item(1) + late + plain_item(2)).encode()
+        whole = read(document, entries=1, whole=True)
+        assert {r.fields["section"] for r in whole if isinstance(r, Record)} == {"Later"}
+        assert read(document, entries=1) == whole

@@ -11,8 +11,9 @@ document, entry for entry: the same namespaces, ``xml:base``, ``xml:lang``, enti
 encoding, because every byte is the document's own.
 
 A document this cannot lay out — not well-formed, UTF-16, not RSS 2.0 / Atom / RSS 1.0 at
-its root, or an element feedparser takes for an entry (``item`` or ``entry``, in any case)
-where no entry belongs — is read whole, as before (``layout`` returns None); so is one where
+its root, an element feedparser takes for an entry (``item`` or ``entry``, in any case)
+where no entry belongs, or a feed's element given again after an entry (feedparser then takes
+the later title, say) — is read whole, as before (``layout`` returns None); so is one where
 feedparser finds other entries in a part than the layout put there (syndication.py). expat
 resolves no external entity and stops entity expansion past a fixed amplification (expat 2.4.1
 and later), as bylines.py relies on.
@@ -98,6 +99,7 @@ class _Scan:
         self.depth = 0
         self.container: str | None = None  # the local name of the entries' parent but the root
         self.entry_depth = 0
+        self.named: dict[str, int] = {}  # a feed element's name -> the entries before it first
         self.opened: dict[int, tuple[int, int, bool]] = {}  # depth -> its open element's _start_tag
         self.window = b""  # the bytes fed last and _TAG before, from byte ``base`` of the document
         self.base = 0
@@ -153,6 +155,12 @@ class _Scan:
         elif self.depth == self.entry_depth:
             self.opened[self.depth] = self._start_tag()
             self.in_entry = local.lower() in _ENTRIES
+            # feedparser keeps a feed's first title but one after an entry instead: a part has
+            # the feed's elements before its entries, so a name given again past an entry is
+            # read whole (by local name, any case: <title> and <dc:title> are one to feedparser).
+            entries = len(self.found.entries)
+            if not self.in_entry and self.named.setdefault(local.lower(), entries) != entries:
+                raise _Unlaid("a feed's element given again after an entry")
         elif local.lower() in _ENTRIES:
             raise _Unlaid("an entry where no entry belongs")
 
