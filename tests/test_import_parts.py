@@ -272,3 +272,21 @@ def test_a_feed_element_given_again_after_entries_is_read_as_whole() -> None:
         whole = read(document, entries=1, whole=True)
         assert {r.fields["section"] for r in whole if isinstance(r, Record)} == {"Later"}
         assert read(document, entries=1) == whole
+
+
+def test_a_prefix_bound_twice_or_used_unbound_is_read_as_whole() -> None:
+    """feedparser remembers a prefix bound to a namespace it knows for the rest of the document,
+    past the element that binds it (``a`` for Dublin Core makes a later ``a:creator`` of
+    another namespace a byline): in a part, which has not the entries before and has the
+    feed's elements first, the entries read otherwise."""
+    dc = 'xmlns:a="http://purl.org/dc/elements/1.1/"'
+    for document in [
+        PLAIN.format(plain_item(1, f"<a:creator {dc}>Ann</a:creator>")
+                     + plain_item(2, '<a:creator xmlns:a="urn:other">Not a byline</a:creator>')),
+        PLAIN.format(plain_item(1, '<a:creator xmlns:a="urn:other">Not a byline</a:creator>')
+                     + f"<a:rights {dc}>r</a:rights>" + plain_item(2)),
+        PLAIN.format(plain_item(1, f"<a:creator {dc}>Ann</a:creator>")
+                     + plain_item(2, "<a:creator>Bob</a:creator>")),  # unbound: not well-formed
+    ]:
+        whole = read(document.encode(), entries=1, whole=True)
+        assert read(document.encode(), entries=1) == whole, document

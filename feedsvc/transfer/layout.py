@@ -12,8 +12,9 @@ encoding, because every byte is the document's own.
 
 A document this cannot lay out — not well-formed, UTF-16, not RSS 2.0 / Atom / RSS 1.0 at
 its root, an element feedparser takes for an entry (``item`` or ``entry``, in any case)
-where no entry belongs, or a feed's element given again after an entry (feedparser then takes
-the later title, say) — is read whole, as before (``layout`` returns None); so is one where
+where no entry belongs, a feed's element given again after an entry (feedparser then takes
+the later title, say), or a namespace prefix used unbound or bound to two namespaces (feedparser
+remembers a binding past its element) — is read whole, as before (``layout`` returns None); so is one where
 feedparser finds other entries in a part than the layout put there (syndication.py). expat
 resolves no external entity and stops entity expansion past a fixed amplification (expat 2.4.1
 and later), as bylines.py relies on.
@@ -92,7 +93,10 @@ class _Scan:
     (a document with one is read whole)."""
 
     def __init__(self) -> None:
-        self.parser = xml.parsers.expat.ParserCreate()
+        # Namespaces processed: a prefix used unbound is an error (read whole, as feedparser
+        # reads it loosely), and one bound to two namespaces is found (``declare``).
+        self.parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        self.parser.StartNamespaceDeclHandler = self.declare
         self.parser.StartElementHandler = self.start
         self.parser.EndElementHandler = self.end
         self.found = Layout()
@@ -100,6 +104,7 @@ class _Scan:
         self.container: str | None = None  # the local name of the entries' parent but the root
         self.entry_depth = 0
         self.named: dict[str, int] = {}  # a feed element's name -> the entries before it first
+        self.bound: dict[str, str] = {}  # a prefix -> the namespace it was first bound to
         self.opened: dict[int, tuple[int, int, bool]] = {}  # depth -> its open element's _start_tag
         self.window = b""  # the bytes fed last and _TAG before, from byte ``base`` of the document
         self.base = 0
@@ -136,9 +141,16 @@ class _Scan:
             raise _Unlaid("an end tag not where expat said")
         return at, close + 1 + self.base
 
+    def declare(self, prefix: str | None, uri: str | None) -> None:
+        """feedparser maps a prefix bound to a namespace it knows for the rest of the document,
+        past the element that binds it; a part has not the entries before it, and the feed's
+        elements first. A prefix bound to two namespaces is therefore read whole."""
+        if prefix is not None and self.bound.setdefault(prefix, uri or "") != (uri or ""):
+            raise _Unlaid("a prefix bound to two namespaces")
+
     def start(self, name: str, attributes: object) -> None:
         self.depth += 1
-        local = name.rpartition(":")[2]
+        local = name.rpartition(" ")[2]  # "namespace local", or "local" in none
         if self.depth == 1:
             if local not in _ROOTS:
                 raise _Unlaid("not a feed's root")
