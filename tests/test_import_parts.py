@@ -290,3 +290,22 @@ def test_a_prefix_bound_twice_or_used_unbound_is_read_as_whole() -> None:
     ]:
         whole = read(document.encode(), entries=1, whole=True)
         assert read(document.encode(), entries=1) == whole, document
+
+
+def test_an_entry_that_makes_feedparser_read_loosely_makes_it_read_the_whole_loosely() -> None:
+    """An RSS 0.91 feed's Netscape DTD is not read, so &eacute; is no entity to feedparser or
+    ElementTree: the whole document is read loosely (an id keeps its "&amp;") and without its
+    Media RSS; a part without that entry was read strictly, its entries otherwise."""
+    netscape = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE rss PUBLIC '
+                '"-//Netscape Communications//DTD RSS 0.91//EN" '
+                '"http://my.netscape.com/publish/formats/rss-0.91.dtd">\n'
+                '<rss version="0.91" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+                "<title>C</title><link>https://x.example/</link>{}</channel></rss>")
+    for second in [
+        plain_item(2).replace("https://x.example/2", "https://x.example/?a=2&amp;b=3"),
+        plain_item(2, '<media:group><media:content url="https://x.example/g.jpg" medium="image"/>'
+                      "<media:description>G</media:description></media:group>"),
+    ]:
+        document = netscape.format(plain_item(1, "<description>caf&eacute;</description>")
+                                   + second).encode("iso-8859-1")
+        assert read(document, entries=1) == read(document, entries=1, whole=True), second

@@ -58,7 +58,8 @@ class FeedDocument:
     remembered (an id is about 100 bytes). ``records`` then gives them back in document order,
     an entry whose id a later-updated entry shares left out and said so. A document that
     cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely;
-    so is one in a part of which feedparser finds other entries than the layout put there.
+    so is one in a part of which feedparser finds other entries than the layout put there, or
+    one whose parts are not all read alike (one loosely, say: the whole would be).
     The stream must be seekable; use it as a context manager, or ``close`` it.
     """
 
@@ -107,13 +108,17 @@ class FeedDocument:
 
     def _read(self, parts: Iterable[layout.Part], tell: Callable[[int], None]) -> bool:
         """``parts`` read into the spool; False, and the rest not read, at a part whose
-        entries feedparser does not find as the layout counted them."""
+        entries feedparser does not find as the layout counted them, or which is read
+        otherwise than the parts before (loosely, say, where they were not: the whole document
+        would have been, every entry of it)."""
         done = 0
+        readings: dict[str, tuple[bool, ...]] = {}
         for part in parts:
-            items = _read_part(part.data, self.zone, self.sections or Sections(), self.authority,
-                               part.first)
+            items, how = _read_part(part.data, self.zone, self.sections or Sections(),
+                                    self.authority, part.first)
             no_feed = bool(items) and isinstance(items[0], Failure) and items[0].number == 0
-            if part.entries is not None and (len(items) != part.entries or no_feed and part.entries):
+            if part.entries is not None and (len(items) != part.entries or no_feed and part.entries
+                                             or how != readings.setdefault("how", how)):
                 return False
             if no_feed:
                 items = items[:1]  # no feed: said once, not for every part
@@ -163,9 +168,11 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
 
 
 def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
-               first: int) -> list[Record | Failure]:
+               first: int) -> tuple[list[Record | Failure], tuple[bool, ...]]:
     """The entries of a document (a Part of a larger one, whose first entry is number
-    ``first``), read by feedparser, as records.
+    ``first``), read by feedparser, as records; and how the document was read: whether
+    feedparser read it loosely, and which raw readings it was read without (each a reading
+    of the whole document: a Part read otherwise than the others is not read as the whole).
 
     The entry's own id is kept when it is an absolute URI, so readers that already know the
     old feed see no duplicates after a move to feedsvc; another id gets a tag URI made from it
@@ -177,11 +184,11 @@ def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
 
     parsed = feedparser.parse(data)
     if not parsed.entries and parsed.get("bozo"):
-        return [Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")]
+        return [Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")], ()
     version = str(parsed.get("version") or "")
     if not version:  # well-formed, but HTML or some other XML
         return [Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
-                        "document")]
+                        "document")], ()
     rss = not version.startswith("atom")
     feed_title = _text(parsed.feed, "title") or "News"
     root = bylines.read_raw(data) if rss else None
@@ -219,7 +226,7 @@ def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         found.append(item)
-    return found
+    return found, (bool(parsed.get("bozo")), raw_items is None, languages is None, media is None)
 
 
 def _identity(record: Record) -> str:
