@@ -226,3 +226,86 @@ def test_no_part_holds_more_than_a_hundred_entries(monkeypatch: Any) -> None:
     seen = parts_read(monkeypatch, document)
     assert [part.count(b"<item>") for part in seen] == [100, 100, 50]
     assert all(part.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n<rss') for part in seen)
+
+
+PLAIN = ('<rss version="2.0"><channel><title>C</title><link>https://x.example/</link>{}'
+         "</channel></rss>")
+
+
+def plain_item(n: int, extra: str = "", tag: str = "item") -> str:
+    return (f"<{tag}><title>T{n}</title><link>https://x.example/{n}</link>"
+            f"<guid>https://x.example/{n}</guid><pubDate>Sat, 18 Jun 2022 20:17:00 +0000</pubDate>"
+            f"{extra}</{tag.split()[0]}>")
+
+
+def test_what_feedparser_takes_for_an_entry_is_one_in_parts_too() -> None:
+    """feedparser takes <entry>, <Item> and an <item> at any depth for an entry, and a
+    prefixed <x:item> of another namespace for none: a part's entries are still the
+    document's, numbered as whole, never one repeated in every part."""
+    atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>F</title>{}</feed>')
+
+    def entry(n: int) -> str:
+        return (f"<entry><id>https://a.example/{n}</id><title>E{n}</title>"
+                f"<updated>2022-01-01T00:00:00Z</updated></entry>")
+
+    for document in [
+        PLAIN.format(plain_item(1) + plain_item(5, tag="entry") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1) + plain_item(5, tag="Item") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1, f"<foo>{plain_item(5)}</foo>") + plain_item(2) + plain_item(3)),
+        PLAIN.format(plain_item(1) + plain_item(5, tag='x:item xmlns:x="urn:x"') + plain_item(2)
+                     + plain_item(3)),
+        atom.format(entry(1) + "<item><id>https://a.example/i</id><title>I</title></item>"
+                    + entry(2) + entry(3)),
+    ]:
+        whole = read(document.encode(), entries=1, whole=True)
+        assert read(document.encode(), entries=1) == whole, document
+        assert len({i.number for i in whole}) == len(whole)
+
+
+def test_a_feed_element_given_again_after_entries_is_read_as_whole() -> None:
+    """feedparser keeps a feed's first title, but takes one given after an entry instead: a
+    part, which has the feed's elements before its entries, has the whole document's (the
+    feed's title is the entries' section)."""
+    for late in ["<title>Later</title>", '<dc:title xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                 "Later</dc:title>"]:
+        document = PLAIN.format(plain_item(1) + late + plain_item(2)).encode()
+        whole = read(document, entries=1, whole=True)
+        assert {r.fields["section"] for r in whole if isinstance(r, Record)} == {"Later"}
+        assert read(document, entries=1) == whole
+
+
+def test_a_prefix_bound_twice_or_used_unbound_is_read_as_whole() -> None:
+    """feedparser remembers a prefix bound to a namespace it knows for the rest of the document,
+    past the element that binds it (``a`` for Dublin Core makes a later ``a:creator`` of
+    another namespace a byline): in a part, which has not the entries before and has the
+    feed's elements first, the entries read otherwise."""
+    dc = 'xmlns:a="http://purl.org/dc/elements/1.1/"'
+    for document in [
+        PLAIN.format(plain_item(1, f"<a:creator {dc}>Ann</a:creator>")
+                     + plain_item(2, '<a:creator xmlns:a="urn:other">Not a byline</a:creator>')),
+        PLAIN.format(plain_item(1, '<a:creator xmlns:a="urn:other">Not a byline</a:creator>')
+                     + f"<a:rights {dc}>r</a:rights>" + plain_item(2)),
+        PLAIN.format(plain_item(1, f"<a:creator {dc}>Ann</a:creator>")
+                     + plain_item(2, "<a:creator>Bob</a:creator>")),  # unbound: not well-formed
+    ]:
+        whole = read(document.encode(), entries=1, whole=True)
+        assert read(document.encode(), entries=1) == whole, document
+
+
+def test_an_entry_that_makes_feedparser_read_loosely_makes_it_read_the_whole_loosely() -> None:
+    """An RSS 0.91 feed's Netscape DTD is not read, so &eacute; is no entity to feedparser or
+    ElementTree: the whole document is read loosely (an id keeps its "&amp;") and without its
+    Media RSS; a part without that entry was read strictly, its entries otherwise."""
+    netscape = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE rss PUBLIC '
+                '"-//Netscape Communications//DTD RSS 0.91//EN" '
+                '"http://my.netscape.com/publish/formats/rss-0.91.dtd">\n'
+                '<rss version="0.91" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+                "<title>C</title><link>https://x.example/</link>{}</channel></rss>")
+    for second in [
+        plain_item(2).replace("https://x.example/2", "https://x.example/?a=2&amp;b=3"),
+        plain_item(2, '<media:group><media:content url="https://x.example/g.jpg" medium="image"/>'
+                      "<media:description>G</media:description></media:group>"),
+    ]:
+        document = netscape.format(plain_item(1, "<description>caf&eacute;</description>")
+                                   + second).encode("iso-8859-1")
+        assert read(document, entries=1) == read(document, entries=1, whole=True), second

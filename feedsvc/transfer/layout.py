@@ -11,9 +11,13 @@ document, entry for entry: the same namespaces, ``xml:base``, ``xml:lang``, enti
 encoding, because every byte is the document's own.
 
 A document this cannot lay out — not well-formed, UTF-16, not RSS 2.0 / Atom / RSS 1.0 at
-its root, or entries where no entry belongs — is read whole, as before (``layout`` returns
-None). expat resolves no external entity and stops entity expansion past a fixed
-amplification (expat 2.4.1 and later), as bylines.py relies on.
+its root, an element feedparser takes for an entry (``item`` or ``entry``, in any case)
+where no entry belongs, a feed's element given again after an entry (feedparser then takes
+the later title, say), or a namespace prefix used unbound or bound to two namespaces (feedparser
+remembers a binding past its element) — is read whole, as before (``layout`` returns None); so is one where
+feedparser finds other entries in a part than the layout put there (syndication.py). expat
+resolves no external entity and stops entity expansion past a fixed amplification (expat 2.4.1
+and later), as bylines.py relies on.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from feedsvc.transfer.ahead import Progress
 
 _PIECE = 1024 * 1024  # bytes fed to expat at a time
 _TAG = 64 * 1024  # the longest tag (with its attributes) found where expat reports it
-# The feeds laid out: the root's local name -> (the entries' container under it, the entries'
-# local name). RSS 2.0 keeps its items in <channel>; Atom and RSS 1.0 at the root.
-_ROOTS = {"rss": ("channel", "item"), "feed": (None, "entry"), "RDF": (None, "item")}
+# The feeds laid out: the root's local name -> the entries' container under it. RSS 2.0 keeps
+# its items in <channel>; Atom and RSS 1.0 at the root.
+_ROOTS = {"rss": "channel", "feed": None, "RDF": None}
+# What feedparser takes for an entry, in any feed, at any depth: an element of either name,
+# in any case (it lower-cases names). Anywhere but among the entries, the document is read whole.
+_ENTRIES = {"item", "entry"}
 # A start tag, from its "<" to its ">" (XML 1.0 section 3.1): a ">" inside a quoted
 # attribute value does not end it.
 _START_TAG = re.compile(rb"<[^\s/>]+(?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*\s*/?>")
@@ -54,11 +61,13 @@ class Layout:
 @dataclass(frozen=True)
 class Part:
     """A document of a few entries: ``data``, whose first entry is the document's entry
-    ``first`` (from 1), and ``end``, the byte of the document its last entry ends at."""
+    ``first`` (from 1), and ``end``, the byte of the document its last entry ends at;
+    ``entries``, how many entries it holds (None: the whole document, not counted)."""
 
     data: bytes
     first: int
     end: int
+    entries: int | None = None
 
 
 def layout(stream: IO[bytes], progress: Progress | None = None) -> Layout | None:
@@ -84,14 +93,18 @@ class _Scan:
     (a document with one is read whole)."""
 
     def __init__(self) -> None:
-        self.parser = xml.parsers.expat.ParserCreate()
+        # Namespaces processed: a prefix used unbound is an error (read whole, as feedparser
+        # reads it loosely), and one bound to two namespaces is found (``declare``).
+        self.parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        self.parser.StartNamespaceDeclHandler = self.declare
         self.parser.StartElementHandler = self.start
         self.parser.EndElementHandler = self.end
         self.found = Layout()
         self.depth = 0
         self.container: str | None = None  # the local name of the entries' parent but the root
-        self.entry = ""  # the local name of an entry
         self.entry_depth = 0
+        self.named: dict[str, int] = {}  # a feed element's name -> the entries before it first
+        self.bound: dict[str, str] = {}  # a prefix -> the namespace it was first bound to
         self.opened: dict[int, tuple[int, int, bool]] = {}  # depth -> its open element's _start_tag
         self.window = b""  # the bytes fed last and _TAG before, from byte ``base`` of the document
         self.base = 0
@@ -128,13 +141,20 @@ class _Scan:
             raise _Unlaid("an end tag not where expat said")
         return at, close + 1 + self.base
 
+    def declare(self, prefix: str | None, uri: str | None) -> None:
+        """feedparser maps a prefix bound to a namespace it knows for the rest of the document,
+        past the element that binds it; a part has not the entries before it, and the feed's
+        elements first. A prefix bound to two namespaces is therefore read whole."""
+        if prefix is not None and self.bound.setdefault(prefix, uri or "") != (uri or ""):
+            raise _Unlaid("a prefix bound to two namespaces")
+
     def start(self, name: str, attributes: object) -> None:
         self.depth += 1
-        local = name.rpartition(":")[2]
+        local = name.rpartition(" ")[2]  # "namespace local", or "local" in none
         if self.depth == 1:
             if local not in _ROOTS:
                 raise _Unlaid("not a feed's root")
-            self.container, self.entry = _ROOTS[local]
+            self.container = _ROOTS[local]
             self.entry_depth = 3 if self.container else 2
             self.opened[1] = self._start_tag()
             self.found.prolog = (0, self.opened[1][0])
@@ -146,8 +166,14 @@ class _Scan:
             self.found.opening.append(self.opened[2][:2])
         elif self.depth == self.entry_depth:
             self.opened[self.depth] = self._start_tag()
-            self.in_entry = local == self.entry
-        elif local == self.entry and not self.in_entry:
+            self.in_entry = local.lower() in _ENTRIES
+            # feedparser keeps a feed's first title but one after an entry instead: a part has
+            # the feed's elements before its entries, so a name given again past an entry is
+            # read whole (by local name, any case: <title> and <dc:title> are one to feedparser).
+            entries = len(self.found.entries)
+            if not self.in_entry and self.named.setdefault(local.lower(), entries) != entries:
+                raise _Unlaid("a feed's element given again after an entry")
+        elif local.lower() in _ENTRIES:
             raise _Unlaid("an entry where no entry belongs")
 
     in_entry = False
@@ -185,7 +211,7 @@ def parts(stream: IO[bytes], found: Layout, *, entries: int = 100,
     closing = b"".join(read(span) for span in found.closing)
     wrap = prolog + opening + header
     if not found.entries:
-        yield Part(wrap + closing, 1, found.closing[-1][1] if found.closing else 0)
+        yield Part(wrap + closing, 1, found.closing[-1][1] if found.closing else 0, 0)
         return
     batch: list[bytes] = []
     first, held = 1, 0
@@ -194,5 +220,5 @@ def parts(stream: IO[bytes], found: Layout, *, entries: int = 100,
         batch.append(data)
         held += len(data)
         if len(batch) >= entries or held >= size or number == len(found.entries):
-            yield Part(wrap + b"".join(batch) + closing, first, span[1])
+            yield Part(wrap + b"".join(batch) + closing, first, span[1], len(batch))
             batch, first, held = [], number + 1, 0

@@ -11,7 +11,7 @@ import pickle
 import re
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
 from html import escape as html_escape
@@ -57,7 +57,9 @@ class FeedDocument:
     the records go to a temporary file on disk, and only each id's entry updated last is
     remembered (an id is about 100 bytes). ``records`` then gives them back in document order,
     an entry whose id a later-updated entry shares left out and said so. A document that
-    cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely.
+    cannot be laid out (not well-formed, say) is read whole, as feedparser reads it loosely;
+    so is one in a part of which feedparser finds other entries than the layout put there, or
+    one whose parts are not all read alike (one loosely, say: the whole would be).
     The stream must be seekable; use it as a context manager, or ``close`` it.
     """
 
@@ -84,19 +86,41 @@ class FeedDocument:
 
     def read(self, progress: ahead.Progress | None = None) -> None:
         """The first pass: every entry read into a record on disk; ``progress`` told the
-        bytes read."""
+        bytes read. A part in which feedparser finds other entries than the layout put there
+        (or no feed) is not what the whole document would give: it is then read whole."""
+        told = [0]  # the bytes progress was told of
+
+        def tell(end: int) -> None:
+            if progress is not None and end > told[0]:
+                progress.update(end - told[0])
+            told[0] = max(told[0], end)
+
         found = self._layout
-        if found is None:
-            self.stream.seek(0)
-            data = self.stream.read()
-            parts: Iterable[layout.Part] = [layout.Part(data, 1, len(data))]
-        else:
-            parts = layout.parts(self.stream, found, entries=self.entries)
+        if found is not None and self._read(
+                layout.parts(self.stream, found, entries=self.entries), tell):
+            return
+        self._spool.seek(0)
+        self._spool.truncate()
+        self._kept.clear()
+        self.stream.seek(0)
+        data = self.stream.read()
+        self._read([layout.Part(data, 1, len(data))], tell)
+
+    def _read(self, parts: Iterable[layout.Part], tell: Callable[[int], None]) -> bool:
+        """``parts`` read into the spool; False, and the rest not read, at a part whose
+        entries feedparser does not find as the layout counted them, or which is read
+        otherwise than the parts before (loosely, say, where they were not: the whole document
+        would have been, every entry of it)."""
         done = 0
+        readings: dict[str, tuple[bool, ...]] = {}
         for part in parts:
-            items = _read_part(part.data, self.zone, self.sections or Sections(), self.authority,
-                               part.first)
-            if items and isinstance(items[0], Failure) and items[0].number == 0:
+            items, how = _read_part(part.data, self.zone, self.sections or Sections(),
+                                    self.authority, part.first)
+            no_feed = bool(items) and isinstance(items[0], Failure) and items[0].number == 0
+            if part.entries is not None and (len(items) != part.entries or no_feed and part.entries
+                                             or how != readings.setdefault("how", how)):
+                return False
+            if no_feed:
                 items = items[:1]  # no feed: said once, not for every part
             for index, item in enumerate(items, start=1):
                 if isinstance(item, Record):
@@ -106,11 +130,11 @@ class FeedDocument:
                         self._kept[identity] = (item.number, updated)
                 share = part.end - done if index == len(items) else 0
                 pickle.dump((share, item), self._spool, pickle.HIGHEST_PROTOCOL)
-            if progress is not None:
-                progress.update(part.end - done)
+            tell(part.end)
             done = part.end
-            if items and isinstance(items[0], Failure) and items[0].number == 0:
+            if no_feed:
                 break
+        return True
 
     def records(self, progress: ahead.Progress | None = None) -> Iterator[Record | Failure | LeftOut]:
         """The second pass: each entry's record in document order; of entries with the same
@@ -144,9 +168,11 @@ def records_from_feed(data: bytes, zone: ZoneInfo, *, sections: Sections | None 
 
 
 def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
-               first: int) -> list[Record | Failure]:
+               first: int) -> tuple[list[Record | Failure], tuple[bool, ...]]:
     """The entries of a document (a Part of a larger one, whose first entry is number
-    ``first``), read by feedparser, as records.
+    ``first``), read by feedparser, as records; and how the document was read: whether
+    feedparser read it loosely, and which raw readings it was read without (each a reading
+    of the whole document: a Part read otherwise than the others is not read as the whole).
 
     The entry's own id is kept when it is an absolute URI, so readers that already know the
     old feed see no duplicates after a move to feedsvc; another id gets a tag URI made from it
@@ -158,11 +184,11 @@ def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
 
     parsed = feedparser.parse(data)
     if not parsed.entries and parsed.get("bozo"):
-        return [Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")]
+        return [Failure(0, f"not a feed: {parsed.get('bozo_exception')}", "document")], ()
     version = str(parsed.get("version") or "")
     if not version:  # well-formed, but HTML or some other XML
         return [Failure(0, "not an RSS or Atom feed (no <rss>, <feed> or <rdf:RDF> at its root)",
-                        "document")]
+                        "document")], ()
     rss = not version.startswith("atom")
     feed_title = _text(parsed.feed, "title") or "News"
     root = bylines.read_raw(data) if rss else None
@@ -200,7 +226,7 @@ def _read_part(data: bytes, zone: ZoneInfo, sections: Sections, authority: str,
         except Exception as exc:  # as for a line: one entry's error skips that entry alone
             item = Failure(number, skip_reason(exc), "entry")
         found.append(item)
-    return found
+    return found, (bool(parsed.get("bozo")), raw_items is None, languages is None, media is None)
 
 
 def _identity(record: Record) -> str:
