@@ -10,14 +10,14 @@ closing tags — which feedparser and the importer's raw readings see as they wo
 document, entry for entry: the same namespaces, ``xml:base``, ``xml:lang``, entities and
 encoding, because every byte is the document's own.
 
-A document this cannot lay out — not well-formed, UTF-16, not RSS 2.0 / Atom / RSS 1.0 at
-its root, an element feedparser takes for an entry (``item`` or ``entry``, in any case)
-where no entry belongs, a feed's element given again after an entry (feedparser then takes
-the later title, say), or a namespace prefix used unbound or bound to two namespaces (feedparser
-remembers a binding past its element) — is read whole, as before (``layout`` returns None); so is one where
-feedparser finds other entries in a part than the layout put there (syndication.py). expat
-resolves no external entity and stops entity expansion past a fixed amplification (expat 2.4.1
-and later), as bylines.py relies on.
+A document this cannot lay out is read whole, as before (``layout`` returns None): one not
+well-formed, UTF-16, not RSS 2.0 / Atom / RSS 1.0 at its root, with an element feedparser
+takes for an entry (``item`` or ``entry``, in any case) where no entry belongs, with a feed's
+element given again after an entry (feedparser then takes the later title, say), or with a
+namespace prefix used unbound or bound to two namespaces (feedparser remembers a binding past
+its element). So is one where feedparser finds other entries in a part than the layout put
+there (syndication.py). expat resolves no external entity and stops entity expansion past a
+fixed amplification (expat 2.4.1 and later), as bylines.py relies on.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ class _Scan:
         self.depth = 0
         self.container: str | None = None  # the local name of the entries' parent but the root
         self.entry_depth = 0
+        self.in_entry = False  # the element open at entry_depth is an entry
         self.named: dict[str, int] = {}  # a feed element's name -> the entries before it first
         self.bound: dict[str, str] = {}  # a prefix -> the namespace it was first bound to
         self.opened: dict[int, tuple[int, int, bool]] = {}  # depth -> its open element's _start_tag
@@ -175,8 +176,6 @@ class _Scan:
                 raise _Unlaid("a feed's element given again after an entry")
         elif local.lower() in _ENTRIES:
             raise _Unlaid("an entry where no entry belongs")
-
-    in_entry = False
 
     def end(self, name: str) -> None:
         depth, self.depth = self.depth, self.depth - 1

@@ -145,7 +145,7 @@ class Summary:
     dateless: int = 0  # entries without a date, published at the time of the import
     repeated: list[Repeated] = field(default_factory=list)
     # What the run did to each key it wrote: on disk, so memory stays flat (see Written).
-    _written: Written = field(default_factory=lambda: Written(), repr=False)
+    _written: Written = field(default_factory=Written, repr=False)
 
     def count(self, outcome: str, record: Record | None = None) -> None:
         """One more record ``outcome``: "created", "updated", "unchanged", "deleted" or

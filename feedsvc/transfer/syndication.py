@@ -112,13 +112,14 @@ class FeedDocument:
         otherwise than the parts before (loosely, say, where they were not: the whole document
         would have been, every entry of it)."""
         done = 0
-        readings: dict[str, tuple[bool, ...]] = {}
+        first_how: tuple[bool, ...] | None = None  # how the first part was read
         for part in parts:
             items, how = _read_part(part.data, self.zone, self.sections or Sections(),
                                     self.authority, part.first)
             no_feed = bool(items) and isinstance(items[0], Failure) and items[0].number == 0
+            first_how = how if first_how is None else first_how
             if part.entries is not None and (len(items) != part.entries or no_feed and part.entries
-                                             or how != readings.setdefault("how", how)):
+                                             or how != first_how):
                 return False
             if no_feed:
                 items = items[:1]  # no feed: said once, not for every part
